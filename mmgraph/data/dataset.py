@@ -1,0 +1,367 @@
+r"""The :class:`RecDataset`: split interactions plus per-modality item
+features, with cached graphs and a :class:`~torch_geometric.data.HeteroData`
+view."""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import DataFormatError
+from .formats import SPLIT_NAMES, find_inter_file, read_features, read_id_mapping, read_inter
+from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency
+
+log = logging.getLogger("mmgraph")
+
+__all__ = ["RecDataset", "load_dataset"]
+
+PathLike = Union[str, os.PathLike]
+
+
+def _sorted_unique_pairs(edge_index: Tensor, num_items: int) -> Tensor:
+    key = torch.unique(edge_index[0].long() * num_items + edge_index[1].long())
+    return torch.stack([key // num_items, key % num_items])
+
+
+def _drop_cold(edge_index: Tensor, has_train: Tensor) -> Tuple[Tensor, int]:
+    keep = has_train[edge_index[0]]
+    return edge_index[:, keep], int((~keep).sum())
+
+
+class RecDataset:
+    r"""A recommendation dataset in MMRec's protocol.
+
+    Users are ``0..num_users-1`` and items ``0..num_items-1`` with
+    ``num_users = max(userID) + 1`` and ``num_items = max(itemID) + 1`` over
+    all rows of all splits (MMRec's rule). Training edges are deduplicated and
+    sorted by (user, item); validation and test edges are held apart from the
+    message-passing graph and *cold-start filtered*: rows of users without
+    any training interaction are dropped (and counted in a log line).
+
+    Build one with :func:`load_dataset`, :meth:`from_folder`,
+    :meth:`from_interactions` or :func:`~mmgraph.data.make_synthetic`.
+
+    Args:
+        name (str): Dataset name.
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        train_edge_index (LongTensor): ``[2, E]`` (user, item) training pairs.
+        valid_edge_index (LongTensor): ``[2, E_v]`` validation pairs.
+        test_edge_index (LongTensor): ``[2, E_t]`` test pairs.
+        features (dict, optional): modality -> ``[num_items, d]`` features.
+        root (Path, optional): The folder the data came from.
+        knn_k (int): Default :math:`k` of the item–item kNN graphs.
+        mm_image_weight (float): Weight of the ``image`` graph in the fused
+            kNN graph (see :func:`~mmgraph.data.graphs.fusion_weights`).
+        knn_chunk_size (int): Rows per chunk when building kNN graphs.
+    """
+
+    def __init__(self, name: str, num_users: int, num_items: int, train_edge_index: Tensor,
+                 valid_edge_index: Tensor, test_edge_index: Tensor,
+                 features: Optional[Mapping[str, Union[Tensor, np.ndarray]]] = None,
+                 root: Optional[PathLike] = None, knn_k: int = 10,
+                 mm_image_weight: float = 0.1, knn_chunk_size: int = 4096) -> None:
+        self.name = name
+        self.root = None if root is None else Path(root)
+        self.num_users = int(num_users)
+        self.num_items = int(num_items)
+        self.knn_k = int(knn_k)
+        self.mm_image_weight = float(mm_image_weight)
+        self.knn_chunk_size = int(knn_chunk_size)
+        self.features: Dict[str, Tensor] = {}
+        for m in sorted(features or {}):
+            x = torch.as_tensor(np.asarray(features[m]) if not isinstance(features[m], Tensor)
+                                else features[m]).float().contiguous()
+            if x.dim() != 2 or x.size(0) != self.num_items:
+                raise DataFormatError(f"expected [{self.num_items}, d] features, got "
+                                      f"{tuple(x.shape)}", self.root, None, m)
+            self.features[m] = x
+        self.train_edge_index = _sorted_unique_pairs(train_edge_index, self.num_items)
+        has_train = self._has_train()
+        dropped = {}
+        splits = {}
+        for split, ei in (("valid", valid_edge_index), ("test", test_edge_index)):
+            ei = _sorted_unique_pairs(ei, self.num_items)
+            splits[split], dropped[split] = _drop_cold(ei, has_train)
+        self.valid_edge_index, self.test_edge_index = splits["valid"], splits["test"]
+        if dropped["valid"] or dropped["test"]:
+            log.info("cold-start filter: dropped %d validation and %d test interaction(s) of "
+                     "users absent from train", dropped["valid"], dropped["test"])
+        self.cold_start_dropped = dropped
+        self._cache: Dict[Any, Any] = {}
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_interactions(cls, user: np.ndarray, item: np.ndarray, label: np.ndarray,
+                          features: Optional[Mapping[str, np.ndarray]] = None,
+                          name: str = "dataset", root: Optional[PathLike] = None,
+                          source: Optional[str] = None, **kwargs) -> "RecDataset":
+        r"""Build from flat arrays of (non-negative integer) user ids, item
+        ids and split labels 0/1/2. Duplicate pairs are dropped (the copy
+        with the smallest label is kept, so a pair in train and test stays in
+        train) and counted in a log line; an empty split is an error."""
+        user = np.asarray(user, np.int64)
+        item = np.asarray(item, np.int64)
+        label = np.asarray(label, np.int64)
+        src = source if source is not None else root
+        if user.size == 0:
+            raise DataFormatError("no interactions", src)
+        counts = np.bincount(label, minlength=3)
+        for s, split in enumerate(SPLIT_NAMES):
+            if counts[s] == 0:
+                raise DataFormatError(f"the {split} split is empty (no row with x_label={s}); "
+                                      "expected rows in train, valid and test", src, None,
+                                      "x_label")
+        num_users = int(user.max()) + 1
+        num_items = int(item.max()) + 1
+        key = user * num_items + item
+        order = np.lexsort((np.arange(user.size), label, key))
+        first = np.ones(user.size, bool)
+        first[1:] = key[order][1:] != key[order][:-1]
+        keep = order[first]
+        if keep.size != user.size:
+            log.warning("%s: dropped %d duplicate (user, item) interaction(s)",
+                        src or name, user.size - keep.size)
+        user, item, label = user[keep], item[keep], label[keep]
+        ei = torch.from_numpy(np.stack([user, item]))
+        lab = torch.from_numpy(label)
+        if features:
+            for m, x in features.items():
+                if np.asarray(x).shape[0] != num_items:
+                    raise DataFormatError(
+                        f"has {np.asarray(x).shape[0]} rows but the dataset has {num_items} "
+                        "items (max itemID + 1)", src, None, f"{m} features")
+        return cls(name, num_users, num_items, ei[:, lab == 0], ei[:, lab == 1], ei[:, lab == 2],
+                   features, root=root, **kwargs)
+
+    @classmethod
+    def from_folder(cls, folder: PathLike, name: Optional[str] = None, **kwargs) -> "RecDataset":
+        r"""Load an MMRec folder (``<name>.inter`` + ``<modality>_feat.npy``);
+        :obj:`name` defaults to the stem of the single ``*.inter`` file."""
+        folder = Path(folder)
+        inter_path = find_inter_file(folder, name)
+        inter = read_inter(inter_path)
+        if len(inter) == 0:
+            raise DataFormatError("no interactions (only a header)", inter_path)
+        num_items = int(inter.item.max()) + 1
+        feats = read_features(folder, num_items)
+        return cls.from_interactions(inter.user, inter.item, inter.label, feats,
+                                     name=inter_path.stem, root=folder,
+                                     source=str(inter_path), **kwargs)
+
+    def _has_train(self) -> Tensor:
+        has = torch.zeros(self.num_users, dtype=torch.bool)
+        has[self.train_edge_index[0]] = True
+        return has
+
+    def with_train_edges(self, edge_index: Tensor,
+                         drop_items_features: None = None) -> "RecDataset":
+        r"""A copy with another training set (same id space, same features,
+        same validation / test rows re-filtered for users that are now
+        cold; all caches cleared). Used by unlearning and label-noise
+        experiments."""
+        if drop_items_features is not None:
+            raise NotImplementedError("drop_items_features is reserved; pass None")
+        edge_index = torch.as_tensor(edge_index).long()
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"expected a [2, E] edge_index, got {tuple(edge_index.shape)}")
+        if edge_index.numel() and (edge_index.min() < 0 or edge_index[0].max() >= self.num_users
+                                   or edge_index[1].max() >= self.num_items):
+            raise ValueError("edge_index has ids outside the dataset's id space")
+        new = copy.copy(self)
+        new.train_edge_index = _sorted_unique_pairs(edge_index, self.num_items)
+        has_train = new._has_train()
+        new.valid_edge_index, dv = _drop_cold(self.valid_edge_index, has_train)
+        new.test_edge_index, dt = _drop_cold(self.test_edge_index, has_train)
+        if dv or dt:
+            log.info("cold-start filter: dropped %d validation and %d test interaction(s) of "
+                     "users absent from the new train set", dv, dt)
+        new.cold_start_dropped = {"valid": self.cold_start_dropped["valid"] + dv,
+                                  "test": self.cold_start_dropped["test"] + dt}
+        new._cache = {k: v for k, v in self._cache.items() if k[0] == "knn"}  # features unchanged
+        return new
+
+    # ----------------------------------------------------------------- access
+    @property
+    def modalities(self) -> List[str]:
+        return sorted(self.features)
+
+    def split_edge_index(self, split: str) -> Tensor:
+        r"""``[2, E]`` (user, item) pairs of ``'train'``, ``'valid'`` or
+        ``'test'``."""
+        if split == "train":
+            return self.train_edge_index
+        if split in ("valid", "validation", "val"):
+            return self.valid_edge_index
+        if split == "test":
+            return self.test_edge_index
+        raise ValueError(f"unknown split {split!r}; expected 'train', 'valid' or 'test'")
+
+    def train_csr(self) -> Tuple[Tensor, Tensor]:
+        r"""``(indptr [U + 1], items)``: the training items of user ``u`` are
+        ``items[indptr[u]:indptr[u + 1]]`` (sorted)."""
+        key = ("csr",)
+        if key not in self._cache:
+            indptr = torch.zeros(self.num_users + 1, dtype=torch.long)
+            indptr[1:] = torch.cumsum(torch.bincount(self.train_edge_index[0],
+                                                     minlength=self.num_users), 0)
+            self._cache[key] = (indptr, self.train_edge_index[1].clone())
+        return self._cache[key]
+
+    def norm_adj(self) -> Tensor:
+        r"""The cached :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` of
+        the training graph as a ``[U + I, U + I]`` sparse CSR tensor (items
+        offset by :math:`U`); see
+        :func:`~mmgraph.data.graphs.normalized_adjacency`."""
+        key = ("adj",)
+        if key not in self._cache:
+            self._cache[key] = normalized_adjacency(self.train_edge_index, self.num_users,
+                                                    self.num_items)
+        return self._cache[key]
+
+    def fusion_weights(self) -> Dict[str, float]:
+        return fusion_weights(self.modalities, self.mm_image_weight)
+
+    def knn_graph(self, modality: Optional[str] = None,
+                  k: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        r"""Item–item kNN graph ``(edge_index, edge_weight)`` of one
+        modality, or (``modality=None``) the weighted fusion of all of them
+        (:func:`~mmgraph.data.graphs.fuse_graphs` with
+        :meth:`fusion_weights`). ``edge_index[0]`` is the aggregating item,
+        ``edge_index[1]`` its neighbour. Cached per (modality, k, weight)."""
+        k = self.knn_k if k is None else int(k)
+        if not self.features:
+            raise ValueError(f"dataset '{self.name}' has no item features, so no kNN graph")
+        if modality is None:
+            key = ("knn", None, k, self.mm_image_weight)
+            if key not in self._cache:
+                graphs = {m: self.knn_graph(m, k) for m in self.modalities}
+                self._cache[key] = fuse_graphs(graphs, self.fusion_weights(), self.num_items)
+            return self._cache[key]
+        if modality not in self.features:
+            raise KeyError(f"unknown modality {modality!r}; available: {self.modalities}")
+        key = ("knn", modality, k)
+        if key not in self._cache:
+            self._cache[key] = knn_graph(self.features[modality], k, self.knn_chunk_size)
+        return self._cache[key]
+
+    def to_heterodata(self, knn: bool = True):
+        r"""The dataset as a :class:`~torch_geometric.data.HeteroData`:
+
+        * node types ``user`` and ``item`` (``num_nodes``), item features
+          ``data['item'][f'x_{m}']``;
+        * ``('user', 'interacts', 'item')`` training ``edge_index`` plus
+          ``valid_edge_index`` / ``test_edge_index`` (not message-passing
+          edges), and the reverse ``('item', 'rev_interacts', 'user')``;
+        * with :obj:`knn`, ``('item', f'similar_{m}', 'item')`` per modality
+          and the fused ``('item', 'similar', 'item')``, each with
+          ``edge_index`` (row 0 = aggregating item, row 1 = neighbour) and
+          ``edge_weight``.
+        """
+        from torch_geometric.data import HeteroData
+        data = HeteroData()
+        data["user"].num_nodes = self.num_users
+        data["item"].num_nodes = self.num_items
+        for m, x in self.features.items():
+            data["item"][f"x_{m}"] = x
+        rel = data["user", "interacts", "item"]
+        rel.edge_index = self.train_edge_index
+        rel.valid_edge_index = self.valid_edge_index
+        rel.test_edge_index = self.test_edge_index
+        data["item", "rev_interacts", "user"].edge_index = self.train_edge_index.flip(0)
+        if knn and self.features:
+            for m in self.modalities:
+                ei, ew = self.knn_graph(m)
+                data["item", f"similar_{m}", "item"].edge_index = ei
+                data["item", f"similar_{m}", "item"].edge_weight = ew
+            ei, ew = self.knn_graph(None)
+            data["item", "similar", "item"].edge_index = ei
+            data["item", "similar", "item"].edge_weight = ew
+        return data
+
+    def id_mapping(self, kind: str = "item") -> Optional[List[str]]:
+        r"""Raw ids (``u_id_mapping.csv`` / ``i_id_mapping.csv``) indexed by
+        new id, or ``None`` when the folder has no map."""
+        if self.root is None:
+            return None
+        path = self.root / ("u_id_mapping.csv" if kind == "user" else "i_id_mapping.csv")
+        return read_id_mapping(path) if path.exists() else None
+
+    # ---------------------------------------------------------------- summary
+    def summary(self, components: bool = True) -> Dict[str, Any]:
+        r"""The dataset card: sizes, split counts, density, degree statistics
+        (over all splits), modalities and, with :obj:`components`, the
+        connected components of the training graph (via networkx)."""
+        counts = {s: int(self.split_edge_index(s).size(1)) for s in SPLIT_NAMES}
+        total = sum(counts.values())
+        all_ei = torch.cat([self.train_edge_index, self.valid_edge_index,
+                            self.test_edge_index], 1)
+
+        def stats(idx: Tensor, n: int) -> Dict[str, float]:
+            d = torch.bincount(idx, minlength=n).double()
+            if n == 0:
+                return {"min": 0, "median": 0, "mean": 0, "max": 0}
+            return {"min": int(d.min()), "median": float(d.median()),
+                    "mean": float(d.mean()), "max": int(d.max())}
+
+        out: Dict[str, Any] = {
+            "name": self.name,
+            "root": None if self.root is None else str(self.root),
+            "num_users": self.num_users,
+            "num_items": self.num_items,
+            "interactions": {**counts, "total": total},
+            "density": total / max(1, self.num_users * self.num_items),
+            "user_degree": stats(all_ei[0], self.num_users),
+            "item_degree": stats(all_ei[1], self.num_items),
+            "items_in_train": int(torch.unique(self.train_edge_index[1]).numel()),
+            "users_in_train": int(torch.unique(self.train_edge_index[0]).numel()),
+            "cold_start_dropped": dict(self.cold_start_dropped),
+            "modalities": {m: int(x.size(1)) for m, x in self.features.items()},
+        }
+        if components:
+            import networkx as nx
+            g = nx.Graph()
+            g.add_nodes_from(range(self.num_users + self.num_items))
+            ei = self.train_edge_index
+            g.add_edges_from(zip(ei[0].tolist(), (ei[1] + self.num_users).tolist()))
+            sizes = sorted((len(c) for c in nx.connected_components(g)), reverse=True)
+            out["components"] = {"count": len(sizes), "largest": sizes[0] if sizes else 0,
+                                 "isolated_nodes": sum(1 for s in sizes if s == 1)}
+        return out
+
+    def __repr__(self) -> str:
+        return (f"RecDataset(name={self.name!r}, users={self.num_users}, items={self.num_items}, "
+                f"train={self.train_edge_index.size(1)}, valid={self.valid_edge_index.size(1)}, "
+                f"test={self.test_edge_index.size(1)}, modalities={self.modalities})")
+
+
+def load_dataset(source: Union[str, PathLike] = "synthetic", name: Optional[str] = None,
+                 knn_k: int = 10, mm_image_weight: float = 0.1, **kwargs) -> RecDataset:
+    r"""Load a dataset.
+
+    Args:
+        source: ``"synthetic"`` for the built-in latent-factor dataset
+            (generated in memory; extra keyword arguments go to
+            :func:`~mmgraph.data.make_synthetic`), or the path of an MMRec
+            folder.
+        name (str, optional): Interaction file stem (``<name>.inter``) when
+            the folder holds several.
+        knn_k (int): Default :math:`k` of the kNN graphs.
+        mm_image_weight (float): Image weight in the fused kNN graph.
+    """
+    if str(source) == "synthetic" and not Path(str(source)).exists():
+        from .synthetic import make_synthetic
+        return make_synthetic(knn_k=knn_k, mm_image_weight=mm_image_weight, **kwargs)
+    if kwargs:
+        raise TypeError(f"unexpected arguments for a folder dataset: {sorted(kwargs)}")
+    path = Path(source)
+    if not path.exists():
+        raise DataFormatError("dataset folder not found (expected 'synthetic' or the path of "
+                              "an MMRec folder)", path)
+    return RecDataset.from_folder(path, name, knn_k=knn_k, mm_image_weight=mm_image_weight)

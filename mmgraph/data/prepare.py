@@ -1,0 +1,284 @@
+r"""Turn raw interactions into an MMRec-format folder.
+
+Steps (each also usable on its own):
+
+1. :func:`factorize` — map raw ids to contiguous ``0..n-1`` in order of first
+   appearance (as MMRec's preprocessing does), keeping the raw ids.
+2. :func:`deduplicate` — drop repeated (user, item) pairs, logging how many.
+3. :func:`k_core_mask` — iterative k-core filter on users and items.
+4. One split: :func:`split_mmrec` (random per user, MMRec's rule),
+   :func:`split_leave_one_out` (last two by order), :func:`split_temporal`
+   (global time ratio).
+5. :func:`write_mmrec_folder` — ``<name>.inter``, ``u_id_mapping.csv``,
+   ``i_id_mapping.csv`` and ``<modality>_feat.npy``, every file written
+   atomically; the ``.inter`` file is written last so a folder that has one
+   is complete.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import DataFormatError
+from .formats import (Interactions, PathLike, write_features, write_id_mapping,
+                      write_inter)
+
+log = logging.getLogger("mmgraph")
+
+SPLITS = ("mmrec", "loo", "temporal")
+
+__all__ = ["factorize", "deduplicate", "k_core_mask", "split_mmrec", "split_leave_one_out",
+           "split_temporal", "make_split", "write_mmrec_folder", "prepare_interactions",
+           "PreparedData", "SPLITS"]
+
+
+def factorize(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    r"""Codes ``0..n-1`` and the raw value of each code
+    (``raw[codes] == values``).
+
+    String ids are numbered in order of first appearance (as MMRec's
+    preprocessing does); integer ids keep their numeric order, so ids that
+    are already contiguous map to themselves."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return np.zeros(0, np.int64), values[:0]
+    if np.issubdtype(values.dtype, np.integer):
+        uniq, inverse = np.unique(values, return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64), uniq
+    uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.reshape(-1)].astype(np.int64), uniq[order]
+
+
+def deduplicate(user: np.ndarray, item: np.ndarray,
+                priority: Optional[np.ndarray] = None) -> np.ndarray:
+    r"""Boolean mask keeping one row per (user, item) pair: the one with the
+    smallest :obj:`priority` (e.g. the split label, so train wins), ties by
+    row order. Logs the number of duplicates dropped."""
+    n = len(user)
+    if n == 0:
+        return np.ones(0, bool)
+    key = np.asarray(user, np.int64) * (int(np.max(item)) + 1) + np.asarray(item, np.int64)
+    rows = np.arange(n)
+    order = np.lexsort((rows, priority)) if priority is not None else rows
+    _, first = np.unique(key[order], return_index=True)
+    keep = np.zeros(n, bool)
+    keep[order[first]] = True
+    dropped = n - int(keep.sum())
+    if dropped:
+        log.warning("dropped %d duplicate (user, item) interaction(s)", dropped)
+    return keep
+
+
+def k_core_mask(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
+    r"""Iterative :math:`k`-core: repeatedly drop every interaction whose user
+    or item has fewer than :math:`k` interactions among the remaining ones,
+    until every remaining user and item has at least :math:`k`.
+    ``k <= 1`` keeps everything."""
+    mask = np.ones(len(user), bool)
+    if k <= 1 or len(user) == 0:
+        return mask
+    user = np.asarray(user, np.int64)
+    item = np.asarray(item, np.int64)
+    nu, ni = int(user.max()) + 1, int(item.max()) + 1
+    rounds = 0
+    while True:
+        du = np.bincount(user[mask], minlength=nu)
+        di = np.bincount(item[mask], minlength=ni)
+        bad = mask & ((du[user] < k) | (di[item] < k))
+        if not bad.any():
+            break
+        mask &= ~bad
+        rounds += 1
+    log.info("%d-core: kept %d of %d interactions after %d round(s)", k, int(mask.sum()),
+             len(mask), rounds)
+    return mask
+
+
+def _group_positions(user: np.ndarray, order: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    r"""For rows visited in :obj:`order` (grouped by user), the position of
+    each row inside its user's group and that user's group size."""
+    us = user[order]
+    counts = np.bincount(us)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(len(order)) - start[us]
+    return pos, counts[us]
+
+
+def split_mmrec(user: np.ndarray, seed: int = 999) -> np.ndarray:
+    r"""MMRec's random per-user split (``1splitting.ipynb``).
+
+    The rows are shuffled with :obj:`seed`; for a user with :math:`n`
+    interactions the first rows go to train and the rest to validation and
+    test:
+
+    * :math:`n < 10`: :math:`n-2` / 1 / 1,
+    * :math:`n \geq 10`: with :math:`v = \lfloor 0.2 n \rfloor`,
+      :math:`n - v` / :math:`\lfloor v/2 \rfloor` / :math:`v - \lfloor v/2 \rfloor`.
+
+    Users with fewer than 3 interactions keep everything in train (MMRec
+    would leave them with no training row, i.e. cold and dropped).
+
+    Returns:
+        ``int8`` labels (0 train, 1 valid, 2 test) aligned with the rows.
+    """
+    user = np.asarray(user, np.int64)
+    n = len(user)
+    labels = np.zeros(n, np.int8)
+    if n == 0:
+        return labels
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    order = perm[np.argsort(user[perm], kind="stable")]
+    pos, cnt = _group_positions(user, order)
+    vt = np.where(cnt < 10, 2, np.floor(0.2 * cnt).astype(np.int64))
+    n_valid = np.where(cnt < 10, 1, vt // 2)
+    n_train = cnt - vt
+    small = cnt < 3
+    n_train = np.where(small, cnt, n_train)
+    n_valid = np.where(small, 0, n_valid)
+    lab = np.where(pos < n_train, 0, np.where(pos < n_train + n_valid, 1, 2))
+    labels[order] = lab
+    return labels
+
+
+def split_leave_one_out(user: np.ndarray, order_key: Optional[np.ndarray] = None) -> np.ndarray:
+    r"""Leave-one-out by order: per user, the last interaction (by
+    :obj:`order_key`, ties by row order) is test, the one before validation,
+    the rest train. Users with fewer than 3 interactions stay in train."""
+    user = np.asarray(user, np.int64)
+    n = len(user)
+    labels = np.zeros(n, np.int8)
+    if n == 0:
+        return labels
+    key = np.arange(n, dtype=np.float64) if order_key is None else np.asarray(order_key, np.float64)
+    order = np.lexsort((np.arange(n), key, user))
+    pos, cnt = _group_positions(user, order)
+    rank_from_end = cnt - 1 - pos
+    lab = np.where(cnt < 3, 0, np.where(rank_from_end == 0, 2, np.where(rank_from_end == 1, 1, 0)))
+    labels[order] = lab
+    return labels
+
+
+def split_temporal(timestamp: np.ndarray,
+                   ratios: Sequence[float] = (0.8, 0.1, 0.1)) -> np.ndarray:
+    r"""Global temporal split: rows sorted by time (ties by row order); the
+    first ``ratios[0]`` fraction is train, the next ``ratios[1]`` validation,
+    the rest test."""
+    if timestamp is None:
+        raise DataFormatError("the temporal split needs a time column", None, None, "timestamp")
+    if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
+        raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {ratios}")
+    n = len(timestamp)
+    order = np.lexsort((np.arange(n), np.asarray(timestamp, np.float64)))
+    c1 = int(np.floor(n * ratios[0]))
+    c2 = int(np.floor(n * (ratios[0] + ratios[1])))
+    lab = np.zeros(n, np.int8)
+    lab[order[c1:c2]] = 1
+    lab[order[c2:]] = 2
+    return lab
+
+
+def make_split(kind: str, user: np.ndarray, timestamp: Optional[np.ndarray] = None,
+               seed: int = 999) -> np.ndarray:
+    r"""Dispatch to one of :obj:`SPLITS` (``mmrec``, ``loo``, ``temporal``)."""
+    if kind == "mmrec":
+        return split_mmrec(user, seed)
+    if kind == "loo":
+        return split_leave_one_out(user, timestamp)
+    if kind == "temporal":
+        return split_temporal(timestamp)
+    raise ValueError(f"unknown split {kind!r}; expected one of {SPLITS}")
+
+
+class PreparedData:
+    r"""Re-indexed, filtered, split interactions ready to be written.
+
+    Attributes:
+        user, item (np.ndarray): Contiguous ``int64`` ids.
+        label (np.ndarray): ``int8`` split labels.
+        timestamp, rating (np.ndarray, optional): Carried through.
+        user_raw, item_raw (np.ndarray): Raw id of each new id.
+    """
+
+    def __init__(self, user, item, label, timestamp, rating, user_raw, item_raw) -> None:
+        self.user, self.item, self.label = user, item, label
+        self.timestamp, self.rating = timestamp, rating
+        self.user_raw, self.item_raw = user_raw, item_raw
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_raw)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_raw)
+
+
+def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[str] = "mmrec",
+                         seed: int = 999) -> PreparedData:
+    r"""Deduplicate, :math:`k`-core filter, re-index and split.
+
+    Args:
+        inter (Interactions): Raw rows.
+        k_core (int): Minimum degree of users and items (``0`` = no filter).
+        split (str, optional): ``mmrec``, ``loo`` or ``temporal``; ``None``
+            keeps the labels of :obj:`inter` (which must then have some).
+        seed (int): Seed of the ``mmrec`` split.
+    """
+    if len(inter) == 0:
+        raise DataFormatError("no interactions", inter.source)
+    if split is None and inter.label is None:
+        raise DataFormatError("the input has no split labels; choose --split", inter.source)
+    u, _ = factorize(inter.user)
+    i, _ = factorize(inter.item)
+    keep = deduplicate(u, i, inter.label if split is None else None)
+    keep = _masked_core(u, i, keep, k_core)
+    rows = np.flatnonzero(keep)
+    sub = inter.subset(rows)
+    if len(sub) == 0:
+        raise DataFormatError(f"no interactions left after the {k_core}-core filter",
+                              inter.source)
+    user, user_raw = factorize(sub.user)
+    item, item_raw = factorize(sub.item)
+    if split is None:
+        label = sub.label.astype(np.int8)
+    else:
+        if split == "temporal" and sub.timestamp is None:
+            raise DataFormatError("the temporal split needs timestamps; this input has none",
+                                  inter.source, None, "timestamp")
+        label = make_split(split, user, sub.timestamp, seed)
+    counts = np.bincount(label, minlength=3)
+    log.info("prepared %d users, %d items, %d/%d/%d train/valid/test interactions",
+             len(user_raw), len(item_raw), counts[0], counts[1], counts[2])
+    return PreparedData(user, item, label, sub.timestamp, sub.rating, user_raw, item_raw)
+
+
+def _masked_core(u: np.ndarray, i: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros(len(u), bool)
+    rows = np.flatnonzero(keep)
+    out[rows] = k_core_mask(u[rows], i[rows], k)
+    return out
+
+
+def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
+                       features: Optional[Mapping[str, np.ndarray]] = None) -> Path:
+    r"""Write a complete MMRec folder (every file atomically; the ``.inter``
+    last). :obj:`features` rows must be aligned with the new item ids."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for m, x in (features or {}).items():
+        if x.shape[0] != data.num_items:
+            raise ValueError(f"feature '{m}' has {x.shape[0]} rows, expected {data.num_items}")
+    write_features(out, features or {})
+    write_id_mapping(out / "u_id_mapping.csv", data.user_raw.tolist(), "user_id", "userID")
+    write_id_mapping(out / "i_id_mapping.csv", data.item_raw.tolist(), "item_id", "itemID")
+    path = write_inter(out / f"{name}.inter", data.user, data.item, data.label, data.rating,
+                       data.timestamp)
+    log.info("wrote %s", path)
+    return path

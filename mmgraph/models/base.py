@@ -1,0 +1,131 @@
+r"""The :class:`Recommender` contract every mmgraph model follows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "Recommender"]
+
+
+@dataclass
+class Batch:
+    r"""One training mini-batch of ``(user, positive item)`` pairs.
+
+    Attributes:
+        users (Tensor): ``[B]`` user ids.
+        pos_items (Tensor): ``[B]`` observed items.
+        neg_items (Tensor, optional): ``[B, k]`` sampled unobserved items
+            (``None`` for models trained without negatives, e.g. BM3).
+    """
+    users: Tensor
+    pos_items: Tensor
+    neg_items: Optional[Tensor] = None
+
+    def __len__(self) -> int:
+        return self.users.numel()
+
+    def to(self, device: Union[str, torch.device]) -> "Batch":
+        return Batch(self.users.to(device), self.pos_items.to(device),
+                     None if self.neg_items is None else
+                     self.neg_items.to(device))
+
+
+class Recommender(torch.nn.Module):
+    r"""Base class of all recommenders.
+
+    A model receives the dataset at construction and precomputes everything
+    that is fixed (normalised adjacency, kNN graphs, fixed transforms) once.
+    Graph structures are kept as plain attributes or non-persistent buffers
+    so that ``state_dict()`` holds only learnable state: a model rebuilt on
+    another training graph with the same id space (unlearning, label-noise
+    experiments) loads the same checkpoint.
+
+    The contract:
+
+    * :meth:`embeddings` -- all user and all item representations whose inner
+      product is the preference score. In training mode it may be stochastic
+      (dropout, edge pruning); in eval mode it is deterministic.
+    * :meth:`score` -- ``[len(users), num_items]`` scores from precomputed
+      embeddings; it never masks training items (the evaluator does).
+    * :meth:`extra_loss` -- the model's own regulariser or auxiliary terms
+      that accompany a pairwise/pointwise objective (BPR, BPO, NBPO,
+      reverse BPR).
+    * :meth:`loss` -- a model-native loss (BM3, CM3). Models with a native loss
+      set ``native_loss = True``; the trainer then uses it unless another
+      objective is requested.
+    * :meth:`on_epoch_start` -- per-epoch hooks (edge pruning, weight copying).
+
+    Class attributes:
+        native_loss (bool): whether :meth:`loss` is implemented.
+        uses_negatives (bool): whether :meth:`loss` needs sampled negatives.
+        multimodal (bool): whether the model reads item features.
+    """
+    native_loss: bool = False
+    uses_negatives: bool = True
+    multimodal: bool = False
+
+    def __init__(self, dataset) -> None:
+        super().__init__()
+        self.num_users = int(dataset.num_users)
+        self.num_items = int(dataset.num_items)
+        if self.multimodal and not dataset.modalities:
+            raise ValueError(
+                f"{self.__class__.__name__} is a multimodal model but the "
+                f"dataset {dataset.name!r} has no <modality>_feat.npy files")
+        #: The resolved hyper-parameters (filled by the registry).
+        self.hparams: Dict[str, Any] = {}
+
+    def reset_parameters(self) -> None:
+        r"""Re-initialises all learnable parameters."""
+        raise NotImplementedError
+
+    def embeddings(self) -> Tuple[Tensor, Tensor]:
+        r"""Returns ``(user_emb [U, d], item_emb [I, d])``."""
+        raise NotImplementedError
+
+    def score(self, users: Tensor,
+              embeddings: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+        r"""Scores of ``users`` against every item, ``[len(users), I]``."""
+        user_emb, item_emb = self.embeddings() if embeddings is None \
+            else embeddings
+        return user_emb[users] @ item_emb.t()
+
+    @staticmethod
+    def pair_scores(user_emb: Tensor, item_emb: Tensor, users: Tensor,
+                    items: Tensor) -> Tensor:
+        r"""Scores of ``(users[b], items[b, ...])``; ``items`` may be
+        ``[B]`` or ``[B, k]``."""
+        u = user_emb[users]
+        if items.dim() == 2:
+            return (u.unsqueeze(1) * item_emb[items]).sum(-1)
+        return (u * item_emb[items]).sum(-1)
+
+    def extra_loss(self, batch: Batch, user_emb: Tensor,
+                   item_emb: Tensor) -> Tensor:
+        r"""The model's own terms added to the objective (default: none)."""
+        return user_emb.new_zeros(())
+
+    def loss(self, batch: Batch) -> Union[Tensor, Dict[str, Tensor]]:
+        r"""The model-native training loss (only if ``native_loss``)."""
+        raise NotImplementedError(
+            f"{self.__class__.__name__} has no native loss; train it with an "
+            f"objective such as 'bpr'")
+
+    def on_epoch_start(self, epoch: int) -> None:
+        r"""Called by the trainer before each epoch (``epoch`` from 0)."""
+
+    def on_train_graph_change(self, dataset) -> None:
+        r"""Rebuilds everything derived from the training interactions for a
+        new training set in the same id space (used by unlearning). The
+        default re-runs ``__init__``'s graph set-up via
+        :meth:`build_graphs`."""
+        self.build_graphs(dataset)
+
+    def build_graphs(self, dataset) -> None:
+        r"""Precomputes the graphs the model propagates over (override)."""
+
+    def extra_repr(self) -> str:
+        return f"{self.num_users}, {self.num_items}"

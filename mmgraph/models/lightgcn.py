@@ -1,0 +1,80 @@
+r"""LightGCN."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from mmgraph.models.base import Batch, Recommender
+from mmgraph.models.registry import register_model
+from mmgraph.nn.losses import emb_loss
+from mmgraph.nn.propagation import LightGCNPropagation
+
+__all__ = ["LightGCN"]
+
+
+@register_model("lightgcn")
+class LightGCN(Recommender):
+    r"""LightGCN from `"LightGCN: Simplifying and Powering Graph Convolution
+    Network for Recommendation" <https://arxiv.org/abs/2002.02126>`_
+    (He et al., SIGIR 2020):
+
+    .. math::
+        X^{(l)} = \hat{A} X^{(l-1)}, \qquad
+        H = \frac{1}{L+1}\sum_{l=0}^{L} X^{(l)}, \qquad
+        s_{ui} = \mathbf{h}_u^\top \mathbf{h}_i
+
+    with :math:`X^{(0)} = [E_u; E_i]` and
+    :math:`\hat{A} = D^{-1/2} A D^{-1/2}` the normalised user--item
+    adjacency of the training graph, precomputed once as a sparse CSR
+    matrix. The regulariser is MMRec's ``EmbLoss`` on the layer-0 rows of the
+    batch.
+
+    Args:
+        dataset: the :class:`~mmgraph.data.RecDataset`.
+        embedding_dim (int): latent size (default: ``64``).
+        n_layers (int): propagation layers :math:`L` (default: ``2``).
+        reg_weight (float): :math:`\lambda` (default: ``1e-4``).
+    """
+
+    def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,
+                 reg_weight: float = 1e-4) -> None:
+        super().__init__(dataset)
+        self.embedding_dim = embedding_dim
+        self.n_layers = n_layers
+        self.reg_weight = reg_weight
+        self.user_emb = torch.nn.Embedding(self.num_users, embedding_dim)
+        self.item_emb = torch.nn.Embedding(self.num_items, embedding_dim)
+        self.propagation = LightGCNPropagation(n_layers, combine="mean")
+        self.build_graphs(dataset)
+        self.reset_parameters()
+
+    def build_graphs(self, dataset) -> None:
+        # Non-persistent: the graph is data, not state, so a checkpoint loads
+        # into a model built on another training graph (unlearning).
+        self.register_buffer("adj", dataset.norm_adj(), persistent=False)
+
+    def reset_parameters(self) -> None:
+        torch.nn.init.xavier_uniform_(self.user_emb.weight)
+        torch.nn.init.xavier_uniform_(self.item_emb.weight)
+
+    def embeddings(self) -> Tuple[Tensor, Tensor]:
+        x = torch.cat([self.user_emb.weight, self.item_emb.weight], 0)
+        h = self.propagation(x, self.adj)
+        return h[:self.num_users], h[self.num_users:]
+
+    def extra_loss(self, batch: Batch, user_emb: Tensor,
+                   item_emb: Tensor) -> Tensor:
+        if self.reg_weight == 0:
+            return user_emb.new_zeros(())
+        items = [self.item_emb.weight[batch.pos_items]]
+        if batch.neg_items is not None:
+            items.append(self.item_emb.weight[batch.neg_items.reshape(-1)])
+        return self.reg_weight * emb_loss(self.user_emb.weight[batch.users],
+                                          *items)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_users}, {self.num_items}, "
+                f"embedding_dim={self.embedding_dim}, "
+                f"n_layers={self.n_layers}")

@@ -1,0 +1,72 @@
+r"""Reusable layers of mmgraph: propagation, modality encoders, fusion and
+losses. Sparse helpers live in :mod:`mmgraph.nn.sparse`.
+"""
+from mmgraph.nn.sparse import spmm, symmetric_spmm, to_csr, transpose_csr
+from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
+from mmgraph.nn.encoders import (
+    DCT,
+    ModalityEncoders,
+    ModalityProjection,
+    dct,
+    dct_matrix,
+)
+from mmgraph.nn.fusion import (
+    AttentionFusion,
+    ConcatFusion,
+    MeanFusion,
+    ProgressiveWeightCopyingFusion,
+    SphericalBezierFusion,
+    pwc_schedule,
+    slerp,
+)
+from mmgraph.nn.losses import (
+    alignment_loss,
+    bootstrap_cosine_loss,
+    bpo_loss,
+    bpr_loss,
+    calibrated_uniformity_loss,
+    emb_loss,
+    mean_square_loss,
+    nbpo_loss,
+    reverse_bpr_loss,
+    uniformity_loss,
+)
+
+propagation_classes = [
+    'LightGCNPropagation',
+    'ItemGraphConvolution',
+]
+encoder_classes = [
+    'ModalityProjection',
+    'ModalityEncoders',
+    'DCT',
+]
+fusion_classes = [
+    'SphericalBezierFusion',
+    'ProgressiveWeightCopyingFusion',
+    'MeanFusion',
+    'ConcatFusion',
+    'AttentionFusion',
+]
+functions = [
+    'to_csr',
+    'transpose_csr',
+    'symmetric_spmm',
+    'spmm',
+    'dct',
+    'dct_matrix',
+    'slerp',
+    'pwc_schedule',
+    'bpr_loss',
+    'reverse_bpr_loss',
+    'bpo_loss',
+    'nbpo_loss',
+    'emb_loss',
+    'mean_square_loss',
+    'alignment_loss',
+    'uniformity_loss',
+    'calibrated_uniformity_loss',
+    'bootstrap_cosine_loss',
+]
+
+__all__ = propagation_classes + encoder_classes + fusion_classes + functions

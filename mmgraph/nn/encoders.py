@@ -1,0 +1,390 @@
+r"""Modality encoders: learned projections of item features and the fixed
+orthonormal DCT transform of LIRDRec.
+"""
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear, Module, ModuleDict, Parameter
+
+from torch_geometric.nn.resolver import activation_resolver
+
+__all__ = [
+    'ModalityProjection',
+    'ModalityEncoders',
+    'DCT',
+    'dct',
+    'dct_matrix',
+]
+
+Hidden = Optional[Union[int, Sequence[int]]]
+_INITS = (None, 'xavier_normal', 'xavier_uniform')
+
+
+def _hidden_list(hidden: Hidden) -> List[int]:
+    if hidden is None:
+        return []
+    if isinstance(hidden, int):
+        return [hidden]
+    return [int(h) for h in hidden]
+
+
+class ModalityProjection(Module):
+    r"""Projects one modality's item features into the shared embedding
+    space: a single linear map or an MLP
+
+    .. math::
+        \mathbf{x} \mapsto \mathbf{W}_L\,\sigma(\cdots\sigma(
+        \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1)\cdots) + \mathbf{b}_L.
+
+    Reference configurations (:obj:`in_channels` = 4096 image, 384 text):
+
+    * BM3 (`"Bootstrap Latent Representations for Multi-modal
+      Recommendation" <https://arxiv.org/abs/2207.05969>`_):
+      ``ModalityProjection(4096, 64, weight_init='xavier_normal')``
+      (one :class:`Linear` with bias, Xavier-normal weight, default bias).
+    * CM3 (`"Calibrating Multimodal Recommendation"
+      <https://arxiv.org/abs/2508.01226>`_) and LIRDRec (`"Learning Item
+      Representations Directly from Multimodal Features"
+      <https://arxiv.org/abs/2505.04960>`_):
+      ``ModalityProjection(4096, 64, hidden_channels=256,
+      act='leaky_relu', out_bias=False)``, i.e.
+      in :math:`\to` 256 (bias) :math:`\to` LeakyReLU :math:`\to` 64 (no
+      bias), PyTorch default initialisation. LIRDRec's third encoder takes
+      the 4480-d DCT concatenation (:class:`DCT`).
+
+    Args:
+        in_channels (int): Input feature size.
+        out_channels (int): Output embedding size.
+        hidden_channels (int or List[int], optional): Hidden layer sizes;
+            :obj:`None` gives a single linear map. (default: :obj:`None`)
+        act (str, optional): Activation between layers, resolved by
+            :func:`torch_geometric.nn.resolver.activation_resolver`.
+            (default: :obj:`"leaky_relu"`)
+        act_kwargs (Dict[str, Any], optional): Activation arguments.
+            (default: :obj:`None`)
+        dropout (float, optional): Dropout after each hidden activation.
+            (default: :obj:`0.0`)
+        bias (bool, optional): Bias in hidden layers. (default: :obj:`True`)
+        out_bias (bool, optional): Bias in the output layer.
+            (default: :obj:`True`)
+        weight_init (str, optional): :obj:`None` (PyTorch default),
+            :obj:`"xavier_normal"` or :obj:`"xavier_uniform"` for the
+            weights; biases keep the PyTorch default. (default: :obj:`None`)
+    """
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: Hidden = None,
+        act: str = 'leaky_relu',
+        act_kwargs: Optional[Dict[str, Any]] = None,
+        dropout: float = 0.0,
+        bias: bool = True,
+        out_bias: bool = True,
+        weight_init: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"ModalityProjection: channel sizes must be "
+                             f"positive (got {in_channels} -> "
+                             f"{out_channels})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"ModalityProjection: 'dropout' must be in "
+                             f"[0, 1) (got {dropout})")
+        if weight_init not in _INITS:
+            raise ValueError(f"ModalityProjection: unknown weight_init "
+                             f"'{weight_init}' (expected one of {_INITS})")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.hidden_channels = _hidden_list(hidden_channels)
+        self.act_name = act
+        self.dropout = dropout
+        self.weight_init = weight_init
+
+        sizes = [in_channels] + self.hidden_channels + [out_channels]
+        self.lins = torch.nn.ModuleList()
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            self.lins.append(Linear(a, b, bias=out_bias if last else bias))
+        self.act = activation_resolver(act, **(act_kwargs or {}))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in self.lins:
+            lin.reset_parameters()
+            if self.weight_init == 'xavier_normal':
+                torch.nn.init.xavier_normal_(lin.weight)
+            elif self.weight_init == 'xavier_uniform':
+                torch.nn.init.xavier_uniform_(lin.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        r"""Args:
+            x (torch.Tensor): Features :obj:`[N, in_channels]`.
+        """
+        if x.size(-1) != self.in_channels:
+            raise ValueError(f"ModalityProjection: expected features with "
+                             f"{self.in_channels} channels (got "
+                             f"{x.size(-1)})")
+        for lin in self.lins[:-1]:
+            x = self.act(lin(x))
+            x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.lins[-1](x)
+
+    def __repr__(self) -> str:
+        sizes = [self.in_channels] + self.hidden_channels + \
+            [self.out_channels]
+        extra = f', act={self.act_name}' if self.hidden_channels else ''
+        if self.dropout > 0:
+            extra += f', dropout={self.dropout}'
+        if self.lins[-1].bias is None:
+            extra += ', out_bias=False'
+        return (f'{self.__class__.__name__}('
+                f"{' -> '.join(str(s) for s in sizes)}{extra})")
+
+
+class ModalityEncoders(Module):
+    r"""One :class:`ModalityProjection` per modality (any number of
+    modalities, each with its own input size), optionally holding the item
+    feature matrices themselves.
+
+    Feature storage follows the reference models:
+
+    * :obj:`train_features=False` (CM3, LIRDRec): the raw features are fixed
+      inputs, kept as non-persistent buffers (they are rebuilt from the
+      dataset, so checkpoints stay small);
+    * :obj:`train_features=True` (BM3, FREEDOM): the features are
+      :class:`~torch.nn.Parameter` s updated by the optimiser (the reference
+      wraps them in ``nn.Embedding.from_pretrained(freeze=False)``).
+
+    Args:
+        in_channels (Dict[str, int]): Input size per modality; the insertion
+            order is the modality order.
+        out_channels (int): Shared output size.
+        hidden_channels (int, List[int] or Dict[str, ...], optional): Hidden
+            sizes, shared or per modality. (default: :obj:`None`)
+        features (Dict[str, torch.Tensor], optional): Item features per
+            modality, :obj:`[num_items, in_channels[m]]`.
+            (default: :obj:`None`, pass features to :meth:`forward`)
+        train_features (bool, optional): Whether stored features are
+            trainable. (default: :obj:`False`)
+        **kwargs (optional): Further :class:`ModalityProjection` arguments
+            (:obj:`act`, :obj:`dropout`, :obj:`out_bias`, ...).
+    """
+    def __init__(
+        self,
+        in_channels: Mapping[str, int],
+        out_channels: int,
+        hidden_channels: Union[Hidden, Mapping[str, Hidden]] = None,
+        features: Optional[Mapping[str, Tensor]] = None,
+        train_features: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if len(in_channels) == 0:
+            raise ValueError("ModalityEncoders: at least one modality is "
+                             "required")
+        self.modalities = list(in_channels.keys())
+        self.in_channels = dict(in_channels)
+        self.out_channels = out_channels
+        self.train_features = train_features
+        self.encoders = ModuleDict()
+        for m in self.modalities:
+            hidden = hidden_channels[m] if isinstance(hidden_channels,
+                                                      Mapping) else \
+                hidden_channels
+            self.encoders[m] = ModalityProjection(in_channels[m],
+                                                  out_channels, hidden,
+                                                  **kwargs)
+        self.has_features = features is not None
+        if features is not None:
+            self._store_features(features)
+        self.reset_parameters()
+
+    def _store_features(self, features: Mapping[str, Tensor]) -> None:
+        if set(features.keys()) != set(self.modalities):
+            raise ValueError(f"ModalityEncoders: features given for "
+                             f"{sorted(features)} but modalities are "
+                             f"{sorted(self.modalities)}")
+        num_items = {m: int(features[m].size(0)) for m in self.modalities}
+        if len(set(num_items.values())) != 1:
+            raise ValueError(f"ModalityEncoders: feature matrices have "
+                             f"different item counts {num_items}")
+        for m in self.modalities:
+            feat = features[m]
+            if feat.dim() != 2 or feat.size(1) != self.in_channels[m]:
+                raise ValueError(f"ModalityEncoders: '{m}' features must "
+                                 f"have shape [num_items, "
+                                 f"{self.in_channels[m]}] (got "
+                                 f"{list(feat.shape)})")
+            feat = feat.detach().clone().float()
+            if self.train_features:
+                self.register_parameter(f'feat_{m}', Parameter(feat))
+            else:
+                self.register_buffer(f'feat_{m}', feat, persistent=False)
+
+    def reset_parameters(self) -> None:
+        r"""Re-initialises the projections. Stored (trainable) features are
+        left as they are.
+        """
+        for enc in self.encoders.values():
+            enc.reset_parameters()
+
+    def features(self) -> Dict[str, Tensor]:
+        r"""Returns the stored feature matrices per modality."""
+        if not self.has_features:
+            raise ValueError("ModalityEncoders: no features stored; pass "
+                             "them to forward()")
+        return {m: getattr(self, f'feat_{m}') for m in self.modalities}
+
+    def forward(
+        self,
+        features: Optional[Mapping[str, Tensor]] = None,
+        index: Optional[Tensor] = None,
+    ) -> Dict[str, Tensor]:
+        r"""Encodes every modality.
+
+        Args:
+            features (Dict[str, torch.Tensor], optional): Features per
+                modality. (default: :obj:`None`, the stored ones)
+            index (torch.Tensor, optional): Item rows to encode.
+                (default: :obj:`None`, all)
+        """
+        feats = self.features() if features is None else features
+        missing = [m for m in self.modalities if m not in feats]
+        if missing:
+            raise ValueError(f"ModalityEncoders: missing features for "
+                             f"modalities {missing}")
+        out = {}
+        for m in self.modalities:
+            x = feats[m] if index is None else feats[m][index]
+            out[m] = self.encoders[m](x)
+        return out
+
+    def __repr__(self) -> str:
+        mods = ', '.join(f'{m}={c}' for m, c in self.in_channels.items())
+        return (f'{self.__class__.__name__}({mods} -> {self.out_channels}, '
+                f'train_features={self.train_features})')
+
+
+def dct_matrix(n: int, dtype: torch.dtype = torch.float32,
+               device: Optional[torch.device] = None) -> Tensor:
+    r"""The orthonormal DCT-II matrix :math:`\mathbf{C} \in
+    \mathbb{R}^{n \times n}`,
+
+    .. math::
+        C_{kj} = s_k \cos\!\Big(\frac{\pi (2j + 1) k}{2n}\Big),\qquad
+        s_0 = \sqrt{1/n},\; s_{k \geq 1} = \sqrt{2/n},
+
+    so that :math:`\mathbf{C}\mathbf{C}^{\top} = \mathbf{I}` and the
+    transform of a row vector :math:`\mathbf{x}` is
+    :math:`\mathbf{x}\mathbf{C}^{\top}`.
+    """
+    if n <= 0:
+        raise ValueError(f"dct_matrix: 'n' must be positive (got {n})")
+    k = torch.arange(n, dtype=torch.float64).view(-1, 1)
+    j = torch.arange(n, dtype=torch.float64).view(1, -1)
+    mat = torch.cos(math.pi * (2 * j + 1) * k / (2 * n))
+    mat[0] *= math.sqrt(1.0 / n)
+    mat[1:] *= math.sqrt(2.0 / n)
+    return mat.to(dtype=dtype, device=device)
+
+
+def dct(x: Tensor, norm: Optional[str] = 'ortho') -> Tensor:
+    r"""DCT-II along the last axis, computed in :math:`O(n \log n)` with one
+    FFT (Makhoul's even/odd reordering):
+
+    .. math::
+        X_k = s_k \sum_{j=0}^{n-1} x_j \cos\!\Big(\frac{\pi (2j+1) k}{2n}
+        \Big).
+
+    Args:
+        x (torch.Tensor): Input :obj:`[..., n]`.
+        norm (str, optional): :obj:`"ortho"` (:math:`s_0 = \sqrt{1/n}`,
+            :math:`s_k = \sqrt{2/n}`, equal to
+            ``scipy.fft.dct(x, norm='ortho')``) or :obj:`None`
+            (:math:`s_k = 1`, half of scipy's unnormalised DCT-II).
+            (default: :obj:`"ortho"`)
+    """
+    if norm not in ('ortho', None):
+        raise ValueError(f"dct: unknown norm '{norm}' (expected 'ortho' or "
+                         f"None)")
+    n = x.size(-1)
+    v = torch.cat([x[..., 0::2], x[..., 1::2].flip(-1)], dim=-1)
+    spec = torch.fft.fft(v, dim=-1)
+    k = torch.arange(n, device=x.device, dtype=x.dtype)
+    angle = -math.pi * k / (2 * n)
+    out = spec.real * torch.cos(angle) - spec.imag * torch.sin(angle)
+    if norm == 'ortho':
+        scale = torch.full((n, ), math.sqrt(2.0 / n), dtype=x.dtype,
+                           device=x.device)
+        scale[0] = math.sqrt(1.0 / n)
+        out = out * scale
+    return out
+
+
+class DCT(Module):
+    r"""The fixed "multimodal transformation" of LIRDRec (`"Learning Item
+    Representations Directly from Multimodal Features"
+    <https://arxiv.org/abs/2505.04960>`_): the orthonormal DCT-II along the
+    **feature** axis of each modality, concatenated in the given order,
+
+    .. math::
+        \mathbf{F}_s = [\,\mathrm{DCT}(\mathbf{F}_v) \,\|\,
+        \mathrm{DCT}(\mathbf{F}_t)\,] \in \mathbb{R}^{I \times (4096 + 384)}
+
+    (image first in the reference). The reference calls the result
+    "interleaved" but it is a concatenation; it is computed once at model
+    construction. Equivalent to ``torch_dct.dct(x, norm='ortho')`` and
+    ``scipy.fft.dct(x, norm='ortho')``, with no extra dependency.
+
+    .. note::
+        Being orthogonal, the DCT only re-parametrises the first layer of
+        the MLP applied to :math:`\mathbf{F}_s`.
+
+    Args:
+        method (str, optional): :obj:`"fft"` (:math:`O(n \log n)`, no
+            matrix) or :obj:`"matrix"` (multiply by :func:`dct_matrix`,
+            cached per size). (default: :obj:`"fft"`)
+    """
+    def __init__(self, method: str = 'fft') -> None:
+        super().__init__()
+        if method not in ('fft', 'matrix'):
+            raise ValueError(f"DCT: unknown method '{method}' (expected "
+                             f"'fft' or 'matrix')")
+        self.method = method
+        self._mats: Dict[tuple, Tensor] = {}
+
+    def reset_parameters(self) -> None:
+        self._mats.clear()
+
+    def _transform(self, x: Tensor) -> Tensor:
+        if self.method == 'fft':
+            return dct(x, norm='ortho')
+        key = (x.size(-1), x.dtype, x.device)
+        if key not in self._mats:
+            self._mats[key] = dct_matrix(x.size(-1), x.dtype, x.device)
+        return x @ self._mats[key].t()
+
+    def forward(self, x: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        r"""Args:
+            x (torch.Tensor or List[torch.Tensor]): One feature matrix
+                :obj:`[N, n]`, or several :obj:`[N, n_m]` whose transforms
+                are concatenated along the feature axis.
+        """
+        if isinstance(x, Tensor):
+            return self._transform(x)
+        xs = list(x)
+        if len(xs) == 0:
+            raise ValueError("DCT: expected at least one feature matrix")
+        if len({t.shape[:-1] for t in xs}) != 1:
+            raise ValueError(f"DCT: feature matrices must agree in all but "
+                             f"the last axis (got "
+                             f"{[list(t.shape) for t in xs]})")
+        return torch.cat([self._transform(t) for t in xs], dim=-1)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(norm='ortho', "
+                f"method='{self.method}')")

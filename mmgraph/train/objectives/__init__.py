@@ -1,0 +1,12 @@
+r"""Training objectives on one interface: BPR, the model's native loss,
+BPO/NBPO (noisy-label-robust) and reverse BPR (unlearning)."""
+from mmgraph.train.objectives.base import (Objective, create_objective,
+                                           list_objectives, objective_hparams,
+                                           register_objective)
+from mmgraph.train.objectives.bpr import BPRObjective
+from mmgraph.train.objectives.native import NativeObjective
+
+__all__ = ["Objective", "register_objective", "create_objective",
+           "list_objectives", "objective_hparams", "BPRObjective",
+           "NativeObjective"]
+from mmgraph.train.objectives.reverse_bpr import UnlearnObjective  # noqa: E402,F401

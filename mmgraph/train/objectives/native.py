@@ -1,0 +1,35 @@
+r"""The model's own loss (BM3, CM3 and other self-supervised models)."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from torch import Tensor
+
+from mmgraph.train.objectives.base import Objective, register_objective
+
+__all__ = ["NativeObjective"]
+
+
+@register_objective("native")
+class NativeObjective(Objective):
+    r"""Delegates to :meth:`~mmgraph.models.Recommender.loss`. A tuple or
+    dict of terms is summed (MMRec's convention); the terms are logged."""
+    default_negatives = 1
+
+    def __init__(self, model, dataset) -> None:
+        super().__init__(model, dataset)
+        if not getattr(model, "native_loss", False):
+            raise ValueError(f"{model.__class__.__name__} has no native loss; "
+                             f"use objective 'bpr', 'bpo' or 'nbpo'")
+        self.default_negatives = 1 if model.uses_negatives else 0
+
+    def forward(self, model, batch) -> Dict[str, Tensor]:
+        out = model.loss(batch)
+        if isinstance(out, torch.Tensor):
+            return {"loss": out}
+        if isinstance(out, (tuple, list)):
+            out = {f"term{i}": t for i, t in enumerate(out)}
+        total = sum(out.values())
+        logged = {k: v.detach() for k, v in out.items() if k != "loss"}
+        return {"loss": out.get("loss", total), **logged}
