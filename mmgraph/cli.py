@@ -50,8 +50,10 @@ def _parse_overrides(items: Optional[List[str]]) -> dict:
 
 
 def _cmd_train(args) -> int:
+    from mmgraph.distributed import init_from_env, is_main_process
     from mmgraph.report import metrics_table
     from mmgraph.train.run import grid_table, train_model
+    init_from_env(args.device or "cpu")
     overrides = _parse_overrides(args.set)
     for key, value in (("epochs", args.epochs), ("seed", args.seed),
                        ("device", args.device), ("objective", args.objective)):
@@ -61,6 +63,8 @@ def _cmd_train(args) -> int:
     result = train_model(args.model, args.data, args.config, overrides,
                          args.out, resume=args.resume, use_grid=args.grid,
                          seeds=seeds, show_progress=not args.no_progress)
+    if not is_main_process():
+        return 0
     if "points" in result:
         print(grid_table(result))
         best = result["best"]

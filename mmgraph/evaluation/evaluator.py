@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.evaluation.metrics import compute_metrics, parse_metric_name
+from mmgraph.distributed import all_reduce_sum, shard
 
 __all__ = ["Evaluator", "DEFAULT_METRICS", "DEFAULT_TOPK"]
 
@@ -156,15 +157,24 @@ class Evaluator:
                                           return_counts=True)
         max_k = min(self.topk[-1], ds.num_items)
         topk = [k for k in self.topk if k <= max_k]
+        # Under torch.distributed each rank ranks its share of the users and
+        # the per-user sums are added up (a no-op on one process).
+        users, num_targets = shard(users), shard(num_targets)
         ranked = self.rank(model, users, max_k, mask_edge_index, embeddings)
         keys = users.unsqueeze(1) * ds.num_items + ranked
         pos = torch.searchsorted(target_keys, keys).clamp(
             max=target_keys.numel() - 1)
         hits = target_keys[pos] == keys
         values = compute_metrics(hits, num_targets, self.metrics, topk)
+        names = list(values)
+        sums = all_reduce_sum(torch.stack(
+            [values[k].double().sum() for k in names]
+            + [torch.tensor(float(users.numel()), dtype=torch.double,
+                            device=device)]))
+        count = sums[-1].clamp(min=1)
         result: Dict[str, float] = {
-            key: float(v.mean()) for key, v in values.items()}
-        result["num_users"] = int(users.numel())
+            key: float(sums[i] / count) for i, key in enumerate(names)}
+        result["num_users"] = int(sums[-1])
         if per_user:
             result["per_user"] = {k: v.cpu() for k, v in values.items()}
             result["users"] = users.cpu()

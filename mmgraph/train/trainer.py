@@ -12,6 +12,8 @@ import torch
 from mmgraph.config import TrainConfig
 from mmgraph.evaluation import Evaluator, parse_metric_name
 from mmgraph.models.base import Batch
+from mmgraph.distributed import (all_reduce_gradients,
+                                       is_main_process, shard)
 from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.utils import (atomic_torch_save, atomic_write_json,
                                  atomic_write_text, package_versions,
@@ -112,6 +114,8 @@ class Trainer:
         self.extra_results = dict(extra_results or {})
         self.show_progress = show_progress
         self.optimizer = self._make_optimizer()
+        self._params = list(self.model.parameters()) + \
+            list(self.objective.parameters())
         self.history: List[Dict[str, Any]] = []
         self.best_epoch = -1
         self.best_score = -math.inf
@@ -169,7 +173,7 @@ class Trainer:
         state = self.state_dict()
         self._best_state = {k: v.detach().clone()
                             for k, v in state["model"].items()}
-        if self.out_dir is not None:
+        if self.out_dir is not None and is_main_process():
             atomic_torch_save(self.out_dir / CHECKPOINT, state)
 
     def _resume(self) -> bool:
@@ -198,13 +202,16 @@ class Trainer:
         self.model.on_epoch_start(epoch)
         self.objective.on_epoch_start(epoch)
         edges = self.dataset.train_edge_index
-        perm = torch.randperm(edges.size(1))
+        # A generator of its own: every rank draws the same permutation, and a
+        # resumed run the same as an uninterrupted one.
+        order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
+        perm = torch.randperm(edges.size(1), generator=order)
         sums: Dict[str, float] = {}
         num_batches = math.ceil(edges.size(1) / c.batch_size)
         starts = range(0, edges.size(1), c.batch_size)
         for start in _progress(starts, num_batches, f"epoch {epoch}",
                                self.show_progress):
-            idx = perm[start:start + c.batch_size]
+            idx = shard(perm[start:start + c.batch_size])
             users, pos = edges[0, idx], edges[1, idx]
             neg = self.sampler.sample(users, self.num_negatives) \
                 if self.num_negatives > 0 else None
@@ -217,6 +224,7 @@ class Trainer:
                     f"(lower the learning rate or check the features)")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            all_reduce_gradients(self._params)
             if c.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                                c.clip_grad_norm)
@@ -236,8 +244,10 @@ class Trainer:
             self.model.reset_parameters()
             self.optimizer = self._make_optimizer()
         start_time = time.perf_counter()
+        self.stopped_by = "max_epochs"
         for epoch in range(self.start_epoch, c.epochs):
             if self.bad_epochs > c.patience:
+                self.stopped_by = "early_stopping"
                 break
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
@@ -263,6 +273,9 @@ class Trainer:
                      score, "  *" if improved else "", record["train_seconds"],
                      record["eval_seconds"])
             self._write_results(final=False)
+        else:
+            if self.bad_epochs > c.patience:
+                self.stopped_by = "early_stopping"
         return self.finish(time.perf_counter() - start_time)
 
     def finish(self, seconds: float = 0.0) -> Dict[str, Any]:
@@ -273,7 +286,7 @@ class Trainer:
         self.model.eval()
         test = self.evaluator.evaluate(self.model, "test")
         results = self._write_results(final=True, test=test, seconds=seconds)
-        if self.out_dir is not None:
+        if self.out_dir is not None and is_main_process():
             self.write_topk(self.out_dir / TOPK_FILE)
             try:
                 plot_training_curve(self.history, self.config.valid_metric,
@@ -311,8 +324,9 @@ class Trainer:
                 h["eval_seconds"] for h in self.history) / n
         if final:
             results["epochs"] = len(self.history)
+            results["stopped_by"] = getattr(self, "stopped_by", "max_epochs")
             results["wall_seconds"] = seconds
-        if self.out_dir is not None:
+        if self.out_dir is not None and is_main_process():
             atomic_write_json(self.out_dir / RESULTS, results)
         return results
 

@@ -10,3 +10,4 @@ __all__ = ["Objective", "register_objective", "create_objective",
            "list_objectives", "objective_hparams", "BPRObjective",
            "NativeObjective"]
 from mmgraph.train.objectives.reverse_bpr import UnlearnObjective  # noqa: E402,F401
+from mmgraph.train.objectives.nbpo import BPOObjective, NBPOObjective  # noqa: E402,F401
