@@ -181,10 +181,18 @@ class Trainer:
         if path is None or not path.exists():
             return False
         state = torch.load(path, map_location=self.device, weights_only=True)
-        if state.get("config") != self.config.to_dict():
+        # Only the epoch budget may change: extending a finished run is a
+        # resume too; anything else would mix two experiments.
+        saved = {k: v for k, v in state.get("config", {}).items()
+                 if k != "epochs"}
+        current = {k: v for k, v in self.config.to_dict().items()
+                   if k != "epochs"}
+        if saved != current:
+            changed = sorted(k for k in set(saved) | set(current)
+                             if saved.get(k) != current.get(k))
             raise ValueError(f"{path}: the checkpoint was written with another "
-                             f"training config; start a new run folder or "
-                             f"drop --resume")
+                             f"training config (differs in {changed}); start "
+                             f"a new run folder or drop --resume")
         self.load_state_dict(state)
         self._best_state = {k: v.detach().clone()
                             for k, v in state["model"].items()}
