@@ -111,23 +111,18 @@ def slerp(a: Tensor, b: Tensor, t: Union[float, Tensor],
     near = sin < eps
     u = perp / torch.where(near, torch.ones_like(sin), sin)
 
+    # Both fallbacks are cheap O(N d) and always evaluated: no host sync on
+    # a data-dependent branch, and torch.where keeps their gradients out of
+    # the rows that do not use them.
     antipodal = near & (dot < 0)
-    if bool(antipodal.any()):
-        # Orthogonal direction from the least-aligned coordinate axis.
-        axis = F.one_hot(a.detach().abs().argmin(dim=-1), a.size(-1))
-        axis = axis.to(a.dtype)
-        w = axis - (axis * a).sum(dim=-1, keepdim=True) * a
-        w = F.normalize(w, dim=-1)
-        u = torch.where(antipodal, w, u)
-        theta = torch.where(antipodal, torch.full_like(theta, math.pi),
-                            theta)
+    axis = F.one_hot(a.detach().abs().argmin(dim=-1), a.size(-1)).to(a.dtype)
+    w = F.normalize(axis - (axis * a).sum(dim=-1, keepdim=True) * a, dim=-1)
+    u = torch.where(antipodal, w, u)
+    theta = torch.where(antipodal, torch.full_like(theta, math.pi), theta)
 
     out = torch.cos(t * theta) * a + torch.sin(t * theta) * u
-    parallel = near & (dot >= 0)
-    if bool(parallel.any()):
-        lerp = F.normalize((1 - t) * a + t * b, dim=-1)
-        out = torch.where(parallel, lerp, out)
-    return out
+    lerp = F.normalize((1 - t) * a + t * b, dim=-1)
+    return torch.where(near & (dot >= 0), lerp, out)
 
 
 class _Fusion(Module):

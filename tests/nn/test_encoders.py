@@ -1,0 +1,151 @@
+import math
+
+import pytest
+import torch
+
+from mmgraph.nn import (
+    DCT,
+    ModalityEncoders,
+    ModalityProjection,
+    dct,
+    dct_matrix,
+)
+
+
+def _naive_dct(x):
+    # Sum formula of the orthonormal DCT-II, one coefficient at a time.
+    n = x.size(-1)
+    out = torch.zeros_like(x)
+    for k in range(n):
+        s = math.sqrt(1.0 / n) if k == 0 else math.sqrt(2.0 / n)
+        for j in range(n):
+            out[..., k] += s * x[..., j] * math.cos(math.pi * (2 * j + 1) * k /
+                                                    (2 * n))
+    return out
+
+
+def test_modality_projection_linear():
+    torch.manual_seed(0)
+    proj = ModalityProjection(12, 4, weight_init='xavier_normal')
+    assert str(proj) == 'ModalityProjection(12 -> 4)'
+    assert len(proj.lins) == 1 and proj.lins[0].bias is not None
+    x = torch.randn(5, 12)
+    lin = proj.lins[0]
+    assert torch.allclose(proj(x), x @ lin.weight.t() + lin.bias)
+
+
+def test_modality_projection_cm3_mlp():
+    torch.manual_seed(0)
+    proj = ModalityProjection(40, 8, hidden_channels=16, out_bias=False)
+    assert str(proj) == ('ModalityProjection(40 -> 16 -> 8, act=leaky_relu, '
+                         'out_bias=False)')
+    l1, l2 = proj.lins
+    assert l1.bias is not None and l2.bias is None
+    assert l1.weight.shape == (16, 40) and l2.weight.shape == (8, 16)
+    x = torch.randn(7, 40)
+    ref = torch.nn.functional.leaky_relu(x @ l1.weight.t() + l1.bias,
+                                         0.01) @ l2.weight.t()
+    assert torch.allclose(proj(x), ref, atol=1e-6)
+    # reset_parameters re-draws the weights
+    w = l1.weight.detach().clone()
+    proj.reset_parameters()
+    assert not torch.equal(w, proj.lins[0].weight)
+
+
+def test_modality_projection_dropout_and_errors():
+    proj = ModalityProjection(6, 3, hidden_channels=[8, 8], dropout=0.5,
+                              act='relu')
+    assert str(proj) == 'ModalityProjection(6 -> 8 -> 8 -> 3, act=relu, ' \
+        'dropout=0.5)'
+    x = torch.randn(4, 6)
+    proj.eval()
+    assert torch.equal(proj(x), proj(x))
+    with pytest.raises(ValueError, match='ModalityProjection'):
+        proj(torch.randn(4, 5))
+    with pytest.raises(ValueError, match='ModalityProjection'):
+        ModalityProjection(6, 3, dropout=1.0)
+    with pytest.raises(ValueError, match='ModalityProjection'):
+        ModalityProjection(6, 3, weight_init='kaiming')
+
+
+@pytest.mark.parametrize('train_features', [False, True])
+def test_modality_encoders(train_features):
+    torch.manual_seed(0)
+    feats = {'image': torch.randn(10, 32), 'text': torch.randn(10, 12),
+             'audio': torch.randn(10, 5)}
+    enc = ModalityEncoders({m: f.size(1) for m, f in feats.items()}, 8,
+                           hidden_channels={'image': 16, 'text': None,
+                                            'audio': [4]},
+                           features=feats, train_features=train_features)
+    assert str(enc) == (f'ModalityEncoders(image=32, text=12, audio=5 -> 8, '
+                        f'train_features={train_features})')
+    assert enc.modalities == ['image', 'text', 'audio']
+    out = enc()
+    assert {m: o.shape for m, o in out.items()} == {
+        m: (10, 8) for m in feats}
+    assert torch.allclose(out['text'], enc.encoders['text'](feats['text']))
+    sub = enc(index=torch.tensor([3, 1]))
+    assert torch.allclose(sub['image'], out['image'][[3, 1]])
+
+    names = dict(enc.named_parameters())
+    assert ('feat_image' in names) == train_features
+    if not train_features:  # fixed features stay out of checkpoints
+        assert 'feat_image' not in enc.state_dict()
+    out['image'].sum().backward()
+    grad = enc.feat_image.grad
+    assert (grad is not None) == train_features
+
+
+def test_modality_encoders_errors():
+    with pytest.raises(ValueError, match='ModalityEncoders'):
+        ModalityEncoders({}, 4)
+    with pytest.raises(ValueError, match='item counts'):
+        ModalityEncoders({'a': 3, 'b': 2}, 4, features={
+            'a': torch.randn(5, 3), 'b': torch.randn(6, 2)})
+    with pytest.raises(ValueError, match="'a' features"):
+        ModalityEncoders({'a': 3}, 4, features={'a': torch.randn(5, 4)})
+    enc = ModalityEncoders({'a': 3}, 4)
+    with pytest.raises(ValueError, match='no features stored'):
+        enc()
+    with pytest.raises(ValueError, match='missing'):
+        enc({'b': torch.randn(2, 3)})
+
+
+@pytest.mark.parametrize('n', [1, 2, 7, 16, 33])
+def test_dct_matrix_orthonormal_and_naive(n):
+    C = dct_matrix(n, torch.float64)
+    assert torch.allclose(C @ C.t(), torch.eye(n, dtype=torch.float64),
+                          atol=1e-12)
+    x = torch.randn(3, n, dtype=torch.float64)
+    ref = _naive_dct(x)
+    assert torch.allclose(x @ C.t(), ref, atol=1e-10)
+    assert torch.allclose(dct(x), ref, atol=1e-10)
+    assert torch.allclose(dct(x, norm=None)[..., 0], x.sum(-1), atol=1e-10)
+
+
+def test_dct_against_scipy():
+    scipy_fft = pytest.importorskip('scipy.fft')
+    x = torch.randn(4, 384, dtype=torch.float64)
+    ref = torch.from_numpy(scipy_fft.dct(x.numpy(), type=2, norm='ortho',
+                                         axis=-1))
+    assert torch.allclose(dct(x), ref, atol=1e-10)
+    assert torch.allclose(DCT('matrix')(x), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize('method', ['fft', 'matrix'])
+def test_dct_module_lirdrec_concat(method):
+    torch.manual_seed(0)
+    f_v, f_t = torch.randn(6, 20), torch.randn(6, 9)
+    mod = DCT(method)
+    assert str(mod) == f"DCT(norm='ortho', method='{method}')"
+    f_s = mod([f_v, f_t])  # image first, concatenated along features
+    assert f_s.shape == (6, 29)
+    assert torch.allclose(f_s[:, :20], _naive_dct(f_v), atol=1e-5)
+    assert torch.allclose(f_s[:, 20:], _naive_dct(f_t), atol=1e-5)
+    # orthonormal: row norms are preserved per modality
+    assert torch.allclose(f_s[:, :20].norm(dim=1), f_v.norm(dim=1),
+                          atol=1e-5)
+    with pytest.raises(ValueError, match='DCT'):
+        mod([f_v, torch.randn(5, 9)])
+    with pytest.raises(ValueError, match='DCT'):
+        DCT('wavelet')
