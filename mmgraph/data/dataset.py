@@ -262,7 +262,9 @@ class RecDataset:
         * with :obj:`knn`, ``('item', f'similar_{m}', 'item')`` per modality
           and the fused ``('item', 'similar', 'item')``, each with
           ``edge_index`` (row 0 = aggregating item, row 1 = neighbour) and
-          ``edge_weight``.
+          ``edge_weight``. Note that PyG's default ``flow='source_to_target'``
+          reads row 0 as the *source*: use ``flow='target_to_source'`` (or
+          flip the rows) to aggregate as :math:`(\mathbf{S}\mathbf{h})_i`.
         """
         from torch_geometric.data import HeteroData
         data = HeteroData()

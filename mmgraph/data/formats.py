@@ -25,7 +25,7 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -84,6 +84,15 @@ class Interactions:
                             self.source, self.item_text)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 # --------------------------------------------------------------------------
 # atomic writers
 # --------------------------------------------------------------------------
@@ -100,6 +109,7 @@ def atomic_write(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -25,7 +25,6 @@ Items never picked are dropped (ids stay contiguous).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np

@@ -1,4 +1,3 @@
-import builtins
 import importlib
 
 import numpy as np

@@ -1,11 +1,9 @@
 """Checks on the shared real data; skipped cleanly when it is not present."""
-import json
-
 import numpy as np
 import pytest
 
 from mmgraph.data.formats import read_nbpo_json, read_sequence
-from mmgraph.data.prepare import k_core_mask, prepare_interactions
+from mmgraph.data.prepare import prepare_interactions
 
 from .conftest import SHARED_DATA
 
