@@ -7,6 +7,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from mmgraph.nn.losses import emb_loss
+
 __all__ = ["Batch", "Recommender"]
 
 
@@ -107,6 +109,16 @@ class Recommender(torch.nn.Module):
                    item_emb: Tensor) -> Tensor:
         r"""The model's own terms added to the objective (default: none)."""
         return user_emb.new_zeros(())
+
+    @staticmethod
+    def batch_emb_loss(batch: Batch, user_table: Tensor,
+                       item_table: Tensor) -> Tensor:
+        r"""MMRec's ``EmbLoss`` on the batch rows of two embedding tables:
+        :math:`(\|U[u_b]\|_F + \|I[i^+_b]\|_F + \|I[j_b]\|_F) / B`."""
+        items = [item_table[batch.pos_items]]
+        if batch.neg_items is not None:
+            items.append(item_table[batch.neg_items.reshape(-1)])
+        return emb_loss(user_table[batch.users], *items)
 
     def loss(self, batch: Batch) -> Union[Tensor, Dict[str, Tensor]]:
         r"""The model-native training loss (only if ``native_loss``)."""

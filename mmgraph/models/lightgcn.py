@@ -8,7 +8,6 @@ from torch import Tensor
 
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
-from mmgraph.nn.losses import emb_loss
 from mmgraph.nn.propagation import LightGCNPropagation
 
 __all__ = ["LightGCN"]
@@ -68,11 +67,8 @@ class LightGCN(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        items = [self.item_emb.weight[batch.pos_items]]
-        if batch.neg_items is not None:
-            items.append(self.item_emb.weight[batch.neg_items.reshape(-1)])
-        return self.reg_weight * emb_loss(self.user_emb.weight[batch.users],
-                                          *items)
+        return self.reg_weight * self.batch_emb_loss(
+            batch, self.user_emb.weight, self.item_emb.weight)
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, "
