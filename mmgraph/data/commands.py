@@ -148,19 +148,6 @@ def add_info_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def format_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    r"""A plain box table."""
-    cols = list(zip(*([headers] + [list(map(str, r)) for r in rows])))
-    widths = [max(len(c) for c in col) for col in cols]
-    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def fmt(r):
-        cells = [f" {str(v).ljust(widths[0])} " if j == 0 else f" {str(v).rjust(widths[j])} "
-                 for j, v in enumerate(r)]
-        return "|" + "|".join(cells) + "|"
-    return "\n".join([line, fmt(headers), line] + [fmt(r) for r in rows] + [line])
-
-
 def format_card(s: Dict[str, Any]) -> str:
     r"""Render :meth:`RecDataset.summary` as a terminal table."""
     it = s["interactions"]
@@ -188,6 +175,7 @@ def format_card(s: Dict[str, Any]) -> str:
         rows.append(["train graph components", f"{c['count']:,} (largest {c['largest']:,} "
                      f"nodes, {c['isolated_nodes']:,} isolated)"])
     title = f"dataset: {s['name']}" + (f"  ({s['root']})" if s.get("root") else "")
+    from mmgraph.report import format_table
     return title + "\n" + format_table(rows, ["statistic", "value"])
 
 
