@@ -23,3 +23,14 @@ def three_modality_dataset():
                         avg_degree=8, seed=2,
                         modalities={"image": (16, 0.8), "text": (12, 0.4),
                                     "audio": (8, 0.2)})
+
+
+@pytest.fixture
+def single_thread():
+    """Bit-exact comparisons: multi-threaded CPU reductions may differ in the
+    last bits between runs, one thread never does."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

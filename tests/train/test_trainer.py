@@ -79,7 +79,8 @@ def test_early_stopping_follows_mmrec_rule(tiny_dataset, monkeypatch):
 
 def test_resume_after_interruption_gives_the_same_result(tiny_dataset,
                                                          tmp_path,
-                                                         monkeypatch):
+                                                         monkeypatch,
+                                                         single_thread):
     config = _config(epochs=6)
     full = Trainer(create_model("lightgcn", tiny_dataset), tiny_dataset,
                    config, out_dir=tmp_path / "full",
