@@ -15,15 +15,19 @@ into ``OUT/runs/<dataset>/<model>[+<objective>]/seed<seed>/``. A run whose
 that was interrupted resumes from its checkpoint. Each run executes in its own
 worker process forked from a server that has already imported mmgraph, so
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that process is the run's
-peak resident memory (it includes the ~0.3-0.5 GB of the interpreter, torch
-and torch-geometric, identical for every run; the baseline is recorded too).
+peak resident memory (it includes the ~0.3 GB of the interpreter, torch and
+torch-geometric, identical for every run; that baseline is recorded too).
+A worker exits when the runner is killed; Ctrl-C stops the current run,
+which the next invocation resumes.
 
 Written to ``OUT``: ``results.csv``, ``results.json``, ``results.md`` (mean
 ± std over seeds of the test metrics at the best-validation epoch, epochs,
 seconds per epoch, total time, peak memory), ``curves_<dataset>.png``
-(training loss and validation metric per epoch, one line per model) and
+(one panel per model: training loss and validation metric per epoch) and
 ``accuracy_vs_time_<dataset>.png`` (validation metric against cumulative
-training + evaluation seconds, one line per model).
+training + evaluation seconds, one line per model). The tables cover every
+finished run of the suite, whatever ``--models``/``--datasets``/``--seeds``
+selected the runs of this invocation.
 
 Suite files (YAML)::
 
@@ -74,6 +78,8 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 #: Test metrics of the results table (at the best-validation epoch).
 TABLE_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 SPEC_FILE = "bench_spec.json"
+#: Seconds between progress lines when the output is not a terminal.
+HEARTBEAT = 300.0
 BENCH_FILE = "bench.json"
 LOG_FILE = "log.txt"
 #: Applied by --quick before the suite's own ``quick:`` section.
@@ -82,7 +88,7 @@ QUICK_DEFAULTS: Dict[str, Any] = {
     "seeds": [999, 2024],
     "train": {"epochs": 3, "patience": 3},
 }
-MEMORY_NOTE = ("peak memory = resource.getrusage(RUSAGE_SELF).ru_maxrss of "
+MEMORY_NOTE = ("peak MB = resource.getrusage(RUSAGE_SELF).ru_maxrss of "
                "the run's own worker process (forked after importing "
                "mmgraph, so it includes the interpreter + torch baseline "
                "shown as 'base MB')")
@@ -335,17 +341,40 @@ def _maxrss_mb() -> float:
     return rss / (1024 ** 2) if sys.platform == "darwin" else rss / 1024
 
 
+def _exit_with_runner(runner: int) -> None:
+    r"""In a worker process: exit when the runner process goes away (it was
+    killed), instead of training on as an orphan."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(2.0)
+            try:
+                os.kill(runner, 0)
+            except ProcessLookupError:
+                os._exit(3)
+            except PermissionError:  # pid reused by another user's process
+                os._exit(3)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _worker(spec: Dict[str, Any]) -> None:
     r"""Trains one run (in its own process) and writes ``bench.json``."""
     import logging
+    if spec.get("runner_pid"):
+        _exit_with_runner(int(spec["runner_pid"]))
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s",
                                            "%H:%M:%S"))
     root = logging.getLogger()
+    saved = root.handlers[:], root.level
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    if spec.get("threads"):
+        import torch
+        torch.set_num_threads(int(spec["threads"]))
     base = _maxrss_mb()
     try:
         from mmgraph.data import load_dataset
@@ -366,9 +395,13 @@ def _worker(spec: Dict[str, Any]) -> None:
                                            traceback.format_exc())
         raise
     finally:
-        handler.flush()
+        handler.close()
+        root.handlers[:], level = saved
+        root.setLevel(level)
     info = {"peak_rss_mb": _maxrss_mb(), "base_rss_mb": base,
-            "memory_method": "getrusage(RUSAGE_SELF).ru_maxrss",
+            "memory_method": "getrusage(RUSAGE_SELF).ru_maxrss"
+            + (" (in-process: maximum so far)" if spec.get("in_process")
+               else " of the run's worker process"),
             "digest": spec["digest"]}
     from mmgraph.train.utils import atomic_write_json
     atomic_write_json(run_dir / BENCH_FILE, info)
@@ -381,8 +414,10 @@ def _context(isolation: str):
                              else "spawn")
         if ctx.get_start_method() == "forkserver":
             # Imported once by the server; every run is forked from it.
+            os.environ.setdefault("MPLBACKEND", "Agg")
             ctx.set_forkserver_preload(["mmgraph", "mmgraph.train.run",
-                                        "torch_geometric"])
+                                        "torch_geometric",
+                                        "matplotlib.pyplot"])
         return ctx
     return None
 
@@ -428,10 +463,11 @@ def _progress_line(spec: RunSpec, t0: float) -> str:
 
 
 def execute(runs: List[RunSpec], isolation: str = "fork-server",
-            out=sys.stdout) -> List[RunSpec]:
+            out=None, threads: Optional[int] = None) -> List[RunSpec]:
     r"""Runs what is not finished; returns the runs that failed."""
     from mmgraph.train.trainer import RESULTS
     from mmgraph.train.utils import atomic_write_json
+    out = out or sys.stdout
     ctx = _context(isolation)
     failed = []
     tty = hasattr(out, "isatty") and out.isatty()
@@ -453,7 +489,9 @@ def execute(runs: List[RunSpec], isolation: str = "fork-server",
                           {"digest": spec.digest(), **spec.key()})
         payload = {"run_dir": str(spec.run_dir), "model": spec.model,
                    "data": spec.data, "overrides": spec.overrides,
-                   "digest": spec.digest()}
+                   "digest": spec.digest(), "threads": threads,
+                   "in_process": ctx is None,
+                   "runner_pid": None if ctx is None else os.getpid()}
         t0 = time.perf_counter()
         if ctx is None:
             try:
@@ -464,11 +502,27 @@ def execute(runs: List[RunSpec], isolation: str = "fork-server",
         else:
             proc = ctx.Process(target=_worker, args=(payload,))
             proc.start()
-            while proc.is_alive():
-                proc.join(timeout=2.0)
-                if tty and proc.is_alive():
-                    print("\r" + _progress_line(spec, t0) + "   ", end="",
-                          file=out, flush=True)
+            last = time.perf_counter()
+            try:
+                while proc.is_alive():
+                    proc.join(timeout=2.0)
+                    if not proc.is_alive():
+                        break
+                    if tty:
+                        print("\r" + _progress_line(spec, t0) + "   ",
+                              end="", file=out, flush=True)
+                    elif time.perf_counter() - last > HEARTBEAT:
+                        # Logs (job queues) get a line every few minutes.
+                        last = time.perf_counter()
+                        print(f"{tag}:{_progress_line(spec, t0)}", file=out,
+                              flush=True)
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.join()
+                print(f"\n{tag}: interrupted; run the same command again to "
+                      f"resume from the last checkpoint", file=out,
+                      flush=True)
+                raise
             if tty:
                 print("\r" + " " * 70 + "\r", end="", file=out)
             code = proc.exitcode
@@ -623,8 +677,8 @@ def write_reports(suite: Suite, runs: List[RunSpec], out: Path,
            "seeds; epochs = epochs trained (early stopping on validation "
            "recall@20); s/epoch and s/eval = seconds per training epoch and "
            "per validation evaluation; total s = training + evaluation "
-           "seconds of one run (mean over seeds).",
-           f"Memory: {MEMORY_NOTE}.",
+           "seconds of one run (mean over seeds).", "",
+           f"Memory: {MEMORY_NOTE}.", "",
            "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())
            + "."]
     if missing:
@@ -646,54 +700,67 @@ def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):
 
 
 def plot_figures(records: List[Dict[str, Any]], out: Path) -> List[Path]:
-    r"""``curves_<dataset>.png`` and ``accuracy_vs_time_<dataset>.png``:
-    one line per model, averaged over seeds (over the epochs every seed
-    reached)."""
+    r"""Per dataset: ``curves_<dataset>.png``, one panel per model with the
+    training loss and the validation metric per epoch, and
+    ``accuracy_vs_time_<dataset>.png``, the validation metric against the
+    cumulative training + evaluation seconds, one line per model. Curves
+    are means over seeds (over the epochs every seed reached)."""
     if not records:
         return []
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from mmgraph.train.utils import atomic_write_bytes
+
+    def save(fig, name: str) -> Path:
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        atomic_write_bytes(out / name, buf.getvalue())
+        return out / name
+
     written = []
     for ds in sorted({r["dataset"] for r in records}):
         by_label: Dict[str, List[Dict[str, Any]]] = {}
         for r in records:
             if r["dataset"] == ds:
                 by_label.setdefault(r["label"], []).append(r)
-        metric = next(iter(by_label.values()))[0]["valid_metric"]
-        fig1, (ax_loss, ax_valid) = plt.subplots(1, 2, figsize=(11, 4))
+        labels = sorted(by_label)
+        metric = by_label[labels[0]][0]["valid_metric"]
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        ncols = min(4, len(labels))
+        nrows = math.ceil(len(labels) / ncols)
+        fig1, axes = plt.subplots(nrows, ncols, squeeze=False,
+                                  figsize=(3.6 * ncols, 2.9 * nrows))
         fig2, ax_time = plt.subplots(figsize=(6.5, 4.5))
-        for label, rs in sorted(by_label.items()):
-            xs, loss, ts = _mean_curve([r["curve"] for r in rs], "loss")
-            _, valid, _ = _mean_curve([r["curve"] for r in rs], "valid")
-            line, = ax_loss.plot(xs, loss, label=label)
-            ax_valid.plot(xs, valid, label=label, color=line.get_color())
-            ax_time.plot(ts, valid, label=label, color=line.get_color())
-            best = max(range(len(valid)), key=lambda i: valid[i]) \
-                if valid else None
-            if best is not None:
-                ax_time.scatter([ts[best]], [valid[best]],
-                                color=line.get_color(), s=18)
-        ax_loss.set(xlabel="epoch", ylabel="training loss",
-                    title=f"{ds}: training loss")
-        ax_valid.set(xlabel="epoch", ylabel=f"valid {metric}",
-                     title=f"{ds}: validation {metric}")
+        for n, label in enumerate(labels):
+            curves = [r["curve"] for r in by_label[label]]
+            xs, loss, ts = _mean_curve(curves, "loss")
+            _, valid, _ = _mean_curve(curves, "valid")
+            color = colors[n % len(colors)]
+            ax = axes[n // ncols][n % ncols]
+            ax.plot(xs, loss, color="tab:grey")
+            ax.set(title=f"{label} ({len(curves)} seed(s))", xlabel="epoch")
+            ax.set_ylabel("training loss", color="tab:grey")
+            ax2 = ax.twinx()
+            ax2.plot(xs, valid, color=color)
+            ax2.set_ylabel(f"valid {metric}", color=color)
+            best = max(range(len(valid)), key=lambda i: valid[i])
+            ax2.axvline(xs[best], color=color, ls="--", lw=0.8)
+            ax_time.plot(ts, valid, label=label, color=color)
+            ax_time.scatter([ts[best]], [valid[best]], color=color, s=18)
+        for k in range(len(labels), nrows * ncols):
+            axes[k // ncols][k % ncols].set_visible(False)
+        fig1.suptitle(f"{ds}: training loss (grey) and validation {metric} "
+                      f"(dashed: best epoch)", fontsize=10)
         ax_time.set(xlabel="training + evaluation time (s)",
                     ylabel=f"valid {metric}",
                     title=f"{ds}: accuracy against time (dot = best epoch)")
-        for ax in (ax_loss, ax_valid, ax_time):
-            ax.grid(alpha=0.3)
-        ax_valid.legend(fontsize=8)
+        ax_time.grid(alpha=0.3)
         ax_time.legend(fontsize=8)
-        for fig, name in ((fig1, f"curves_{ds}.png"),
-                          (fig2, f"accuracy_vs_time_{ds}.png")):
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100)
-            plt.close(fig)
-            atomic_write_bytes(out / name, buf.getvalue())
-            written.append(out / name)
+        written.append(save(fig1, f"curves_{ds}.png"))
+        written.append(save(fig2, f"accuracy_vs_time_{ds}.png"))
     return written
 
 
@@ -721,6 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the planned runs and their state, then exit")
     p.add_argument("--report-only", action="store_true",
                    help="only rebuild the tables and figures")
+    p.add_argument("--threads", type=int,
+                   default=int(os.environ.get("MMGRAPH_NUM_THREADS", 0)) or
+                   None, help="torch threads per run (default: "
+                   "$MMGRAPH_NUM_THREADS; 1 with --quick; else torch's "
+                   "default)")
     p.add_argument("--in-process", action="store_true",
                    help="run in this process (no worker processes; the "
                    "peak memory then is the maximum so far)")
@@ -761,7 +833,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except SuiteError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        failed = execute(runs, "none" if args.in_process else "fork-server")
+        # Tiny quick-mode runs gain nothing from threads, and oversubscribed
+        # OpenMP threads on a busy machine cost a lot.
+        threads = args.threads or (1 if args.quick else None)
+        try:
+            failed = execute(runs, "none" if args.in_process
+                             else "fork-server", threads=threads)
+        except KeyboardInterrupt:
+            return 130
     rows = write_reports(full, all_runs, out, args.quick)
     from mmgraph.report import format_table
     print()

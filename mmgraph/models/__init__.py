@@ -12,3 +12,5 @@ __all__ = ["Batch", "Recommender", "register_model", "create_model",
 from mmgraph.models.freedom import FREEDOM  # noqa: E402,F401
 from mmgraph.models.vbpr import VBPR  # noqa: E402,F401
 from mmgraph.models.lirdrec import LIRDRec  # noqa: E402,F401
+from mmgraph.models.bm3 import BM3  # noqa: E402,F401
+from mmgraph.models.cm3 import CM3  # noqa: E402,F401

@@ -100,10 +100,14 @@ class Recommender(torch.nn.Module):
                     items: Tensor) -> Tensor:
         r"""Scores of ``(users[b], items[b, ...])``; ``items`` may be
         ``[B]`` or ``[B, k]``."""
-        u = user_emb[users]
+        # index_select's backward is bitwise reproducible on several CPU
+        # threads; advanced indexing's is not when ids repeat.
+        u = user_emb.index_select(0, users)
         if items.dim() == 2:
-            return (u.unsqueeze(1) * item_emb[items]).sum(-1)
-        return (u * item_emb[items]).sum(-1)
+            i = item_emb.index_select(0, items.reshape(-1)).view(
+                *items.shape, -1)
+            return (u.unsqueeze(1) * i).sum(-1)
+        return (u * item_emb.index_select(0, items)).sum(-1)
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:

@@ -272,12 +272,16 @@ class FREEDOM(Recommender):
         if batch.neg_items is None:
             raise ValueError("FREEDOM: the modality BPR terms need sampled "
                              "negatives (batch.neg_items is None)")
-        u = user_emb[batch.users]
+        # index_select, not x[index]: the backward of advanced indexing is
+        # not deterministic on multi-threaded CPUs (index_add_ is).
+        u = user_emb.index_select(0, batch.users)
         num_pos = batch.pos_items.numel()
         neg = batch.neg_items.reshape(num_pos, -1)
         index = torch.cat([batch.pos_items, neg.reshape(-1)])
+        feats = {m: x.index_select(0, index)
+                 for m, x in self.encoders.features().items()}
         total = user_emb.new_zeros(())
-        for proj in self.encoders(index=index).values():
+        for proj in self.encoders(feats).values():
             pos_s = (u * proj[:num_pos]).sum(-1)
             neg_s = (u.unsqueeze(1) *
                      proj[num_pos:].view(num_pos, neg.size(1), -1)).sum(-1)

@@ -69,6 +69,17 @@ class LIRDRec(Recommender):
     DCT). :meth:`channel_weights` reports the learned PWC attention per
     channel.
 
+    .. note::
+        As in the reference, the *softmax output* is copied into the
+        *logits* :math:`\boldsymbol{\theta}` each epoch. Once :math:`w_1`
+        has faded, the copy contracts differences between channels (the
+        softmax Jacobian at the uniform point is
+        :math:`\frac{1}{C}(\mathbf{I} - \frac{1}{C}\mathbf{1}\mathbf{1}^\top)`),
+        so the attention stays within about the size of one epoch's
+        :math:`\boldsymbol{\theta}` updates of uniform: the sign of the
+        preference is informative, its size is small (on the synthetic data
+        about :math:`10^{-4}` at lr :math:`10^{-4}`).
+
     Differences from the reference code (LIRDRec ``lirdrec.py``):
 
     * evaluation uses fresh eval-mode :meth:`embeddings` (full graph, no

@@ -9,6 +9,15 @@ from mmgraph.train.objectives import create_objective
 from mmgraph.train.trainer import Trainer
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny tensors: extra intra-op threads only add contention.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _data(modalities=None, seed=0):
     modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
     return make_synthetic(num_users=60, num_items=40, avg_degree=8,
@@ -124,8 +133,8 @@ def test_pruning_prefers_low_degree_edges():
     torch.manual_seed(0)
     hits = torch.zeros(10)
     for _ in range(300):
-        kept, _ = degree_sensitive_pruning(ei, w, 0.8, 6, 6)
-        assert kept.size(1) == 2
+        kept, _ = degree_sensitive_pruning(ei, w, 0.5, 6, 6)
+        assert kept.size(1) == 5
         hits += (ei.t().unsqueeze(1) == kept.t().unsqueeze(0)).all(-1).any(1)
     assert hits[-1] > 2 * hits[0]
 
@@ -148,20 +157,20 @@ def test_eval_uses_full_graph():
 
 def test_loss_falls_and_same_seed_same_result():
     ds = _data()
-    model = create_model("freedom", ds, embedding_dim=16)
+    model = create_model("freedom", ds, embedding_dim=16, dropout=0.5)
     objective = create_objective("bpr", model, ds)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
     batch = _batch(ds, n=128)
     model.train()
     losses = []
-    for step in range(15):
+    for step in range(20):
         model.on_epoch_start(step)
         loss = objective(model, batch)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0]
+    assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
 
     def run():
         m = create_model("freedom", ds, embedding_dim=8)

@@ -12,10 +12,13 @@ from mmgraph.models.base import Batch
 from mmgraph.nn.losses import bpr_loss, reverse_bpr_loss
 from mmgraph.train.objectives.base import Objective, register_objective
 
-__all__ = ["UnlearnBatch", "UnlearnObjective", "FORGET_LOSSES"]
+__all__ = ["UnlearnBatch", "UnlearnObjective", "FORGET_LOSSES",
+           "FORGET_SIDES"]
 
 #: Forget-set terms: MMRecUn's reverse BPR and the gradient-ascent ablation.
 FORGET_LOSSES = ("reverse_bpr", "ascent")
+#: Which representations the forget term may move.
+FORGET_SIDES = ("both", "user", "item")
 
 
 @dataclass
@@ -88,11 +91,20 @@ class UnlearnObjective(Objective):
             ablation :math:`\mathcal{L}_f' = +\text{mean}\log\sigma(s_{ui} -
             s_{uj})` (gradient ascent on BPR; unbounded, needs the stopping
             rule).
+        forget_side (str): which representations the forget term's gradient
+            reaches: ``'both'`` (default, the paper's plain reverse BPR),
+            ``'user'`` (only the users'; items detached) or ``'item'`` (only
+            the forgotten positives'; users and negatives detached). After a
+            user (item) request the forgotten users (items) are isolated in
+            the rebuilt graph, so ``'user'`` (``'item'``) moves only their
+            own representations and leaves the retained data's rankings to
+            the retain term.
     """
     default_negatives = 1
 
     def __init__(self, model, dataset, alpha: float = 0.5,
-                 forget_loss: str = "reverse_bpr") -> None:
+                 forget_loss: str = "reverse_bpr",
+                 forget_side: str = "both") -> None:
         super().__init__(model, dataset)
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"{self.__class__.__name__}: alpha must be in "
@@ -100,11 +112,17 @@ class UnlearnObjective(Objective):
         if forget_loss not in FORGET_LOSSES:
             raise ValueError(f"{self.__class__.__name__}: forget_loss must be "
                              f"one of {FORGET_LOSSES}, got {forget_loss!r}")
+        if forget_side not in FORGET_SIDES:
+            raise ValueError(f"{self.__class__.__name__}: forget_side must be "
+                             f"one of {FORGET_SIDES}, got {forget_side!r}")
         self.alpha = float(alpha)
         self.forget_loss = forget_loss
+        self.forget_side = forget_side
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, forget_loss={self.forget_loss!r}"
+        side = "" if self.forget_side == "both" else \
+            f", forget_side={self.forget_side!r}"
+        return f"alpha={self.alpha}, forget_loss={self.forget_loss!r}{side}"
 
     def forget_term(self, pos: Tensor, neg: Tensor) -> Tensor:
         r""":math:`\mathcal{L}_f` from forget-row scores ``pos [B]`` and
@@ -118,26 +136,36 @@ class UnlearnObjective(Objective):
             raise ValueError(f"{self.__class__.__name__} needs sampled "
                              f"negatives (num_negatives >= 1)")
         user_emb, item_emb = model.embeddings()
-        pos = model.pair_scores(user_emb, item_emb, batch.users,
-                                batch.pos_items)
-        neg = model.pair_scores(user_emb, item_emb, batch.users,
-                                batch.neg_items)
-        if neg.dim() == 1:
-            neg = neg.unsqueeze(1)
         forget = getattr(batch, "forget", None)
         if forget is None:
             forget = torch.zeros_like(batch.users, dtype=torch.bool)
         keep = ~forget
-        zero = pos.new_zeros(())
-        l_f = self.forget_term(pos[forget], neg[forget]) \
-            if bool(forget.any()) else zero
-        l_r = bpr_loss(pos[keep], neg[keep]) if bool(keep.any()) else zero
-        if bool(forget.any()) and isinstance(batch, UnlearnBatch):
-            retain_batch = batch.select(keep)
-        else:
-            retain_batch = batch
-        extra = model.extra_loss(retain_batch, user_emb, item_emb) \
-            if bool(keep.any()) else zero
-        loss = self.alpha * l_f + (1.0 - self.alpha) * l_r + extra
+        neg_items = batch.neg_items if batch.neg_items.dim() == 2 \
+            else batch.neg_items.unsqueeze(1)
+        zero = user_emb.new_zeros(())
+        l_f = l_r = extra = zero
+        if bool(forget.any()):
+            side = self.forget_side
+            u_f = user_emb.detach() if side == "item" else user_emb
+            pos_i = item_emb.detach() if side == "user" else item_emb
+            neg_i = item_emb if side == "both" else item_emb.detach()
+            users = batch.users[forget]
+            l_f = self.forget_term(
+                model.pair_scores(u_f, pos_i, users, batch.pos_items[forget]),
+                model.pair_scores(u_f, neg_i, users, neg_items[forget]))
+        if bool(keep.any()):
+            users = batch.users[keep]
+            l_r = bpr_loss(
+                model.pair_scores(user_emb, item_emb, users,
+                                  batch.pos_items[keep]),
+                model.pair_scores(user_emb, item_emb, users,
+                                  neg_items[keep]))
+            retain_batch = batch.select(keep) if isinstance(
+                batch, UnlearnBatch) and bool(forget.any()) else batch
+            extra = model.extra_loss(retain_batch, user_emb, item_emb)
+        weighted_forget = self.alpha * l_f
+        loss = weighted_forget + (1.0 - self.alpha) * l_r + extra
+        # 'weighted_forget' keeps its graph: a trainer may step the forget
+        # term with its own optimiser (see UnlearnTrainer).
         return {"loss": loss, "forget": l_f.detach(), "retain": l_r.detach(),
-                "extra": extra.detach()}
+                "extra": extra.detach(), "weighted_forget": weighted_forget}

@@ -1,0 +1,167 @@
+"""benchmarks/run.py: suite files, resume, and the results tables."""
+import csv
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_run", ROOT / "benchmarks" / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+SUITE = """
+name: tiny
+datasets:
+  tiny:
+    path: synthetic
+    options: {num_users: 60, num_items: 40, avg_degree: 8, seed: 3}
+models: [mf, lightgcn]
+seeds: [1, 2]
+train: {epochs: EPOCHS, patience: 10, batch_size: 128}
+overrides:
+  lightgcn: {n_layers: 1}
+"""
+
+
+def _suite(tmp_path, epochs=2):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SUITE.replace("EPOCHS", str(epochs)))
+    return path
+
+
+def _run(bench, *args):
+    return bench.main([str(a) for a in args] + ["--in-process"])
+
+
+def test_suite_writes_tables_with_mean_std_over_seeds(bench, tmp_path,
+                                                      capsys):
+    out = tmp_path / "out"
+    assert _run(bench, _suite(tmp_path), "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "[4/4] tiny lightgcn seed 2: done" in printed
+    data = json.loads((out / "results.json").read_text())
+    rows = {r["label"]: r for r in data["rows"]}
+    assert set(rows) == {"mf", "lightgcn"}
+    # The table's mean/std are those of the runs' own results.json files.
+    for label in ("mf", "lightgcn"):
+        vals = [json.loads((out / "runs" / "tiny" / label / f"seed{s}" /
+                            "results.json").read_text())["test"]["ndcg@20"]
+                for s in (1, 2)]
+        assert rows[label]["ndcg@20"]["mean"] == pytest.approx(
+            statistics.fmean(vals))
+        assert rows[label]["ndcg@20"]["std"] == pytest.approx(
+            statistics.stdev(vals))
+        assert rows[label]["epochs"]["mean"] == 2
+        assert rows[label]["peak_rss_mb"] > 0
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["model"] for r in table] == ["mf", "lightgcn"]
+    assert float(table[0]["recall@20_mean"]) == pytest.approx(
+        rows["mf"]["recall@20"]["mean"], abs=1e-6)
+    md = (out / "results.md").read_text()
+    assert "| tiny" in md and "±" in md and "ru_maxrss" in md
+    for name in ("curves_tiny.png", "accuracy_vs_time_tiny.png"):
+        assert (out / name).stat().st_size > 1000
+    # The per-model override reached the model.
+    res = json.loads((out / "runs/tiny/lightgcn/seed1/results.json")
+                     .read_text())
+    assert res["config"]["model"]["n_layers"] == 1
+
+
+def test_finished_runs_are_skipped_and_interrupted_ones_resume(
+        bench, tmp_path, monkeypatch, capsys):
+    suite = _suite(tmp_path, epochs=3)
+    ref = tmp_path / "ref"
+    assert _run(bench, suite, "--out", ref, "--models", "mf",
+                "--seeds", "1") == 0
+    expected = json.loads((ref / "runs/tiny/mf/seed1/results.json")
+                          .read_text())
+
+    # Interrupt the run during epoch 2: epochs 0-1 are checkpointed.
+    from mmgraph.train.trainer import Trainer
+    original = Trainer.train_epoch
+
+    def crash(self, epoch):
+        if epoch == 2:
+            raise RuntimeError("simulated interruption")
+        return original(self, epoch)
+    out = tmp_path / "out"
+    monkeypatch.setattr(Trainer, "train_epoch", crash)
+    assert _run(bench, suite, "--out", out, "--models", "mf",
+                "--seeds", "1") == 1
+    run_dir = out / "runs/tiny/mf/seed1"
+    assert not json.loads((run_dir / "results.json").read_text())["finished"]
+    assert (run_dir / "checkpoint.pt").exists()
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    capsys.readouterr()
+
+    assert _run(bench, suite, "--out", out, "--models", "mf",
+                "--seeds", "1") == 0
+    assert "resuming" in capsys.readouterr().out
+    resumed = json.loads((run_dir / "results.json").read_text())
+    assert resumed["finished"] and resumed["test"] == expected["test"]
+    assert resumed["best_epoch"] == expected["best_epoch"]
+
+    stamp = (run_dir / "results.json").stat().st_mtime_ns
+    assert _run(bench, suite, "--out", out, "--models", "mf",
+                "--seeds", "1") == 0
+    assert "finished earlier, skipped" in capsys.readouterr().out
+    assert (run_dir / "results.json").stat().st_mtime_ns == stamp
+
+    # A changed suite makes the old run stale: it is trained again.
+    assert _run(bench, _suite(tmp_path, epochs=1), "--out", out, "--models",
+                "mf", "--seeds", "1") == 0
+    assert "starting over" in capsys.readouterr().out
+    assert json.loads((run_dir / "results.json").read_text())["epochs"] == 1
+
+
+def test_quick_mode_and_filters(bench, tmp_path):
+    suite = bench.load_suite(_suite(tmp_path), quick=True)
+    assert list(suite.datasets) == ["synthetic"]
+    assert suite.train["epochs"] == 3 and suite.seeds == [999, 2024]
+    assert suite.train["batch_size"] == 128  # the suite's own keys stay
+    full = bench.load_suite(_suite(tmp_path))
+    picked = bench.select(full, "lightgcn", None, "2", None)
+    runs = picked.plan(tmp_path)
+    assert [(r.model, r.seed) for r in runs] == [("lightgcn", 2)]
+    assert runs[0].overrides == {"epochs": 2, "patience": 10,
+                                 "batch_size": 128, "n_layers": 1, "seed": 2}
+    with pytest.raises(bench.SuiteError, match="not in the suite"):
+        bench.select(full, "bm4", None, None, None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [mf]\ndatasets: {a: synthetic}\nepochs: 3\n")
+    with pytest.raises(bench.SuiteError, match="unknown key"):
+        bench.load_suite(bad)
+    bad.write_text("models: [nosuchmodel]\ndatasets: {a: synthetic}\n")
+    assert bench.main([str(bad), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_data_paths_are_resolved_and_overridable(bench, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("data_root: /data\nmodels: [mf]\ndatasets:\n"
+                    "  beauty: {path: amazon-beauty, prepare: {format: "
+                    "sequence, interactions: b/user_sequence.txt}}\n"
+                    "raw_root: /raw\n")
+    s = bench.load_suite(path)
+    assert s.datasets["beauty"]["path"] == "/data/amazon-beauty"
+    assert s.datasets["beauty"]["prepare"]["interactions"] == \
+        "/raw/b/user_sequence.txt"
+    s = bench.load_suite(path, data_root=str(tmp_path))
+    assert s.datasets["beauty"]["path"] == str(tmp_path / "amazon-beauty")
+    s = bench.load_suite(path, data_overrides=["beauty=/elsewhere"])
+    assert s.datasets["beauty"] == {"path": "/elsewhere", "options": {}}
+    with pytest.raises(bench.SuiteError, match="not found"):
+        bench.prepare_data(bench.load_suite(
+            path, data_overrides=["beauty=/no/such/folder"]))
