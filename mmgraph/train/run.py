@@ -173,6 +173,10 @@ def load_run(run_dir: Union[str, Path], dataset=None,
             from None
     if dataset is None:
         dataset = _load(results["data"])
+        if results.get("unlearn_request"):
+            # An unlearned run propagates over its retain graph only.
+            from mmgraph.train.unlearn import apply_saved_request
+            dataset = apply_saved_request(dataset, run)
     config = results["config"]
     model = create_model(results["model"], dataset, **config["model"])
     dev = torch.device(device or config["train"].get("device", "cpu"))
