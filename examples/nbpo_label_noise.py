@@ -97,6 +97,7 @@ def train_one(args, dataset, clean, objective: str, fraction: float,
     row = {"objective": objective, "fraction": fraction,
            "best_epoch": res["best_epoch"], "epochs": res["epochs"],
            "seconds_per_epoch": res["seconds_per_epoch"],
+           "max_epochs": tc.epochs, "objective_params": config["objective"],
            "valid": res["valid"], "test": res["test"]}
     if fraction > 0:
         hidden = dataset.hidden_edge_index
@@ -207,14 +208,15 @@ def main() -> None:
         raise SystemExit(f"{out}: no finished runs")
     data_name = Path(args.data).name if args.data != "synthetic" \
         else "synthetic"
+    # Each run's full configuration is in runs/<name>/results.json.
     atomic_write_json(out / "summary.json", {
         "model": args.model, "data": args.data, "metric": METRIC,
-        "epochs_cap": args.epochs, "overrides": args.overrides,
         "rows": rows})
     cap = f", <= {args.epochs} epochs" if args.epochs else ""
+    objectives = " vs ".join(sorted({r["objective"].upper() for r in rows}))
     plot(rows, out / "noise_recall.png",
-         f"{args.model} on {data_name}{cap}: BPR vs NBPO under hidden "
-         f"positives")
+         f"{args.model} on {data_name}{cap}\n{objectives} with hidden "
+         f"training positives")
     print(table(rows))
     print(f"\nwritten: {out / 'summary.json'}, {out / 'noise_recall.png'}")
 
