@@ -242,16 +242,23 @@ def alignment_loss(x: Tensor, y: Tensor, alpha: float = 2.0) -> Tensor:
     return (x - y).norm(dim=-1).pow(alpha).mean()
 
 
-def _pair_sq_dists(x: Tensor) -> Tensor:
-    # Squared distances of the pairs a < b in torch.pdist order, from the
-    # Gram matrix: avoids pdist's sqrt, whose gradient is undefined at the
-    # duplicate rows that sampled batches contain.
-    n = x.size(0)
+def _sq_dists(x: Tensor) -> Tensor:
+    # All squared distances [B, B] from the Gram matrix: avoids pdist's sqrt,
+    # whose gradient is undefined at the duplicate rows that sampled batches
+    # contain.
     sq = x.pow(2).sum(dim=-1)
-    gram = x @ x.t()
-    d2 = (sq.view(-1, 1) + sq.view(1, -1) - 2 * gram).clamp_min(0.0)
-    row, col = torch.triu_indices(n, n, offset=1, device=x.device)
-    return d2[row, col]
+    return (sq.view(-1, 1) + sq.view(1, -1) - 2 * (x @ x.t())).clamp_min(0.0)
+
+
+def _log_mean_exp_pairs(logits: Tensor) -> Tensor:
+    # log mean_{a<b} exp(logits[a, b]) of a symmetric [B, B] matrix, from the
+    # off-diagonal entries (each pair counted twice): a masked dense
+    # logsumexp is cheaper than gathering the upper triangle (no index
+    # tensors, no scatter in the backward).
+    n = logits.size(0)
+    eye = torch.eye(n, dtype=torch.bool, device=logits.device)
+    return torch.logsumexp(logits.masked_fill(eye, float("-inf")).view(-1),
+                           dim=0) - math.log(n * (n - 1))
 
 
 def uniformity_loss(x: Tensor, t: float = 2.0) -> Tensor:
@@ -271,8 +278,7 @@ def uniformity_loss(x: Tensor, t: float = 2.0) -> Tensor:
     if x.dim() != 2 or x.size(0) < 2:
         raise ValueError(f"uniformity_loss: expected [B, d] with B >= 2 (got "
                          f"{list(x.shape)})")
-    logits = -t * _pair_sq_dists(x)
-    return torch.logsumexp(logits, dim=0) - math.log(logits.numel())
+    return _log_mean_exp_pairs(-t * _sq_dists(x))
 
 
 def calibrated_uniformity_loss(x: Tensor, sim_x: Tensor, t: float = 2.0,
@@ -317,11 +323,8 @@ def calibrated_uniformity_loss(x: Tensor, sim_x: Tensor, t: float = 2.0,
         raise ValueError(f"calibrated_uniformity_loss: min_sim {min_sim} > "
                          f"max_sim {max_sim}")
     m = F.normalize(sim_x, dim=-1)
-    n = x.size(0)
-    row, col = torch.triu_indices(n, n, offset=1, device=x.device)
-    sim = (m @ m.t())[row, col].clamp(min_sim, max_sim)
-    logits = -t * (_pair_sq_dists(x) - 2.0 + 2.0 * sim)
-    return torch.logsumexp(logits, dim=0) - math.log(logits.numel())
+    sim = (m @ m.t()).clamp(min_sim, max_sim)
+    return _log_mean_exp_pairs(-t * (_sq_dists(x) - 2.0 + 2.0 * sim))
 
 
 def bootstrap_cosine_loss(online: Tensor, target: Tensor,
