@@ -102,7 +102,12 @@ class Evaluator:
         r"""Sets the scores of masked (user, item) pairs to ``-inf`` in place.
 
         The sorted key array is sliced per user batch with two binary
-        searches, so masking never loops over users or interactions."""
+        searches, so masking never loops over users or interactions. Items
+        taken out of the catalogue (``dataset.excluded_items``, set when an
+        unlearning request removes items) are masked for every user."""
+        excluded = getattr(self.dataset, "excluded_items", None)
+        if excluded is not None and excluded.numel():
+            scores[:, excluded.to(scores.device)] = float("-inf")
         n = self.dataset.num_items
         lo = users.min() * n
         hi = (users.max() + 1) * n

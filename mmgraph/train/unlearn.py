@@ -75,7 +75,7 @@ from mmgraph.train.trainer import Trainer, _progress
 from mmgraph.train.utils import atomic_write_json, seed_everything
 
 __all__ = ["ForgetRequest", "Unlearner", "UnlearnTrainer",
-           "CatalogueEvaluator", "unlearning_metrics", "apply_saved_request",
+           "unlearning_metrics", "apply_saved_request",
            "load_requests", "save_requests", "KINDS", "REQUEST_FILE"]
 
 log = logging.getLogger("mmgraph")
@@ -436,17 +436,6 @@ def apply_saved_request(dataset, run_dir: Union[str, Path]):
 # ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
-class CatalogueEvaluator(Evaluator):
-    r"""An :class:`~mmgraph.evaluation.Evaluator` that also masks the items
-    taken out of the catalogue (``dataset.excluded_items``) for every user."""
-
-    def _mask_(self, scores: Tensor, users: Tensor, mask_keys: Tensor) -> None:
-        super()._mask_(scores, users, mask_keys)
-        excluded = getattr(self.dataset, "excluded_items", None)
-        if excluded is not None and excluded.numel():
-            scores[:, excluded.to(scores.device)] = float("-inf")
-
-
 def _all_items(dataset):
     r"""A view of ``dataset`` without a catalogue mask: forget metrics
     measure what the model still knows about removed items."""
@@ -485,7 +474,7 @@ def unlearning_metrics(model, retain_dataset, forget_edge_index: Tensor,
            .evaluate(model, forget_edge_index,
                      mask_edge_index=retain_dataset.train_edge_index,
                      embeddings=emb)}
-    ev = CatalogueEvaluator(retain_dataset, metrics, topk, batch_size)
+    ev = Evaluator(retain_dataset, metrics, topk, batch_size)
     for split in splits:
         out[split] = ev.evaluate(model, split,
                                  mask_edge_index=train_edge_index,
@@ -614,7 +603,7 @@ class UnlearnTrainer(Trainer):
         super().__init__(model, dataset, config, objective=objective, **kwargs)
         from mmgraph.data import NegativeSampler
         c = self.config
-        self.evaluator = CatalogueEvaluator(dataset, c.metrics, c.topk,
+        self.evaluator = Evaluator(dataset, c.metrics, c.topk,
                                             c.eval_batch_size)
         self.forget_evaluator = Evaluator(_all_items(dataset), c.metrics,
                                           c.topk, c.eval_batch_size)

@@ -104,3 +104,19 @@ def test_empty_split_is_a_clear_error():
     model = FixedScores(torch.ones(2, 1), torch.ones(3, 1))
     with pytest.raises(ValueError, match="valid split has no interactions"):
         Evaluator(ds).evaluate(model, "valid")
+
+
+def test_items_out_of_the_catalogue_are_never_ranked():
+    # Items removed by an unlearning request (dataset.excluded_items) are
+    # masked for every user, also for users without training items.
+    train, valid, test = random_split(1)
+    ds = TinyDataset(50, 60, train, valid, test)
+    item_emb = torch.randn(60, 4)
+    model = FixedScores(torch.randn(50, 4), item_emb)
+    users = torch.arange(50)
+    before = Evaluator(ds, batch_size=7).rank(model, users, 5)
+    removed = torch.unique(before[:, 0])[:3]
+    ds.excluded_items = removed
+    after = Evaluator(ds, batch_size=7).rank(model, users, 5)
+    assert torch.isin(before, removed).any()
+    assert not torch.isin(after, removed).any()

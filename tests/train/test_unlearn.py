@@ -5,13 +5,13 @@ import torch
 
 from mmgraph.config import TrainConfig
 from mmgraph.data import DataFormatError
+from mmgraph.evaluation import Evaluator
 from mmgraph.models import create_model, list_models
 from mmgraph.models.base import Batch
 from mmgraph.train.objectives import create_objective
 from mmgraph.train.objectives.reverse_bpr import (UnlearnBatch,
                                                   UnlearnObjective)
-from mmgraph.train.unlearn import (REQUEST_FILE, CatalogueEvaluator,
-                                   ForgetRequest, Unlearner,
+from mmgraph.train.unlearn import (REQUEST_FILE, ForgetRequest, Unlearner,
                                    apply_saved_request, load_requests,
                                    unlearning_metrics)
 
@@ -197,7 +197,7 @@ def test_removed_items_leave_catalogue_features_and_splits(tiny_dataset):
     assert not torch.isin(retain_ds.train_edge_index[1], items).any()
     model = create_model("mf", retain_ds)
     users = torch.arange(ds.num_users)
-    ranked = CatalogueEvaluator(retain_ds).rank(model, users, 20)
+    ranked = Evaluator(retain_ds).rank(model, users, 20)
     assert not torch.isin(ranked, items).any()
     # Kept in the catalogue (default): cold items, still rankable.
     kept = ForgetRequest("items", items).apply(ds)
