@@ -13,9 +13,6 @@ text mostly noise) and looks inside the fusion::
     python examples/cm3.py            # a few minutes on 2 cores
     python examples/cm3.py --fast     # a few epochs (tests)
 """
-import argparse
-import os
-
 import torch
 import torch.nn.functional as F
 
@@ -23,20 +20,11 @@ import mmgraph
 from mmgraph.nn import SphericalBezierFusion
 from mmgraph.report import format_table
 
+from _common import example_dataset
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--fast", action="store_true",
-                        help="tiny data, a few epochs (also MMGRAPH_FAST=1)")
-    args = parser.parse_args()
-    fast = args.fast or os.environ.get("MMGRAPH_FAST") == "1"
-    if args.data == "synthetic" and fast:
-        dataset = mmgraph.load_dataset("synthetic", num_users=300,
-                                       num_items=150, avg_degree=12)
-    else:
-        dataset = mmgraph.load_dataset(args.data)
-    print(dataset)
+    dataset, fast = example_dataset(__doc__)
 
     # 1. Train with CM3's native loss (alignment + calibrated uniformity).
     model = mmgraph.create_model("cm3", dataset, alpha=0.5)

@@ -15,27 +15,15 @@ channel weights as they evolve::
     python examples/lirdrec.py          # a few minutes on 2 cores
     python examples/lirdrec.py --fast   # a few epochs (tests)
 """
-import argparse
-import os
-
 import mmgraph
 from mmgraph.nn import pwc_schedule
 from mmgraph.report import format_table
 
+from _common import example_dataset
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--fast", action="store_true",
-                        help="tiny data, a few epochs (also MMGRAPH_FAST=1)")
-    args = parser.parse_args()
-    fast = args.fast or os.environ.get("MMGRAPH_FAST") == "1"
-    if args.data == "synthetic" and fast:
-        dataset = mmgraph.load_dataset("synthetic", num_users=300,
-                                       num_items=150, avg_degree=12)
-    else:
-        dataset = mmgraph.load_dataset(args.data)
-    print(dataset)
+    dataset, fast = example_dataset(__doc__)
     epochs = 4 if fast else 30
 
     # LIRDRec's published learning rate is 1e-4; on the small synthetic set

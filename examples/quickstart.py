@@ -7,32 +7,18 @@ Runs on the built-in synthetic dataset (no files needed)::
     python examples/quickstart.py --fast          # a few seconds (tests)
     python examples/quickstart.py --data /work/prepared/amazon-beauty
 """
-import argparse
-import os
-
 import torch
 
 import mmgraph
 from mmgraph.report import format_table, metrics_table
 
+from _common import example_dataset
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="synthetic",
-                        help="'synthetic' or a prepared MMRec folder")
-    parser.add_argument("--fast", action="store_true",
-                        help="tiny data and a few epochs (also MMGRAPH_FAST=1)")
-    args = parser.parse_args()
-    fast = args.fast or os.environ.get("MMGRAPH_FAST") == "1"
-
     # 1. Data: the synthetic set has two item modalities, 'image' (features
     #    that carry the item factors) and 'text' (mostly noise).
-    if args.data == "synthetic" and fast:
-        dataset = mmgraph.load_dataset("synthetic", num_users=300,
-                                       num_items=150, avg_degree=12)
-    else:
-        dataset = mmgraph.load_dataset(args.data)
-    print(dataset)
+    dataset, fast = example_dataset(__doc__)
 
     # 2. A model from the registry; hyper-parameters are keyword arguments
     #    (their defaults are the papers').

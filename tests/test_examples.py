@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# `_name.py`: code the examples share, not an example.
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py")
+                  if not p.name.startswith("_"))
 TIMEOUT = 240  # seconds per script: a failure, not a hang, on a slow machine
 
 #: A line each example must print (beyond exiting with status 0).

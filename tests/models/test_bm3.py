@@ -3,52 +3,28 @@ import torch
 import torch.nn.functional as F
 
 from mmgraph.config import resolve_config
-from mmgraph.data import make_synthetic
-from mmgraph.models import Batch, create_model, model_hparams
-from mmgraph.train.objectives import create_objective
+from mmgraph.models import create_model, model_hparams
 from mmgraph.train.trainer import Trainer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: extra intra-op threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _data(modalities=None, seed=0):
-    modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
-    return make_synthetic(num_users=60, num_items=40, avg_degree=8,
-                          min_degree=3, modalities=modalities, seed=seed)
-
-
-def _batch(ds, n=32, k=0):
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(ds.train_edge_index.size(1), (n, ), generator=g)
-    users, pos = ds.train_edge_index[:, idx]
-    neg = torch.randint(ds.num_items, (n, k), generator=g) if k else None
-    return Batch(users, pos, neg)
+from .helpers import (ONE_AND_THREE_MODALITIES, assert_grads_everywhere,
+                      assert_objective_reaches_every_parameter, assert_repr,
+                      assert_reset_restores_features, eval_embeddings,
+                      fit_twice, fixed_batch, tiny_data, training_losses)
 
 
 def test_defaults_repr_and_shapes():
-    ds = _data()
+    ds = tiny_data()
     assert resolve_config("bm3")["model"] == model_hparams("bm3")
     assert resolve_config("bm3")["train"]["patience"] == 20
     model = create_model("bm3", ds, embedding_dim=16)
     assert model.native_loss and not model.uses_negatives
-    u, i = model.eval().embeddings()
-    assert u.shape == (ds.num_users, 16) and i.shape == (ds.num_items, 16)
-    assert model.score(torch.tensor([0, 5])).shape == (2, ds.num_items)
-    text = repr(model)
-    assert text.startswith("BM3(")
-    assert "modalities=['image', 'text']" in text and "n_layers=1" in text
-    assert "dropout=0.5" in text
+    eval_embeddings(model, ds, 16)
+    assert_repr(model, "BM3", "modalities=['image', 'text']", "n_layers=1",
+                "dropout=0.5")
 
 
 def test_embeddings_match_naive_formula():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8, n_layers=2).eval()
     adj = ds.norm_adj().to_dense()
     x0 = torch.cat([model.user_emb.weight, model.item_emb.weight])
@@ -62,10 +38,10 @@ def test_embeddings_match_naive_formula():
 
 def test_native_loss_matches_hand_computation():
     # dropout = 0 makes the targets the detached online outputs.
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8, dropout=0.0,
                          reg_weight=0.3, cl_weight=1.5)
-    batch = _batch(ds)
+    batch = fixed_batch(ds, k=0)
     users, items = batch.users, batch.pos_items
     out = model.loss(batch)
     assert set(out) == {"ui", "reg", "modal"}
@@ -92,9 +68,9 @@ def test_native_loss_matches_hand_computation():
 def test_targets_are_stop_gradient():
     # The modality terms train the projections, features and predictor only:
     # their item target must not pass gradients to the ID embeddings.
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8, reg_weight=0.0)
-    model.loss(_batch(ds))["modal"].backward()
+    model.loss(fixed_batch(ds, k=0))["modal"].backward()
     assert model.user_emb.weight.grad is None
     assert model.item_emb.weight.grad is None
     assert model.encoders.feat_image.grad.abs().sum() > 0
@@ -103,19 +79,17 @@ def test_targets_are_stop_gradient():
 
 @pytest.mark.parametrize("objective", ["native", "bpr", "nbpo"])
 def test_gradients_reach_every_parameter(objective):
-    ds = _data()
-    model = create_model("bm3", ds, embedding_dim=8).train()
-    obj = create_objective(objective, model, ds)
+    ds = tiny_data()
+    model = create_model("bm3", ds, embedding_dim=8)
     k = 0 if objective == "native" else 2
-    obj(model, _batch(ds, k=k))["loss"].backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_objective_reaches_every_parameter(model, ds, objective,
+                                             fixed_batch(ds, k=k))
 
 
 def test_extra_loss_is_regulariser_plus_modality_terms():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8, dropout=0.0)
-    batch = _batch(ds)
+    batch = fixed_batch(ds, k=0)
     native = model.loss(batch)
     u, i = model.embeddings()
     extra = model.extra_loss(batch, u, i)
@@ -125,48 +99,36 @@ def test_extra_loss_is_regulariser_plus_modality_terms():
 
 
 def test_loss_falls_during_training():
-    ds = _data()
+    ds = tiny_data()
     torch.manual_seed(0)
     model = create_model("bm3", ds, embedding_dim=16).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = _batch(ds, n=128)
-    losses = []
-    for _ in range(15):
-        loss = sum(model.loss(batch).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = training_losses(model, ds, 15, 1e-2,
+                             batch=fixed_batch(ds, n=128, k=0))
     assert sum(losses[-3:]) < 0.8 * sum(losses[:3])
 
 
 def test_same_seed_same_result_and_deterministic_eval():
-    ds = _data()
-    embs = []
-    for _ in range(2):
-        model = create_model("bm3", ds, embedding_dim=8)
-        cfg = dict(epochs=2, batch_size=64, topk=[10, 20], seed=5)
-        res = Trainer(model, ds, cfg, show_progress=False).fit()
-        embs.append(model.eval().embeddings()[1].detach())
-        assert torch.equal(embs[-1], model.embeddings()[1])
+    ds = tiny_data()
+    runs = fit_twice("bm3", ds,
+                     dict(epochs=2, batch_size=64, topk=[10, 20], seed=5))
+    embs = [model.eval().embeddings()[1].detach() for _, model in runs]
+    for emb, (_, model) in zip(embs, runs):
+        assert torch.equal(emb, model.embeddings()[1])
     assert torch.equal(embs[0], embs[1])
-    assert 0.0 <= res["test"]["recall@20"] <= 1.0
+    assert 0.0 <= runs[-1][0]["test"]["recall@20"] <= 1.0
 
 
 def test_reset_restores_trained_features():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8)
-    with torch.no_grad():
-        model.encoders.feat_text.add_(1.0)
-    model.reset_parameters()
-    assert torch.equal(model.encoders.feat_text, ds.features["text"])
+    assert_reset_restores_features(model, ds, "text")
     frozen = create_model("bm3", ds, embedding_dim=8, train_features=False)
     names = [n for n, _ in frozen.named_parameters()]
     assert not any("feat_" in n for n in names)
 
 
 def test_graph_is_not_in_the_checkpoint():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("bm3", ds, embedding_dim=8)
     assert "adj" not in model.state_dict()
     keep = ds.train_edge_index[:, ::2]
@@ -175,18 +137,14 @@ def test_graph_is_not_in_the_checkpoint():
     assert other.adj._nnz() < model.adj._nnz()
 
 
-@pytest.mark.parametrize("modalities", [
-    {"text": (12, 0.6)},
-    {"image": (16, 0.8), "text": (8, 0.3), "audio": (6, 0.2)},
-])
+@pytest.mark.parametrize("modalities", ONE_AND_THREE_MODALITIES)
 def test_any_number_of_modalities(modalities):
-    ds = _data(modalities, seed=1)
+    ds = tiny_data(modalities, seed=1)
     model = create_model("bm3", ds, embedding_dim=8)
     assert model.modalities == sorted(modalities)
-    out = model.loss(_batch(ds))
+    out = model.loss(fixed_batch(ds, k=0))
     sum(out.values()).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_grads_everywhere(model)
     res = Trainer(model, ds, dict(epochs=1, batch_size=128, topk=[10, 20]),
                   show_progress=False).fit()
     assert 0.0 <= res["valid"]["recall@20"] <= 1.0

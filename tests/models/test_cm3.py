@@ -1,35 +1,20 @@
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmgraph.config import resolve_config
-from mmgraph.data import make_synthetic
 from mmgraph.models import Batch, create_model, model_hparams
-from mmgraph.train.objectives import create_objective
 from mmgraph.train.trainer import Trainer
 
+from .helpers import (ONE_AND_THREE_MODALITIES, assert_grads_everywhere,
+                      assert_objective_reaches_every_parameter, assert_repr,
+                      eval_embeddings, fit_twice, fixed_batch, tiny_data,
+                      training_losses)
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: extra intra-op threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _data(modalities=None, seed=0):
-    modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
-    return make_synthetic(num_users=60, num_items=40, avg_degree=8,
-                          min_degree=3, modalities=modalities, seed=seed)
-
-
-def _batch(ds, n=32, k=1, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(ds.train_edge_index.size(1), generator=g)[:n]
-    users, pos = ds.train_edge_index[:, idx]
-    neg = torch.randint(ds.num_items, (n, k), generator=g)
-    return Batch(users, pos, neg)
+# Edges drawn without replacement: distinct rows keep pdist well defined.
+_batch = partial(fixed_batch, distinct=True)
 
 
 def _naive_knn(ds, weights, k=10):
@@ -43,24 +28,20 @@ def _naive_knn(ds, weights, k=10):
 
 
 def test_defaults_repr_and_shapes():
-    ds = _data()
+    ds = tiny_data()
     cfg = resolve_config("cm3")
     assert cfg["model"] == model_hparams("cm3")
     assert cfg["train"]["patience"] == 10
     model = create_model("cm3", ds, embedding_dim=8)
     assert model.native_loss and model.uses_negatives
-    u, i = model.eval().embeddings()
-    assert u.shape == (ds.num_users, 24) and i.shape == (ds.num_items, 24)
-    assert model.score(torch.tensor([1, 2])).shape == (2, ds.num_items)
-    text = repr(model)
-    assert text.startswith("CM3(")
-    assert "modalities=['image', 'text']" in text and "n_ui_layers=3" in text
+    eval_embeddings(model, ds, 24)
+    assert_repr(model, "CM3", "modalities=['image', 'text']", "n_ui_layers=3")
 
 
 def test_two_modality_fusion_is_the_reference_slerp():
     # Reference: m = sin(p t)/sin t * n(W_txt f_txt) + sin((1-p) t)/sin t *
     # n(W_img f_img), p the weight toward text.
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8).eval()
     model.fusion.eval_t = 0.3
     proj = model.fusion_proj(model.mlps.features())
@@ -73,7 +54,7 @@ def test_two_modality_fusion_is_the_reference_slerp():
 
 
 def test_embeddings_match_naive_formula():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8, n_ui_layers=2).eval()
     adj = ds.norm_adj().to_dense()
     mlp = model.mlps()
@@ -92,12 +73,12 @@ def test_embeddings_match_naive_formula():
 
 
 def test_knn_graph_weights_for_one_and_three_modalities():
-    one = _data({"text": (12, 0.6)}, seed=1)
+    one = tiny_data({"text": (12, 0.6)}, seed=1)
     model = create_model("cm3", one, embedding_dim=8)
     assert torch.allclose(model.item_adj.to_dense(),
                           _naive_knn(one, {"text": 1.0}), atol=1e-6)
     mods = {"audio": (6, 0.2), "image": (16, 0.8), "text": (8, 0.3)}
-    three = _data(mods, seed=2)
+    three = tiny_data(mods, seed=2)
     model = create_model("cm3", three, embedding_dim=8, knn_k=5,
                          mm_image_weight=0.2)
     expected = _naive_knn(three, {"image": 0.2, "text": 0.4, "audio": 0.4},
@@ -106,7 +87,7 @@ def test_knn_graph_weights_for_one_and_three_modalities():
 
 
 def test_native_loss_matches_reference_formulas():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8, gamma=0.9,
                          max_sim=0.8).eval()
     batch = _batch(ds)  # distinct rows, so pdist is well defined
@@ -127,7 +108,7 @@ def test_native_loss_matches_reference_formulas():
 
 
 def test_loss_needs_a_negative_and_survives_a_one_row_batch():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8)
     batch = _batch(ds)
     with pytest.raises(ValueError, match="CM3"):
@@ -140,18 +121,16 @@ def test_loss_needs_a_negative_and_survives_a_one_row_batch():
 @pytest.mark.parametrize("objective,weight", [("native", 0.0), ("bpr", 0.0),
                                               ("nbpo", 0.5)])
 def test_gradients_reach_every_parameter(objective, weight):
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8,
-                         extra_uniformity_weight=weight).train()
-    obj = create_objective(objective, model, ds)
+                         extra_uniformity_weight=weight)
     k = 3 if objective == "nbpo" else 1
-    obj(model, _batch(ds, k=k))["loss"].backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_objective_reaches_every_parameter(model, ds, objective,
+                                             _batch(ds, k=k))
 
 
 def test_extra_loss():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8).eval()
     batch = _batch(ds)
     u, i = model.embeddings()
@@ -162,23 +141,15 @@ def test_extra_loss():
 
 
 def test_loss_falls_during_training():
-    ds = _data()
+    ds = tiny_data()
     torch.manual_seed(0)
     model = create_model("cm3", ds, embedding_dim=16).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = _batch(ds, n=128)
-    losses = []
-    for _ in range(15):
-        loss = sum(model.loss(batch).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = training_losses(model, ds, 15, 1e-2, batch=_batch(ds, n=128))
     assert sum(losses[-3:]) < sum(losses[:3]) - 0.3
 
 
 def test_eval_is_deterministic_training_is_stochastic():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8)
     model.eval()
     assert torch.equal(model.embeddings()[1], model.embeddings()[1])
@@ -187,19 +158,16 @@ def test_eval_is_deterministic_training_is_stochastic():
 
 
 def test_same_seed_same_result():
-    ds = _data()
-    embs = []
-    for _ in range(2):
-        model = create_model("cm3", ds, embedding_dim=8)
-        cfg = dict(epochs=2, batch_size=64, topk=[10, 20], seed=5)
-        res = Trainer(model, ds, cfg, show_progress=False).fit()
-        embs.append(model.eval().embeddings()[1].detach())
-    assert torch.equal(embs[0], embs[1])
-    assert 0.0 <= res["test"]["recall@20"] <= 1.0
+    ds = tiny_data()
+    runs = fit_twice("cm3", ds,
+                     dict(epochs=2, batch_size=64, topk=[10, 20], seed=5))
+    first, second = (model.eval().embeddings()[1] for _, model in runs)
+    assert torch.equal(first, second)
+    assert 0.0 <= runs[-1][0]["test"]["recall@20"] <= 1.0
 
 
 def test_graphs_are_not_in_the_checkpoint():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8)
     state = model.state_dict()
     assert not any(k in state for k in ("adj", "item_adj"))
@@ -209,20 +177,16 @@ def test_graphs_are_not_in_the_checkpoint():
     other.load_state_dict(state)
 
 
-@pytest.mark.parametrize("modalities", [
-    {"text": (12, 0.6)},
-    {"image": (16, 0.8), "text": (8, 0.3), "audio": (6, 0.2)},
-])
+@pytest.mark.parametrize("modalities", ONE_AND_THREE_MODALITIES)
 def test_any_number_of_modalities(modalities):
-    ds = _data(modalities, seed=1)
+    ds = tiny_data(modalities, seed=1)
     model = create_model("cm3", ds, embedding_dim=8)
     c = len(modalities) + 1
     u, i = model.eval().embeddings()
     assert u.shape == (ds.num_users, 8 * c) and i.shape[1] == 8 * c
     model.train()
     sum(model.loss(_batch(ds)).values()).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_grads_everywhere(model)
     res = Trainer(model, ds, dict(epochs=1, batch_size=128, topk=[10, 20]),
                   show_progress=False).fit()
     assert 0.0 <= res["valid"]["recall@20"] <= 1.0
@@ -232,7 +196,7 @@ def test_any_number_of_modalities(modalities):
 def test_calibration_gradient_path(detach):
     # With the representations fixed, the only path from the uniformity term
     # to the fusion projections is the calibration similarity.
-    ds = _data()
+    ds = tiny_data()
     model = create_model("cm3", ds, embedding_dim=8,
                          detach_calibration=detach).eval()
     user_rep, item_rep, fused = model.forward()

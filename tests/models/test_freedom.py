@@ -1,35 +1,16 @@
 import pytest
 import torch
 
-from mmgraph.data import make_synthetic, normalized_adjacency
-from mmgraph.models import Batch, create_model
+from mmgraph.data import normalized_adjacency
+from mmgraph.models import create_model
 from mmgraph.models.freedom import (degree_sensitive_pruning,
                                     item_knn_adjacency, pruning_weights)
-from mmgraph.train.objectives import create_objective
-from mmgraph.train.trainer import Trainer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: extra intra-op threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _data(modalities=None, seed=0):
-    modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
-    return make_synthetic(num_users=60, num_items=40, avg_degree=8,
-                          min_degree=3, modalities=modalities, seed=seed)
-
-
-def _batch(ds, n=32, k=1):
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(ds.train_edge_index.size(1), (n, ), generator=g)
-    users, pos = ds.train_edge_index[:, idx]
-    neg = torch.randint(ds.num_items, (n, k), generator=g)
-    return Batch(users, pos, neg)
+from .helpers import (assert_objective_reaches_every_parameter, assert_repr,
+                      assert_reset_restores_features,
+                      assert_same_seed_same_result, eval_embeddings,
+                      fixed_batch, objective_backward, tiny_data,
+                      training_losses)
 
 
 def _dense(csr):
@@ -37,19 +18,15 @@ def _dense(csr):
 
 
 def test_forward_shapes_and_repr():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=16)
-    model.eval()
-    u, i = model.embeddings()
-    assert u.shape == (ds.num_users, 16) and i.shape == (ds.num_items, 16)
-    assert model.score(torch.tensor([0, 3])).shape == (2, ds.num_items)
-    text = repr(model)
-    assert text.startswith("FREEDOM(")
-    assert "modalities=['image', 'text']" in text and "dropout=0.8" in text
+    eval_embeddings(model, ds, 16)
+    assert_repr(model, "FREEDOM", "modalities=['image', 'text']",
+                "dropout=0.8")
 
 
 def test_embeddings_match_naive_formula():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8, dropout=0.0)
     model.eval()
     adj = _dense(ds.norm_adj())
@@ -70,20 +47,15 @@ def test_embeddings_match_naive_formula():
 
 
 def test_gradients_reach_every_parameter():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8, reg_weight=0.1)
-    model.train()
-    model.on_epoch_start(0)
-    out = create_objective("bpr", model, ds)(model, _batch(ds))
-    out["loss"].backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_objective_reaches_every_parameter(model, ds)
 
 
 def test_extra_loss_is_weighted_modality_bpr():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8, reg_weight=0.5)
-    batch = _batch(ds, n=5, k=2)
+    batch = fixed_batch(ds, n=5, k=2)
     u, i = model.embeddings()
     expected = 0.0
     for m in ("image", "text"):
@@ -100,7 +72,7 @@ def test_extra_loss_is_weighted_modality_bpr():
 
 
 def test_pruning_keeps_distinct_training_edges():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8, dropout=0.7)
     model.train()
     torch.manual_seed(1)
@@ -140,7 +112,7 @@ def test_pruning_prefers_low_degree_edges():
 
 
 def test_eval_uses_full_graph():
-    ds = _data()
+    ds = tiny_data()
     pruned = create_model("freedom", ds, embedding_dim=8, dropout=0.8)
     full = create_model("freedom", ds, embedding_dim=8, dropout=0.0)
     full.load_state_dict(pruned.state_dict())
@@ -156,40 +128,18 @@ def test_eval_uses_full_graph():
 
 
 def test_loss_falls_and_same_seed_same_result():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=16, dropout=0.5)
-    objective = create_objective("bpr", model, ds)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    batch = _batch(ds, n=128)
-    model.train()
-    losses = []
-    for step in range(20):
-        model.on_epoch_start(step)
-        loss = objective(model, batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, ds, 20, 0.02, objective="bpr")
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
-
-    def run():
-        m = create_model("freedom", ds, embedding_dim=8)
-        cfg = dict(epochs=2, batch_size=128, eval_batch_size=64)
-        return Trainer(m, ds, cfg, show_progress=False).fit(), m
-
-    (r1, m1), (r2, m2) = run(), run()
-    assert r1["valid"] == r2["valid"] and r1["test"] == r2["test"]
-    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
-        assert torch.equal(a, b), k
+    assert_same_seed_same_result(
+        "freedom", ds, dict(epochs=2, batch_size=128, eval_batch_size=64))
 
 
 def test_reset_restores_trained_features():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8)
-    with torch.no_grad():
-        model.encoders.feat_image.add_(1.0)
-    model.reset_parameters()
-    assert torch.equal(model.encoders.feat_image, ds.features["image"])
+    assert_reset_restores_features(model, ds, "image")
 
 
 @pytest.mark.parametrize("mods", [
@@ -197,11 +147,10 @@ def test_reset_restores_trained_features():
     {"audio": (6, 0.4), "image": (16, 0.8), "text": (8, 0.3)},
 ])
 def test_any_number_of_modalities(mods):
-    ds = _data(mods)
+    ds = tiny_data(mods)
     model = create_model("freedom", ds, embedding_dim=8, reg_weight=0.1)
     model.train()
-    out = create_objective("bpr", model, ds)(model, _batch(ds))
-    out["loss"].backward()
+    out = objective_backward("bpr", model, ds, fixed_batch(ds))
     assert torch.isfinite(out["loss"])
     assert set(model.encoders.modalities) == set(mods)
     # Graph weights: image w, the rest share 1 - w; rows sum to 1.
@@ -210,7 +159,7 @@ def test_any_number_of_modalities(mods):
 
 
 def test_rebuild_on_retain_set_keeps_state():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("freedom", ds, embedding_dim=8, dropout=0.5)
     state = model.state_dict()
     assert not any("adj" in k or "edge" in k for k in state)

@@ -4,34 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.data import make_synthetic
-from mmgraph.models import Batch, create_model
+from mmgraph.models import create_model
 from mmgraph.models.freedom import item_knn_adjacency
-from mmgraph.train.objectives import create_objective
-from mmgraph.train.trainer import Trainer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: extra intra-op threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _data(modalities=None):
-    modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
-    return make_synthetic(num_users=60, num_items=40, avg_degree=8,
-                          min_degree=3, modalities=modalities, seed=0)
-
-
-def _batch(ds, n=32, k=1):
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(ds.train_edge_index.size(1), (n, ), generator=g)
-    users, pos = ds.train_edge_index[:, idx]
-    neg = torch.randint(ds.num_items, (n, k), generator=g)
-    return Batch(users, pos, neg)
+from .helpers import (assert_objective_reaches_every_parameter, assert_repr,
+                      assert_same_seed_same_result, eval_embeddings,
+                      fixed_batch, objective_backward, tiny_data,
+                      training_losses)
 
 
 def _naive_dct(x):
@@ -47,19 +26,14 @@ def _naive_dct(x):
 
 
 def test_forward_shapes_and_repr():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8)
-    model.eval()
-    u, i = model.embeddings()
-    assert u.shape == (ds.num_users, 24) and i.shape == (ds.num_items, 24)
-    assert model.score(torch.tensor([0, 5])).shape == (2, ds.num_items)
-    text = repr(model)
-    assert text.startswith("LIRDRec(")
-    assert "channels=['image', 'text', 'dct']" in text
+    eval_embeddings(model, ds, 24)
+    assert_repr(model, "LIRDRec", "channels=['image', 'text', 'dct']")
 
 
 def test_dct_transformation():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8)
     expected = torch.cat([_naive_dct(ds.features["image"]),
                           _naive_dct(ds.features["text"])], 1)
@@ -69,7 +43,7 @@ def test_dct_transformation():
 
 
 def test_embeddings_match_naive_formula():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8, n_ui_layers=2)
     model.eval()
     U = ds.num_users
@@ -88,23 +62,18 @@ def test_embeddings_match_naive_formula():
     u, i = model.embeddings()
     assert torch.allclose(u, users, atol=1e-5)
     assert torch.allclose(i, ri + s @ ri, atol=1e-5)
-    reg = model.extra_loss(_batch(ds), u, i)
+    reg = model.extra_loss(fixed_batch(ds), u, i)
     assert torch.allclose(reg, 1e-4 * (u.pow(2).mean() + i.pow(2).mean()))
 
 
 def test_gradients_reach_every_parameter():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8)
-    model.train()
-    model.on_epoch_start(0)
-    out = create_objective("bpr", model, ds)(model, _batch(ds))
-    out["loss"].backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_objective_reaches_every_parameter(model, ds)
 
 
 def test_pwc_schedule_and_weight_copying():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8)
     model.train()
     # w1 at the start of epochs 1..10 (MODELS.md 5.5, decay 0.9, base 0.9).
@@ -133,7 +102,7 @@ def test_pwc_schedule_and_weight_copying():
 
 
 def test_eval_is_deterministic_and_records_nothing():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8, dropout=0.5)
     model.train()
     model.on_epoch_start(0)
@@ -153,32 +122,13 @@ def test_eval_is_deterministic_and_records_nothing():
 
 
 def test_loss_falls_and_same_seed_same_result():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=16)
-    objective = create_objective("bpr", model, ds)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    batch = _batch(ds, n=128)
-    model.train()
-    losses = []
-    for step in range(15):
-        model.on_epoch_start(step)
-        loss = objective(model, batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, ds, 15, 0.01, objective="bpr")
     assert losses[-1] < 0.7 * losses[0]
-
-    def run():
-        m = create_model("lirdrec", ds, embedding_dim=8)
-        cfg = dict(epochs=3, batch_size=128, eval_batch_size=64,
-                   learning_rate=0.01)
-        return Trainer(m, ds, cfg, show_progress=False).fit(), m
-
-    (r1, m1), (r2, m2) = run(), run()
-    assert r1["valid"] == r2["valid"] and r1["test"] == r2["test"]
-    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
-        assert torch.equal(a, b), k
+    assert_same_seed_same_result(
+        "lirdrec", ds, dict(epochs=3, batch_size=128, eval_batch_size=64,
+                            learning_rate=0.01))
 
 
 @pytest.mark.parametrize("mods", [
@@ -186,14 +136,13 @@ def test_loss_falls_and_same_seed_same_result():
     {"audio": (6, 0.4), "image": (16, 0.8), "text": (8, 0.3)},
 ])
 def test_any_number_of_modalities(mods):
-    ds = _data(mods)
+    ds = tiny_data(mods)
     model = create_model("lirdrec", ds, embedding_dim=8)
     assert model.channels == sorted(mods) + ["dct"]
     assert model.dct_features.size(1) == sum(d for d, _ in mods.values())
     model.train()
     model.on_epoch_start(0)
-    out = create_objective("bpr", model, ds)(model, _batch(ds))
-    out["loss"].backward()
+    out = objective_backward("bpr", model, ds, fixed_batch(ds))
     u, i = model.embeddings()
     assert u.shape == (ds.num_users, 8 * (len(mods) + 1))
     assert i.shape == (ds.num_items, 8 * (len(mods) + 1))

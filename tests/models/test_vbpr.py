@@ -1,56 +1,31 @@
 import pytest
 import torch
 
-from mmgraph.data import make_synthetic
-from mmgraph.models import Batch, create_model
-from mmgraph.train.objectives import create_objective
-from mmgraph.train.trainer import Trainer
+from mmgraph.models import create_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: extra intra-op threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _data(modalities=None):
-    modalities = modalities or {"image": (16, 0.8), "text": (8, 0.3)}
-    return make_synthetic(num_users=60, num_items=40, avg_degree=8,
-                          min_degree=3, modalities=modalities, seed=0)
-
-
-def _batch(ds, n=32, k=1):
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(ds.train_edge_index.size(1), (n, ), generator=g)
-    users, pos = ds.train_edge_index[:, idx]
-    neg = torch.randint(ds.num_items, (n, k), generator=g)
-    return Batch(users, pos, neg)
+from .helpers import (assert_objective_reaches_every_parameter, assert_repr,
+                      assert_same_seed_same_result, eval_embeddings,
+                      fixed_batch, objective_backward, tiny_data,
+                      training_losses)
 
 
 def test_forward_matches_formula_and_repr():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("vbpr", ds, embedding_dim=8)
-    model.eval()
-    u, i = model.embeddings()
-    assert u.shape == (ds.num_users, 16) and i.shape == (ds.num_items, 16)
+    u, i = eval_embeddings(model, ds, 16)
     content = torch.cat([ds.features["image"], ds.features["text"]], 1)
     lin = model.item_linear
     expected = torch.cat([model.item_emb, content @ lin.weight.t()
                           + lin.bias], 1)
     assert torch.allclose(i, expected, atol=1e-6)
     assert torch.equal(model.item_linear.bias, torch.zeros(8))
-    assert model.score(torch.tensor([1, 2])).shape == (2, ds.num_items)
-    text = repr(model)
-    assert text.startswith("VBPR(") and "content_dim=24" in text
+    assert_repr(model, "VBPR", "content_dim=24")
 
 
 def test_extra_loss_is_mmrec_emb_loss():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("vbpr", ds, embedding_dim=8, reg_weight=0.1)
-    batch = _batch(ds, n=6, k=1)
+    batch = fixed_batch(ds, n=6, k=1)
     u, i = model.embeddings()
     ub, ip, ineg = u[batch.users], i[batch.pos_items], \
         i[batch.neg_items[:, 0]]
@@ -59,40 +34,19 @@ def test_extra_loss_is_mmrec_emb_loss():
 
 
 def test_gradients_reach_every_parameter():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("vbpr", ds, embedding_dim=8)
-    model.train()
-    out = create_objective("bpr", model, ds)(model, _batch(ds))
-    out["loss"].backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert_objective_reaches_every_parameter(model, ds)
     assert "item_features" not in model.state_dict()
 
 
 def test_loss_falls_and_same_seed_same_result():
-    ds = _data()
+    ds = tiny_data()
     model = create_model("vbpr", ds, embedding_dim=16)
-    objective = create_objective("bpr", model, ds)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    batch = _batch(ds, n=128)
-    losses = []
-    for _ in range(15):
-        loss = objective(model, batch)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, ds, 15, 0.01, objective="bpr")
     assert losses[-1] < 0.7 * losses[0]
-
-    def run():
-        m = create_model("vbpr", ds, embedding_dim=8)
-        cfg = dict(epochs=2, batch_size=128, eval_batch_size=64)
-        return Trainer(m, ds, cfg, show_progress=False).fit(), m
-
-    (r1, m1), (r2, m2) = run(), run()
-    assert r1["valid"] == r2["valid"] and r1["test"] == r2["test"]
-    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
-        assert torch.equal(a, b), k
+    assert_same_seed_same_result(
+        "vbpr", ds, dict(epochs=2, batch_size=128, eval_batch_size=64))
 
 
 @pytest.mark.parametrize("mods,dim", [
@@ -100,9 +54,8 @@ def test_loss_falls_and_same_seed_same_result():
     ({"audio": (6, 0.4), "image": (16, 0.8), "text": (8, 0.3)}, 30),
 ])
 def test_any_number_of_modalities(mods, dim):
-    ds = _data(mods)
+    ds = tiny_data(mods)
     model = create_model("vbpr", ds, embedding_dim=8)
     assert model.item_linear.in_features == dim
-    out = create_objective("bpr", model, ds)(model, _batch(ds, k=3))
-    out["loss"].backward()
+    out = objective_backward("bpr", model, ds, fixed_batch(ds, k=3))
     assert torch.isfinite(out["loss"])
