@@ -617,12 +617,11 @@ HEADERS = (["dataset", "model", "seeds"] + [f"test {m}" for m in
 
 
 def table_rows(rows: List[Dict[str, Any]]) -> List[List[Any]]:
-    def ms(d, digits=4):
-        return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
+    from mmgraph.report import fmt_mean_std
     out = []
     for r in rows:
         out.append([r["dataset"], r["label"], len(r["seeds"])]
-                   + [ms(r[m]) for m in TABLE_METRICS]
+                   + [fmt_mean_std(r[m]["values"]) for m in TABLE_METRICS]
                    + [f"{r['epochs']['mean']:.1f}",
                       f"{r['seconds_per_epoch']['mean']:.2f}",
                       f"{r['seconds_per_eval']['mean']:.2f}",

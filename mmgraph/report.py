@@ -62,7 +62,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def fmt_mean_std(values: Sequence[float], digits: int = 4) -> str:
+    r"""``"mean ± std"``; a single value is printed alone (a standard
+    deviation of one run would read as a measured zero)."""
+    values = list(values)
     m, s = mean_std(values)
+    if len(values) == 1:
+        return f"{m:.{digits}f}"
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
