@@ -48,6 +48,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_evaluation import load  # noqa: E402  (also puts the repo on path)
+from mmgraph.train.utils import adam  # noqa: E402
 
 TOPK = (10, 20, 50)
 
@@ -128,7 +129,8 @@ class PyGLightGCN:
                                     sparse_sizes=(U + I, U + I))
         else:
             self.adj = self.edge_index
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        # The same optimiser as the Trainer, so the ratio is the model side.
+        self.opt = adam(self.model.parameters(), lr=1e-3)
         self._train_mask = self._keys(dataset.train_edge_index)
         self._valid = self._keys(dataset.valid_edge_index)
 

@@ -15,7 +15,7 @@ from mmgraph.models.base import Batch
 from mmgraph.distributed import (all_reduce_gradients,
                                        is_main_process, shard)
 from mmgraph.train.objectives import Objective, create_objective
-from mmgraph.train.utils import (atomic_torch_save, atomic_write_json,
+from mmgraph.train.utils import (adam, atomic_torch_save, atomic_write_json,
                                  atomic_write_text, package_versions,
                                  seed_everything)
 
@@ -139,7 +139,7 @@ class Trainer:
         if own:
             groups.append({"params": own, "lr": self.objective.learning_rate
                            or c.learning_rate, "weight_decay": 0.0})
-        return torch.optim.Adam(groups)
+        return adam(groups)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> Dict[str, Any]:

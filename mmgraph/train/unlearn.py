@@ -72,7 +72,7 @@ from mmgraph.data.errors import DataFormatError
 from mmgraph.evaluation import Evaluator
 from mmgraph.train.objectives.reverse_bpr import UnlearnBatch, UnlearnObjective
 from mmgraph.train.trainer import Trainer, _progress
-from mmgraph.train.utils import atomic_write_json, seed_everything
+from mmgraph.train.utils import adam, atomic_write_json, seed_everything
 
 __all__ = ["ForgetRequest", "Unlearner", "UnlearnTrainer",
            "unlearning_metrics", "apply_saved_request",
@@ -617,7 +617,7 @@ class UnlearnTrainer(Trainer):
             float(forget_learning_rate)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.forget_optimizer = None if self.forget_learning_rate is None \
-            else torch.optim.Adam(self._params, lr=self.forget_learning_rate)
+            else adam(self._params, lr=self.forget_learning_rate)
         self.retain_batch_size = int(retain_batch_size or c.batch_size)
         self.valid_tolerance = float(valid_tolerance)
         if not isinstance(target_forget, str):
@@ -738,7 +738,7 @@ class UnlearnTrainer(Trainer):
             self.forget_learning_rate, self.forget_optimizer = None, None
         else:
             self.forget_learning_rate = new
-            self.forget_optimizer = torch.optim.Adam(self._params, lr=new)
+            self.forget_optimizer = adam(self._params, lr=new)
         log.info("unlearn: validation fell; back to epoch %d with forget "
                  "learning rate %g", self.best_epoch, new)
         self.backoffs += 1

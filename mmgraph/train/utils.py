@@ -1,4 +1,5 @@
-r"""Small utilities of the training loop: seeding, atomic writes, versions."""
+r"""Small utilities of the training loop: seeding, the optimiser, atomic
+writes, versions."""
 from __future__ import annotations
 
 import io
@@ -7,12 +8,12 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Iterable, Union
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "atomic_write_bytes", "atomic_write_text",
+__all__ = ["seed_everything", "adam", "atomic_write_bytes", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "package_versions"]
 
 
@@ -21,6 +22,19 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def adam(params: Iterable[Any], **kwargs: Any) -> torch.optim.Adam:
+    r""":class:`torch.optim.Adam` with the fused kernel where torch supports
+    it for these parameters (the same update rule; on CPU the step over a
+    model's embedding tables is about 3x faster than the default ``foreach``
+    implementation, see ``benchmarks/bench_training.py``), else the default
+    implementation. ``params`` and ``kwargs`` as for Adam."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, **kwargs)
 
 
 def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
