@@ -594,9 +594,10 @@ def summarise(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                                "label": label,
                                "seeds": [r["seed"] for r in rs]}
         for m in TABLE_METRICS:
-            vals = [r["test"].get(m, float("nan")) for r in rs]
-            mean, std = mean_std(vals)
-            row[m] = {"mean": mean, "std": std, "values": vals}
+            for split, key in (("test", m), ("valid", f"valid_{m}")):
+                vals = [r[split].get(m, float("nan")) for r in rs]
+                mean, std = mean_std(vals)
+                row[key] = {"mean": mean, "std": std, "values": vals}
         for key in ("epochs", "best_epoch", "seconds_per_epoch",
                     "seconds_per_eval", "total_seconds"):
             mean, std = mean_std([float(r[key]) for r in rs])
@@ -630,6 +631,17 @@ def table_rows(rows: List[Dict[str, Any]]) -> List[List[Any]]:
     return out
 
 
+VALID_HEADERS = (["dataset", "model", "seeds"] +
+                 [f"valid {m}" for m in TABLE_METRICS] + ["best epoch"])
+
+
+def valid_table_rows(rows: List[Dict[str, Any]]) -> List[List[Any]]:
+    from mmgraph.report import fmt_mean_std
+    return [[r["dataset"], r["label"], len(r["seeds"])]
+            + [fmt_mean_std(r[f"valid_{m}"]["values"]) for m in TABLE_METRICS]
+            + [f"{r['best_epoch']['mean']:.1f}"] for r in rows]
+
+
 def write_reports(suite: Suite, runs: List[RunSpec], out: Path,
                   quick: bool) -> List[Dict[str, Any]]:
     r"""Writes results.{csv,json,md} and the figures; returns the rows."""
@@ -652,12 +664,16 @@ def write_reports(suite: Suite, runs: List[RunSpec], out: Path,
     w = csv.writer(buf)
     w.writerow(["dataset", "model", "objective", "num_seeds"]
                + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "std")]
+               + [f"valid_{m}_{s}" for m in TABLE_METRICS
+                  for s in ("mean", "std")]
                + ["epochs_mean", "best_epoch_mean", "seconds_per_epoch",
                   "seconds_per_eval", "total_seconds", "peak_rss_mb",
                   "base_rss_mb"])
     for r in rows:
         w.writerow([r["dataset"], r["model"], r["objective"], len(r["seeds"])]
                    + [f"{r[m][s]:.6f}" for m in TABLE_METRICS
+                      for s in ("mean", "std")]
+                   + [f"{r['valid_' + m][s]:.6f}" for m in TABLE_METRICS
                       for s in ("mean", "std")]
                    + [f"{r['epochs']['mean']:.2f}",
                       f"{r['best_epoch']['mean']:.2f}",
@@ -677,6 +693,9 @@ def write_reports(suite: Suite, runs: List[RunSpec], out: Path,
            "recall@20); s/epoch and s/eval = seconds per training epoch and "
            "per validation evaluation; total s = training + evaluation "
            "seconds of one run (mean over seeds).", "",
+           "Validation metrics at the selected (best-validation) epoch:", "",
+           format_table(valid_table_rows(rows), VALID_HEADERS,
+                        markdown=True), "",
            f"Memory: {MEMORY_NOTE}.", "",
            "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())
            + "."]

@@ -63,6 +63,10 @@ def test_suite_writes_tables_with_mean_std_over_seeds(bench, tmp_path,
             statistics.fmean(vals))
         assert rows[label]["ndcg@20"]["std"] == pytest.approx(
             statistics.stdev(vals))
+        valid = [json.loads((out / "runs" / "tiny" / label / f"seed{s}" /
+                             "results.json").read_text())["valid"]["recall@20"]
+                 for s in (1, 2)]
+        assert rows[label]["valid_recall@20"]["values"] == valid
         assert rows[label]["epochs"]["mean"] == 2
         assert rows[label]["peak_rss_mb"] > 0
     with open(out / "results.csv") as f:
@@ -72,6 +76,7 @@ def test_suite_writes_tables_with_mean_std_over_seeds(bench, tmp_path,
         rows["mf"]["recall@20"]["mean"], abs=1e-6)
     md = (out / "results.md").read_text()
     assert "| tiny" in md and "±" in md and "ru_maxrss" in md
+    assert "valid recall@20" in md
     for name in ("curves_tiny.png", "accuracy_vs_time_tiny.png"):
         assert (out / name).stat().st_size > 1000
     # The per-model override reached the model.
