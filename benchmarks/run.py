@@ -129,10 +129,15 @@ class RunSpec:
             else f"{self.model}+{self.objective}"
 
     def key(self) -> Dict[str, Any]:
-        r"""What the run's result depends on (a change means a rerun)."""
+        r"""What the run's result depends on (a change means a rerun),
+        including the model's resolved configuration, so that a changed
+        default in ``mmgraph/configs`` also marks an earlier run stale."""
+        from mmgraph.config import resolve_config
         return {"dataset": self.dataset, "model": self.model,
                 "objective": self.objective, "seed": self.seed,
-                "data": self.data, "overrides": self.overrides}
+                "data": self.data, "overrides": self.overrides,
+                "config": resolve_config(self.model, None,
+                                         dict(self.overrides))}
 
     def digest(self) -> str:
         text = json.dumps(self.key(), sort_keys=True, default=str)
