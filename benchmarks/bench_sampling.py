@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_evaluation import load  # noqa: E402  (also puts the repo on path)
+from bench_evaluation import fastest, load  # noqa: E402  (puts repo on path)
 
 
 def rejection_loop(users: List[int], user_items: List[set],
@@ -87,12 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows = [["set-up (once per dataset)", f"{t_build:.3f}",
              f"{t_build_loop:.3f}", f"{t_build_loop / t_build:.1f}x"]]
     for k in [int(x) for x in args.negatives.split(",")]:
-        times = []
-        for _ in range(max(1, args.repeat)):
-            t = time.perf_counter()
-            neg = sampler.sample(users, k)
-            times.append(time.perf_counter() - t)
-        t_fast = min(times)
+        neg, t_fast = fastest(lambda: sampler.sample(users, k), args.repeat)
         # Correctness: no sampled item is a training item of its user.
         assert not bool(sampler.is_positive(users.view(-1, 1), neg).any())
         t = time.perf_counter()

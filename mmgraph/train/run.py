@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from mmgraph.config import TrainConfig, expand_grid, resolve_config
-from mmgraph.report import format_table, mean_std
+from mmgraph.report import fmt_mean_std, format_table, mean_std
 from mmgraph.train.trainer import CHECKPOINT, RESULTS, Trainer
 from mmgraph.train.utils import atomic_write_json, seed_everything
 
@@ -135,12 +135,13 @@ def grid_table(result: Dict[str, Any]) -> str:
     metric = result["valid_metric"]
     rows = []
     for e in result["points"]:
-        v, t = e["valid"][metric], e["test"][metric]
         mark = " *" if e is result["best"] or \
             e["index"] == result["best"]["index"] else ""
         rows.append([", ".join(f"{k}={val}" for k, val in e["point"].items())
-                     or "(defaults)", f"{v[0]:.4f} ± {v[1]:.4f}",
-                     f"{t[0]:.4f} ± {t[1]:.4f}{mark}"])
+                     or "(defaults)",
+                     fmt_mean_std([r["valid"][metric] for r in e["runs"]]),
+                     fmt_mean_std([r["test"][metric] for r in e["runs"]])
+                     + mark])
     return format_table(rows, ["point", f"valid {metric}", f"test {metric}"])
 
 
