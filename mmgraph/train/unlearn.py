@@ -603,8 +603,8 @@ class UnlearnTrainer(Trainer):
         super().__init__(model, dataset, config, objective=objective, **kwargs)
         from mmgraph.data import NegativeSampler
         c = self.config
-        self.evaluator = Evaluator(dataset, c.metrics, c.topk,
-                                            c.eval_batch_size)
+        # self.evaluator (the Trainer's) masks removed items itself; the
+        # forget evaluator sees them, to measure what is still remembered.
         self.forget_evaluator = Evaluator(_all_items(dataset), c.metrics,
                                           c.topk, c.eval_batch_size)
         self.forget_edge_index = forget_edge_index.long().cpu()
