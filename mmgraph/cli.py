@@ -187,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.split = ["valid", "test"]
     from mmgraph.config import ConfigError
     try:
-        from mmgraph.data.errors import DataFormatError
+        from mmgraph.errors import DataFormatError
     except ImportError:  # pragma: no cover
         DataFormatError = ValueError  # type: ignore
     try:

@@ -1,6 +1,6 @@
 r"""Data: readers, preparation, :class:`RecDataset`, graphs, negative
 sampling, feature encoders and the synthetic dataset."""
-from .errors import DataFormatError, MissingExtraError
+from mmgraph.errors import DataFormatError, MissingExtraError
 from .formats import Interactions
 from .dataset import RecDataset, load_dataset
 from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency

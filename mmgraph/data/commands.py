@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import DataFormatError, MissingExtraError
+from mmgraph.errors import DataFormatError, MissingExtraError
 
 log = logging.getLogger("mmgraph")
 

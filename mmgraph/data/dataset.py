@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import DataFormatError
+from mmgraph.errors import DataFormatError
 from .formats import SPLIT_NAMES, find_inter_file, read_features, read_id_mapping, read_inter
 from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency
 

@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import DataFormatError, MissingExtraError
+from mmgraph.errors import DataFormatError, MissingExtraError
 
 log = logging.getLogger("mmgraph")
 

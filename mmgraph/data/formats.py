@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DataFormatError
+from mmgraph.errors import DataFormatError
 
 PathLike = Union[str, os.PathLike]
 

@@ -22,7 +22,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DataFormatError
+from mmgraph.errors import DataFormatError
 from .formats import (Interactions, PathLike, write_features, write_id_mapping,
                       write_inter)
 

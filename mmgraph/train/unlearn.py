@@ -68,7 +68,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.config import TrainConfig
-from mmgraph.data.errors import DataFormatError
+from mmgraph.errors import DataFormatError
 from mmgraph.evaluation import Evaluator
 from mmgraph.train.objectives.reverse_bpr import UnlearnBatch, UnlearnObjective
 from mmgraph.train.trainer import Trainer, _progress

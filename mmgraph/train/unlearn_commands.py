@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from mmgraph.data.errors import DataFormatError
+from mmgraph.errors import DataFormatError
 from mmgraph.train.objectives.reverse_bpr import FORGET_LOSSES, FORGET_SIDES
 from mmgraph.train.unlearn import (KINDS, REQUEST_FILE, ForgetRequest,
                                    Unlearner, _run_requests, save_requests,
