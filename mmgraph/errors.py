@@ -11,12 +11,13 @@ A leaf module: it imports nothing from mmgraph but the config leaf.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Optional, Union
 
 from mmgraph.config import ConfigError
 
-__all__ = ["MMGraphError", "DataFormatError", "MissingExtraError",
+__all__ = ["MMGraphError", "DataFormatError", "MissingExtraError", "did_you_mean",
            "RunFolderError", "ConfigError", "ANTICIPATED"]
 
 
@@ -89,3 +90,11 @@ class RunFolderError(MMGraphError, ValueError):
 
 #: What the CLI's error boundary turns into one line and exit status 2.
 ANTICIPATED = (MMGraphError, ConfigError)
+
+
+def did_you_mean(name: str, choices) -> str:
+    r"""``" Did you mean 'x'?"`` for the closest of :obj:`choices` to
+    :obj:`name`, or ``""`` when none is close: the one hint every unknown
+    name (model, objective, key, metric, format) gets."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
