@@ -8,6 +8,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import coalesce
 
 __all__ = ["normalized_adjacency", "knn_graph", "fuse_graphs", "fusion_weights",
            "to_sparse_csr", "DEGREE_EPS"]
@@ -108,8 +109,9 @@ def knn_graph(x: Tensor, k: int, chunk_size: int = 4096) -> Tuple[Tensor, Tensor
             ``chunk_size * N`` floats).
 
     Returns:
-        ``(edge_index, edge_weight)`` with ``edge_index[0] = i`` (the row
-        that aggregates), ``edge_index[1] = j`` (its neighbour), sorted by
+        ``(edge_index, edge_weight)`` in PyG's ``source_to_target`` flow:
+        ``edge_index[0] = j`` (the neighbour, source of the message),
+        ``edge_index[1] = i`` (the item that aggregates), sorted by
         (i, j), ``N * k`` entries, weights :math:`1/k`.
     """
     n = x.size(0)
@@ -135,8 +137,8 @@ def knn_graph(x: Tensor, k: int, chunk_size: int = 4096) -> Tuple[Tensor, Tensor
         else:
             idx = torch.arange(n, device=x.device).expand(sim.size(0), n)
         cols[s:s + chunk_size] = torch.sort(idx, dim=1).values
-    rows = torch.arange(n, device=x.device).repeat_interleave(k)
-    edge_index = torch.stack([rows, cols.reshape(-1)])
+    target = torch.arange(n, device=x.device).repeat_interleave(k)
+    edge_index = torch.stack([cols.reshape(-1), target])
     edge_weight = torch.full((n * k,), 1.0 / k, dtype=torch.float32, device=x.device)
     return edge_index, edge_weight
 
@@ -166,14 +168,13 @@ def fusion_weights(modalities: Sequence[str], image_weight: float = 0.1,
 def fuse_graphs(graphs: Mapping[str, Tuple[Tensor, Tensor]], weights: Mapping[str, float],
                 num_nodes: int) -> Tuple[Tensor, Tensor]:
     r"""Weighted sum :math:`\mathbf{S} = \sum_m w_m \mathbf{K}_m` of sparse
-    graphs given as ``(edge_index, edge_weight)``; entries present in several
-    graphs are summed (coalesced, sorted by row then column)."""
+    graphs given as ``(edge_index, edge_weight)`` (``source_to_target``, as
+    :func:`knn_graph` returns them); entries present in several graphs are
+    summed (:func:`torch_geometric.utils.coalesce`), sorted by target then
+    source."""
     eis, ews = [], []
     for m, (ei, ew) in graphs.items():
         eis.append(ei)
         ews.append(ew.float() * float(weights[m]))
-    ei, ew = torch.cat(eis, 1), torch.cat(ews)
-    # coalesce: unique (row, col) keys, weights summed
-    key, inv = torch.unique(ei[0] * num_nodes + ei[1], return_inverse=True)
-    out = torch.zeros(key.numel(), dtype=ew.dtype, device=ew.device).index_add_(0, inv, ew)
-    return torch.stack([key // num_nodes, key % num_nodes]), out
+    return coalesce(torch.cat(eis, 1), torch.cat(ews), num_nodes, reduce="sum",
+                    sort_by_row=False)

@@ -103,14 +103,6 @@ def to_csr(
     :math:`\mathbf{M}[\textrm{row}, \textrm{col}] = w`, where
     :obj:`row, col = edge_index`. Duplicate entries are summed.
 
-    .. note::
-        This is the "row aggregates" convention of
-        :func:`mmgraph.data.graphs.knn_graph` (``edge_index[0] = i`` gathers
-        from ``edge_index[1] = j``). PyG's default message passing flows
-        ``edge_index[0] -> edge_index[1]`` instead; for a directed graph in
-        that convention build ``to_csr(edge_index.flip(0), ...)``. For a
-        symmetric adjacency both coincide.
-
     Args:
         edge_index (torch.Tensor): Indices of shape :obj:`[2, E]`.
         edge_weight (torch.Tensor, optional): Values of shape :obj:`[E]`.
