@@ -94,7 +94,7 @@ from mmgraph.evaluation import Evaluator  # noqa: E402
 from mmgraph.models import create_model  # noqa: E402
 from mmgraph.report import format_table  # noqa: E402
 from mmgraph.train import Trainer  # noqa: E402
-from mmgraph.train.utils import seed_everything  # noqa: E402
+from torch_geometric import seed_everything  # noqa: E402
 
 #: Trained in the main setting, in this order.
 MODELS = ["mf", "lightgcn", "vbpr", "freedom", "bm3", "cm3", "lirdrec",

@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.index import index2ptr
+from torch_geometric.utils import coalesce
 
 from mmgraph.errors import DataFormatError
 from .formats import SPLIT_NAMES, find_inter_file, read_features, read_id_mapping, read_inter
@@ -27,9 +29,8 @@ __all__ = ["RecDataset"]
 PathLike = Union[str, os.PathLike]
 
 
-def _sorted_unique_pairs(edge_index: Tensor, num_items: int) -> Tensor:
-    key = torch.unique(edge_index[0].long() * num_items + edge_index[1].long())
-    return torch.stack([key // num_items, key % num_items])
+def _sorted_unique_pairs(edge_index: Tensor, num_users: int, num_items: int) -> Tensor:
+    return coalesce(edge_index.long(), num_nodes=max(num_users, num_items, 1))
 
 
 def _drop_cold(edge_index: Tensor, has_train: Tensor) -> Tuple[Tensor, int]:
@@ -112,12 +113,13 @@ class RecDataset:
                 raise DataFormatError(f"expected [{self.num_items}, d] features, got "
                                       f"{tuple(x.shape)}", self.root, None, m)
             self.features[m] = x
-        self.train_edge_index = _sorted_unique_pairs(train_edge_index, self.num_items)
+        self.train_edge_index = _sorted_unique_pairs(train_edge_index, self.num_users,
+                                                     self.num_items)
         has_train = self._has_train()
         dropped = {}
         splits = {}
         for split, ei in (("valid", valid_edge_index), ("test", test_edge_index)):
-            ei = _sorted_unique_pairs(ei, self.num_items)
+            ei = _sorted_unique_pairs(ei, self.num_users, self.num_items)
             splits[split], dropped[split] = _drop_cold(ei, has_train)
         self.valid_edge_index, self.test_edge_index = splits["valid"], splits["test"]
         if dropped["valid"] or dropped["test"]:
@@ -208,7 +210,8 @@ class RecDataset:
                                    or edge_index[1].max() >= self.num_items):
             raise ValueError("edge_index has ids outside the dataset's id space")
         new = copy.copy(self)
-        new.train_edge_index = _sorted_unique_pairs(edge_index, self.num_items)
+        new.train_edge_index = _sorted_unique_pairs(edge_index, self.num_users,
+                                                    self.num_items)
         has_train = new._has_train()
         new.valid_edge_index, dv = _drop_cold(self.valid_edge_index, has_train)
         new.test_edge_index, dt = _drop_cold(self.test_edge_index, has_train)
@@ -241,10 +244,8 @@ class RecDataset:
         ``items[indptr[u]:indptr[u + 1]]`` (sorted)."""
         key = ("csr",)
         if key not in self._cache:
-            indptr = torch.zeros(self.num_users + 1, dtype=torch.long)
-            indptr[1:] = torch.cumsum(torch.bincount(self.train_edge_index[0],
-                                                     minlength=self.num_users), 0)
-            self._cache[key] = (indptr, self.train_edge_index[1].clone())
+            self._cache[key] = (index2ptr(self.train_edge_index[0], self.num_users),
+                                self.train_edge_index[1].clone())
         return self._cache[key]
 
     def norm_adj(self) -> Tensor:

@@ -3,33 +3,16 @@ kNN modality graphs. Pure functions on tensors (used by datasets and models).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import coalesce
+from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 __all__ = ["normalized_adjacency", "knn_graph", "fuse_graphs", "fusion_weights",
-           "to_sparse_csr", "DEGREE_EPS"]
+           "DEGREE_EPS"]
 
 DEGREE_EPS = 1e-7
-
-
-def to_sparse_csr(edge_index: Tensor, edge_weight: Optional[Tensor],
-                  size: Tuple[int, int]) -> Tensor:
-    r"""Build a ``torch.sparse_csr`` matrix from a *duplicate-free*
-    ``edge_index`` (row, col) and weights (ones when ``None``)."""
-    row, col = edge_index[0], edge_index[1]
-    if edge_weight is None:
-        edge_weight = torch.ones(row.numel(), dtype=torch.float32, device=row.device)
-    perm = torch.argsort(row * size[1] + col)
-    row, col, val = row[perm], col[perm], edge_weight[perm]
-    crow = torch.zeros(size[0] + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=size[0]), 0)
-    with warnings.catch_warnings():  # "CSR support is in beta" noise
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, val, size=size, check_invariants=False)
 
 
 def normalized_adjacency(edge_index: Tensor, num_users: int, num_items: int,
@@ -62,23 +45,20 @@ def normalized_adjacency(edge_index: Tensor, num_users: int, num_items: int,
         A ``torch.sparse_csr`` tensor of shape ``[U + I, U + I]``.
     """
     n = num_users + num_items
-    u, i = edge_index[0].long(), edge_index[1].long() + num_users
-    if edge_weight is None:
-        key = torch.unique(u * n + i)  # collapse duplicates to weight 1
-        u, i = key // n, key % n
-        w = torch.ones(key.numel(), dtype=torch.float32, device=key.device)
+    ui = torch.stack([edge_index[0].long(), edge_index[1].long() + num_users])
+    if edge_weight is None:  # collapse duplicates to weight 1
+        ui = coalesce(ui, num_nodes=n)
+        w = torch.ones(ui.size(1), dtype=torch.float32, device=ui.device)
     else:
-        key, inv = torch.unique(u * n + i, return_inverse=True)
-        w = torch.zeros(key.numel(), dtype=torch.float32, device=key.device)
-        w.index_add_(0, inv, edge_weight.float())
-        u, i = key // n, key % n
+        ui, w = coalesce(ui, edge_weight.float(), num_nodes=n, reduce="sum")
+    u, i = ui[0], ui[1]
     row = torch.cat([u, i])
     col = torch.cat([i, u])
     val = torch.cat([w, w])
     deg = torch.zeros(n, dtype=torch.float32, device=row.device).index_add_(0, row, val)
     dinv = (deg + DEGREE_EPS).pow(-0.5)
     val = dinv[row] * val * dinv[col]
-    return to_sparse_csr(torch.stack([row, col]), val, (n, n))
+    return to_torch_csr_tensor(torch.stack([row, col]), val, (n, n))
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 r"""Reusable layers of mmgraph: propagation, modality encoders, fusion and
 losses. Sparse helpers live in :mod:`mmgraph.nn.sparse`.
 """
-from mmgraph.nn.sparse import spmm, symmetric_spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, symmetric_spmm, transpose_csr
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
 from mmgraph.nn.encoders import (
     DCT,
@@ -49,7 +49,6 @@ fusion_classes = [
     'AttentionFusion',
 ]
 functions = [
-    'to_csr',
     'transpose_csr',
     'symmetric_spmm',
     'spmm',
