@@ -37,12 +37,11 @@ import torch_geometric.typing
 from torch_geometric import EdgeIndex
 from torch_geometric.nn import LGConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import to_torch_csr_tensor
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
-
-from torch_geometric.utils import to_torch_csr_tensor
 
 from mmgraph.nn import LightGCNPropagation  # noqa: E402
 from mmgraph.nn.sparse import quiet_sparse_warnings  # noqa: E402

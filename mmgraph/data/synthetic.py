@@ -102,7 +102,8 @@ def generate_synthetic(num_users: int = 1000, num_items: int = 500, avg_degree: 
     for m, (dim, signal) in modalities.items():
         W = rng.standard_normal((latent_dim, int(dim)))
         noise = rng.standard_normal((Q.shape[0], int(dim)))
-        feats[m] = (signal * (Q @ W) / np.sqrt(latent_dim) + (1 - signal) * noise).astype(np.float32)
+        feats[m] = (signal * (Q @ W) / np.sqrt(latent_dim)
+                    + (1 - signal) * noise).astype(np.float32)
     label = split_mmrec(user, seed)
     params = dict(num_users=num_users, num_items=num_items, avg_degree=avg_degree,
                   latent_dim=latent_dim, temperature=temperature, popularity=popularity,

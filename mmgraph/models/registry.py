@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, List
 
 __all__ = ["register_model", "create_model", "list_models", "get_model_class",
            "model_hparams"]

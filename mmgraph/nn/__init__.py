@@ -32,23 +32,21 @@ from mmgraph.nn.losses import (
     uniformity_loss,
 )
 
-propagation_classes = [
+__all__ = [
+    # propagation
     'LightGCNPropagation',
     'ItemGraphConvolution',
-]
-encoder_classes = [
+    # modality encoders
     'ModalityProjection',
     'ModalityEncoders',
     'DCT',
-]
-fusion_classes = [
+    # fusion
     'SphericalBezierFusion',
     'ProgressiveWeightCopyingFusion',
     'MeanFusion',
     'ConcatFusion',
     'AttentionFusion',
-]
-functions = [
+    # functions
     'transpose_csr',
     'symmetric_spmm',
     'spmm',
@@ -67,5 +65,3 @@ functions = [
     'calibrated_uniformity_loss',
     'bootstrap_cosine_loss',
 ]
-
-__all__ = propagation_classes + encoder_classes + fusion_classes + functions

@@ -31,7 +31,7 @@ required); otherwise :func:`torch.sparse.mm` on CSR is used.
 """
 import contextlib
 import warnings
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
