@@ -206,6 +206,7 @@ def test_fingerprint(mmrec_folder, tmp_path):
     assert renamed.fingerprint() != syn.fingerprint()
 
 
+@pytest.mark.slow
 def test_fingerprint_is_stable_across_processes(mmrec_folder):
     import subprocess
     import sys
