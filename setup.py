@@ -26,7 +26,7 @@ extras = {
     # Compiled from source (about 13 minutes); install with
     # pip install --no-build-isolation torch-scatter torch-sparse
     "scatter": ["torch-scatter>=2.1", "torch-sparse>=0.6"],
-    "dev": ["pytest>=7.0"],
+    "dev": ["pytest>=7.0", "ruff>=0.6"],
     "docs": ["mkdocs>=1.5", "mkdocs-material>=9.0",
              "mkdocstrings[python]>=0.24"],
 }

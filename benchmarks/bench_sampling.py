@@ -87,7 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows = [["set-up (once per dataset)", f"{t_build:.3f}",
              f"{t_build_loop:.3f}", f"{t_build_loop / t_build:.1f}x"]]
     for k in [int(x) for x in args.negatives.split(",")]:
-        neg, t_fast = fastest(lambda: sampler.sample(users, k), args.repeat)
+        neg, t_fast = fastest(lambda k=k: sampler.sample(users, k), args.repeat)
         # Correctness: no sampled item is a training item of its user.
         assert not bool(sampler.is_positive(users.view(-1, 1), neg).any())
         t = time.perf_counter()

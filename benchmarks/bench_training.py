@@ -83,7 +83,7 @@ class MMGraphRunner:
         tr = self.trainer
         edges = tr.dataset.train_edge_index
         self.model.train()
-        for b in range(batches):
+        for _ in range(batches):
             idx = torch.randint(edges.size(1), (tr.config.batch_size,))
             users = edges[0, idx]
             neg = tr.sampler.sample(users, tr.num_negatives) \

@@ -41,9 +41,10 @@ Claims under test (issue #4):
 
 Reported per model and setting: valid / test Recall@20 and NDCG@20, test
 Recall@20 on the long-tail test interactions (items with at most 2 training
-interactions, about 12 % of the test set), best epoch, epochs trained; for the three fusion models the learned weights per
-channel (LIRDRec: mean PWC attention over users from the last training
-forward of the selected epoch, channels image / text / DCT; CM3: mean
+interactions, about 12 % of the test set), best epoch, epochs trained; for the
+three fusion models the learned weights per channel (LIRDRec: mean PWC
+attention over users from the last training forward of the selected epoch,
+channels image / text / DCT; CM3: mean
 per-user softmax over image / text / fused; content_lightgcn: the global
 softmax) and their trajectory over epochs.
 
@@ -94,7 +95,7 @@ from mmgraph.evaluation import Evaluator  # noqa: E402
 from mmgraph.models import create_model  # noqa: E402
 from mmgraph.report import format_table  # noqa: E402
 from mmgraph.train import Trainer  # noqa: E402
-from mmgraph.train.utils import seed_everything  # noqa: E402
+from torch_geometric import seed_everything  # noqa: E402
 
 #: Trained in the main setting, in this order.
 MODELS = ["mf", "lightgcn", "vbpr", "freedom", "bm3", "cm3", "lirdrec",

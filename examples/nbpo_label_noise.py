@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 import torch
+from torch_geometric import seed_everything
 
 from mmgraph.config import TrainConfig, parse_override, resolve_config
 from mmgraph.data import load_dataset
@@ -40,7 +41,7 @@ from mmgraph.models import create_model
 from mmgraph.report import format_table
 from mmgraph.train import Trainer
 from mmgraph.train.objectives import objective_hparams
-from mmgraph.train.utils import atomic_write_json, seed_everything
+from mmgraph.train.utils import atomic_write_json
 
 METRIC = "recall@20"
 

@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
 
 def _free_port():
     with socket.socket() as s:

@@ -3,7 +3,8 @@
 
 The scripts start together, two at a time, when the first of these tests
 runs (each takes seconds; most of it is importing torch), so the whole file
-stays well under two minutes. Set ``MMGRAPH_SKIP_EXAMPLES=1`` to skip them.
+stays well under two minutes. Marked ``slow``: ``pytest -m "not slow"``
+skips them.
 """
 import os
 import subprocess
@@ -29,9 +30,7 @@ EXPECTED = {
     "custom_model.py": "learned modality attention",
 }
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("MMGRAPH_SKIP_EXAMPLES") == "1",
-    reason="MMGRAPH_SKIP_EXAMPLES=1")
+pytestmark = pytest.mark.slow
 
 
 def _run(path: Path, cwd: Path) -> subprocess.CompletedProcess:

@@ -182,7 +182,7 @@ def format_card(s: Dict[str, Any]) -> str:
 @_guard
 def run_info(args: argparse.Namespace) -> int:
     r"""Handler of ``info``."""
-    from .dataset import load_dataset
+    from .load import load_dataset
     ds = load_dataset(args.path, name=args.name) if args.path != "synthetic" \
         else load_dataset("synthetic")
     s = ds.summary()

@@ -4,6 +4,7 @@ view."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.index import index2ptr
+from torch_geometric.utils import coalesce
 
 from mmgraph.errors import DataFormatError
 from .formats import SPLIT_NAMES, find_inter_file, read_features, read_id_mapping, read_inter
@@ -19,14 +22,15 @@ from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency
 
 log = logging.getLogger("mmgraph")
 
-__all__ = ["RecDataset", "load_dataset"]
+_USER, _REL, _ITEM = "user", "interacts", "item"
+
+__all__ = ["RecDataset"]
 
 PathLike = Union[str, os.PathLike]
 
 
-def _sorted_unique_pairs(edge_index: Tensor, num_items: int) -> Tensor:
-    key = torch.unique(edge_index[0].long() * num_items + edge_index[1].long())
-    return torch.stack([key // num_items, key % num_items])
+def _sorted_unique_pairs(edge_index: Tensor, num_users: int, num_items: int) -> Tensor:
+    return coalesce(edge_index.long(), num_nodes=max(num_users, num_items, 1))
 
 
 def _drop_cold(edge_index: Tensor, has_train: Tensor) -> Tuple[Tensor, int]:
@@ -60,13 +64,40 @@ class RecDataset:
         mm_image_weight (float): Weight of the ``image`` graph in the fused
             kNN graph (see :func:`~mmgraph.data.graphs.fusion_weights`).
         knn_chunk_size (int): Rows per chunk when building kNN graphs.
+        excluded_items (LongTensor, optional): Sorted ids of items taken out
+            of the catalogue (an unlearning request removed them): they are
+            masked from every ranking.
+        hidden_edge_index (LongTensor, optional): ``[2, H]`` training pairs
+            hidden from this copy (label-noise experiments,
+            :func:`~mmgraph.data.noise.hide_positives`).
+        synthetic (SyntheticData, optional): The generator's arrays and
+            hidden factors (:func:`~mmgraph.data.make_synthetic`).
     """
+
+    name: str
+    root: Optional[Path]
+    num_users: int
+    num_items: int
+    knn_k: int
+    mm_image_weight: float
+    knn_chunk_size: int
+    features: Dict[str, Tensor]
+    train_edge_index: Tensor
+    valid_edge_index: Tensor
+    test_edge_index: Tensor
+    cold_start_dropped: Dict[str, int]
+    excluded_items: Optional[Tensor]
+    hidden_edge_index: Optional[Tensor]
+    synthetic: Optional[Any]
 
     def __init__(self, name: str, num_users: int, num_items: int, train_edge_index: Tensor,
                  valid_edge_index: Tensor, test_edge_index: Tensor,
                  features: Optional[Mapping[str, Union[Tensor, np.ndarray]]] = None,
                  root: Optional[PathLike] = None, knn_k: int = 10,
-                 mm_image_weight: float = 0.1, knn_chunk_size: int = 4096) -> None:
+                 mm_image_weight: float = 0.1, knn_chunk_size: int = 4096,
+                 excluded_items: Optional[Tensor] = None,
+                 hidden_edge_index: Optional[Tensor] = None,
+                 synthetic: Optional[Any] = None) -> None:
         self.name = name
         self.root = None if root is None else Path(root)
         self.num_users = int(num_users)
@@ -82,18 +113,22 @@ class RecDataset:
                 raise DataFormatError(f"expected [{self.num_items}, d] features, got "
                                       f"{tuple(x.shape)}", self.root, None, m)
             self.features[m] = x
-        self.train_edge_index = _sorted_unique_pairs(train_edge_index, self.num_items)
+        self.train_edge_index = _sorted_unique_pairs(train_edge_index, self.num_users,
+                                                     self.num_items)
         has_train = self._has_train()
         dropped = {}
         splits = {}
         for split, ei in (("valid", valid_edge_index), ("test", test_edge_index)):
-            ei = _sorted_unique_pairs(ei, self.num_items)
+            ei = _sorted_unique_pairs(ei, self.num_users, self.num_items)
             splits[split], dropped[split] = _drop_cold(ei, has_train)
         self.valid_edge_index, self.test_edge_index = splits["valid"], splits["test"]
         if dropped["valid"] or dropped["test"]:
             log.info("cold-start filter: dropped %d validation and %d test interaction(s) of "
                      "users absent from train", dropped["valid"], dropped["test"])
         self.cold_start_dropped = dropped
+        self.excluded_items = excluded_items
+        self.hidden_edge_index = hidden_edge_index
+        self.synthetic = synthetic
         self._cache: Dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ build
@@ -175,7 +210,8 @@ class RecDataset:
                                    or edge_index[1].max() >= self.num_items):
             raise ValueError("edge_index has ids outside the dataset's id space")
         new = copy.copy(self)
-        new.train_edge_index = _sorted_unique_pairs(edge_index, self.num_items)
+        new.train_edge_index = _sorted_unique_pairs(edge_index, self.num_users,
+                                                    self.num_items)
         has_train = new._has_train()
         new.valid_edge_index, dv = _drop_cold(self.valid_edge_index, has_train)
         new.test_edge_index, dt = _drop_cold(self.test_edge_index, has_train)
@@ -208,10 +244,8 @@ class RecDataset:
         ``items[indptr[u]:indptr[u + 1]]`` (sorted)."""
         key = ("csr",)
         if key not in self._cache:
-            indptr = torch.zeros(self.num_users + 1, dtype=torch.long)
-            indptr[1:] = torch.cumsum(torch.bincount(self.train_edge_index[0],
-                                                     minlength=self.num_users), 0)
-            self._cache[key] = (indptr, self.train_edge_index[1].clone())
+            self._cache[key] = (index2ptr(self.train_edge_index[0], self.num_users),
+                                self.train_edge_index[1].clone())
         return self._cache[key]
 
     def norm_adj(self) -> Tensor:
@@ -233,8 +267,9 @@ class RecDataset:
         r"""Item–item kNN graph ``(edge_index, edge_weight)`` of one
         modality, or (``modality=None``) the weighted fusion of all of them
         (:func:`~mmgraph.data.graphs.fuse_graphs` with
-        :meth:`fusion_weights`). ``edge_index[0]`` is the aggregating item,
-        ``edge_index[1]`` its neighbour. Cached per (modality, k, weight)."""
+        :meth:`fusion_weights`), in PyG's ``source_to_target`` flow
+        (``edge_index[0]`` the neighbour, ``edge_index[1]`` the item that
+        aggregates). Cached per (modality, k, weight)."""
         k = self.knn_k if k is None else int(k)
         if not self.features:
             raise ValueError(f"dataset '{self.name}' has no item features, so no kNN graph")
@@ -251,41 +286,183 @@ class RecDataset:
             self._cache[key] = knn_graph(self.features[modality], k, self.knn_chunk_size)
         return self._cache[key]
 
+    # ------------------------------------------------------------ HeteroData
     def to_heterodata(self, knn: bool = True):
-        r"""The dataset as a :class:`~torch_geometric.data.HeteroData`:
+        r"""The dataset as a :class:`~torch_geometric.data.HeteroData`, in
+        the layout of PyG's recommendation datasets
+        (:class:`~torch_geometric.datasets.AmazonBook`,
+        :class:`~torch_geometric.datasets.Gowalla`, ...):
 
         * node types ``user`` and ``item`` (``num_nodes``), item features
           ``data['item'][f'x_{m}']``;
-        * ``('user', 'interacts', 'item')`` training ``edge_index`` plus
-          ``valid_edge_index`` / ``test_edge_index`` (not message-passing
-          edges), and the reverse ``('item', 'rev_interacts', 'user')``;
+        * ``('user', 'interacts', 'item')``: the training ``edge_index``
+          (message-passing edges), the held-out test pairs as
+          ``edge_label_index`` and the validation pairs as
+          ``val_edge_label_index``; the reverse
+          ``('item', 'rev_interacts', 'user')``;
         * with :obj:`knn`, ``('item', f'similar_{m}', 'item')`` per modality
           and the fused ``('item', 'similar', 'item')``, each with
-          ``edge_index`` (row 0 = aggregating item, row 1 = neighbour) and
-          ``edge_weight``. Note that PyG's default ``flow='source_to_target'``
-          reads row 0 as the *source*: use ``flow='target_to_source'`` (or
-          flip the rows) to aggregate as :math:`(\mathbf{S}\mathbf{h})_i`.
+          ``edge_index`` (``source_to_target``: row 0 the neighbour, row 1
+          the item) and ``edge_weight``;
+        * the dataset's settings as graph-level attributes (``name``,
+          ``knn_k``, ``mm_image_weight``, ...), and the optional fields
+          (``data['item'].excluded_items``, the relation's
+          ``hidden_edge_index``) when set,
+
+        so that :meth:`from_heterodata` gives back an equal dataset.
         """
         from torch_geometric.data import HeteroData
         data = HeteroData()
+        data.name = self.name
+        data.knn_k = self.knn_k
+        data.mm_image_weight = self.mm_image_weight
+        data.knn_chunk_size = self.knn_chunk_size
+        data.cold_start_dropped = dict(self.cold_start_dropped)
+        if self.root is not None:
+            data.root = str(self.root)
+        if self.synthetic is not None:
+            data.synthetic = self.synthetic
         data["user"].num_nodes = self.num_users
         data["item"].num_nodes = self.num_items
         for m, x in self.features.items():
             data["item"][f"x_{m}"] = x
-        rel = data["user", "interacts", "item"]
+        if self.excluded_items is not None:
+            data["item"].excluded_items = self.excluded_items
+        rel = data[_USER, _REL, _ITEM]
         rel.edge_index = self.train_edge_index
-        rel.valid_edge_index = self.valid_edge_index
-        rel.test_edge_index = self.test_edge_index
-        data["item", "rev_interacts", "user"].edge_index = self.train_edge_index.flip(0)
+        rel.edge_label_index = self.test_edge_index
+        rel.val_edge_label_index = self.valid_edge_index
+        if self.hidden_edge_index is not None:
+            rel.hidden_edge_index = self.hidden_edge_index
+        data[_ITEM, f"rev_{_REL}", _USER].edge_index = self.train_edge_index.flip(0)
         if knn and self.features:
             for m in self.modalities:
                 ei, ew = self.knn_graph(m)
-                data["item", f"similar_{m}", "item"].edge_index = ei
-                data["item", f"similar_{m}", "item"].edge_weight = ew
+                data[_ITEM, f"similar_{m}", _ITEM].edge_index = ei
+                data[_ITEM, f"similar_{m}", _ITEM].edge_weight = ew
             ei, ew = self.knn_graph(None)
-            data["item", "similar", "item"].edge_index = ei
-            data["item", "similar", "item"].edge_weight = ew
+            data[_ITEM, "similar", _ITEM].edge_index = ei
+            data[_ITEM, "similar", _ITEM].edge_weight = ew
         return data
+
+    @classmethod
+    def from_heterodata(cls, data, edge_type: Optional[Tuple[str, str, str]] = None,
+                        valid_ratio: Optional[float] = None, seed: int = 0,
+                        **kwargs) -> "RecDataset":
+        r"""Build a dataset from a :class:`~torch_geometric.data.HeteroData`:
+        the inverse of :meth:`to_heterodata`, and the way in for a graph
+        built elsewhere (e.g. :class:`torch_geometric.datasets.AmazonBook`).
+
+        The user–item relation is :obj:`edge_type`, or the only relation
+        between two different node types whose name does not start with
+        ``rev_``; its source type holds the users, its destination type the
+        items. It gives the training pairs (``edge_index``), the test pairs
+        (``edge_label_index``; with an ``edge_label``, the pairs labelled
+        non-zero) and the validation pairs (``val_edge_label_index``).
+        Item features are the item type's ``x_<modality>`` attributes (a
+        plain ``x`` becomes modality ``"x"``).
+
+        Args:
+            data (HeteroData): The graph.
+            edge_type (tuple, optional): The user–item relation.
+            valid_ratio (float, optional): Without ``val_edge_label_index``,
+                move this random share of the test pairs to validation
+                (seeded by :obj:`seed`); without either, an error.
+            seed (int): Seed of that draw (a private generator).
+            **kwargs: Override the stored ``name``, ``knn_k``,
+                ``mm_image_weight`` or ``knn_chunk_size``.
+        """
+        src = "HeteroData"
+        if edge_type is None:
+            cands = [et for et in data.edge_types
+                     if et[0] != et[2] and not et[1].startswith("rev_")]
+            if len(cands) != 1:
+                raise DataFormatError(f"expected exactly one user-item relation, found {cands}; "
+                                      "pass edge_type=(user_type, relation, item_type)", src)
+            edge_type = cands[0]
+        edge_type = tuple(edge_type)
+        if edge_type not in data.edge_types:
+            raise DataFormatError(f"has no relation {edge_type}; relations: {data.edge_types}",
+                                  src, None, "edge_type")
+        user_type, _, item_type = edge_type
+        rel = data[edge_type]
+
+        def pairs(key: str) -> Optional[Tensor]:
+            ei = getattr(rel, key, None)
+            if ei is None:
+                return None
+            ei = torch.as_tensor(ei).long()
+            if ei.dim() != 2 or ei.size(0) != 2:
+                raise DataFormatError(f"expected a [2, E] tensor, got {tuple(ei.shape)}", src,
+                                      None, f"{edge_type}.{key}")
+            return ei
+
+        train, test, valid = pairs("edge_index"), pairs("edge_label_index"), \
+            pairs("val_edge_label_index")
+        if train is None or test is None:
+            raise DataFormatError("needs the training 'edge_index' and the held-out "
+                                  "'edge_label_index' of the user-item relation", src, None,
+                                  str(edge_type))
+        label = getattr(rel, "edge_label", None)
+        if label is not None:
+            test = test[:, torch.as_tensor(label).view(-1) != 0]
+        if valid is None:
+            if valid_ratio is None or not 0.0 < float(valid_ratio) < 1.0:
+                raise DataFormatError("has no validation pairs 'val_edge_label_index'; pass "
+                                      "valid_ratio in (0, 1) to draw them from the test pairs",
+                                      src, None, str(edge_type))
+            perm = torch.randperm(test.size(1), generator=torch.Generator().manual_seed(seed))
+            cut = int(round(float(valid_ratio) * test.size(1)))
+            valid, test = test[:, perm[:cut]], test[:, perm[cut:]]
+
+        def count(node_type: str, row: int) -> int:
+            n = data[node_type].num_nodes
+            if n is not None:
+                return int(n)
+            ids = [e[row] for e in (train, valid, test) if e.numel()]
+            return int(torch.cat(ids).max()) + 1 if ids else 0
+
+        items = data[item_type]
+        features = {key[2:]: items[key] for key in items.keys() if key.startswith("x_")}
+        if "x" in items.keys():
+            features["x"] = items["x"]
+        settings = {k: getattr(data, k) for k in ("name", "knn_k", "mm_image_weight",
+                                                  "knn_chunk_size") if k in data}
+        settings.setdefault("name", "heterodata")
+        settings.update(kwargs)
+        excluded = items["excluded_items"] if "excluded_items" in items.keys() else None
+        ds = cls(num_users=count(user_type, 0), num_items=count(item_type, 1),
+                 train_edge_index=train, valid_edge_index=valid, test_edge_index=test,
+                 features=features, root=getattr(data, "root", None),
+                 excluded_items=excluded, hidden_edge_index=pairs("hidden_edge_index"),
+                 synthetic=getattr(data, "synthetic", None), **settings)
+        stored = getattr(data, "cold_start_dropped", None)
+        if stored is not None:
+            ds.cold_start_dropped = {k: int(stored[k]) + ds.cold_start_dropped[k]
+                                     for k in ds.cold_start_dropped}
+        return ds
+
+    def fingerprint(self) -> str:
+        r"""A SHA-256 hex digest of the dataset's content: the sizes, the
+        training, validation and test pairs, each modality's features (name,
+        dtype, shape and bytes) and, when set, the excluded items. Equal
+        content gives the same digest in any process; a re-split, another
+        feature file or an unlearning request gives another."""
+        h = hashlib.sha256()
+
+        def put(tag: str, t: Tensor) -> None:
+            t = t.detach().cpu().contiguous()
+            h.update(f"{tag}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.numpy().tobytes())
+
+        h.update(f"users={self.num_users};items={self.num_items};".encode())
+        for split in SPLIT_NAMES:
+            put(split, self.split_edge_index(split).long())
+        for m in self.modalities:
+            put(f"features/{m}", self.features[m])
+        if self.excluded_items is not None:
+            put("excluded_items", torch.as_tensor(self.excluded_items).long())
+        return h.hexdigest()
 
     def id_mapping(self, kind: str = "item") -> Optional[List[str]]:
         r"""Raw ids (``u_id_mapping.csv`` / ``i_id_mapping.csv``) indexed by
@@ -341,29 +518,3 @@ class RecDataset:
         return (f"RecDataset(name={self.name!r}, users={self.num_users}, items={self.num_items}, "
                 f"train={self.train_edge_index.size(1)}, valid={self.valid_edge_index.size(1)}, "
                 f"test={self.test_edge_index.size(1)}, modalities={self.modalities})")
-
-
-def load_dataset(source: Union[str, PathLike] = "synthetic", name: Optional[str] = None,
-                 knn_k: int = 10, mm_image_weight: float = 0.1, **kwargs) -> RecDataset:
-    r"""Load a dataset.
-
-    Args:
-        source: ``"synthetic"`` for the built-in latent-factor dataset
-            (generated in memory; extra keyword arguments go to
-            :func:`~mmgraph.data.make_synthetic`), or the path of an MMRec
-            folder.
-        name (str, optional): Interaction file stem (``<name>.inter``) when
-            the folder holds several.
-        knn_k (int): Default :math:`k` of the kNN graphs.
-        mm_image_weight (float): Image weight in the fused kNN graph.
-    """
-    if str(source) == "synthetic" and not Path(str(source)).exists():
-        from .synthetic import make_synthetic
-        return make_synthetic(knn_k=knn_k, mm_image_weight=mm_image_weight, **kwargs)
-    if kwargs:
-        raise TypeError(f"unexpected arguments for a folder dataset: {sorted(kwargs)}")
-    path = Path(source)
-    if not path.exists():
-        raise DataFormatError("dataset folder not found (expected 'synthetic' or the path of "
-                              "an MMRec folder)", path)
-    return RecDataset.from_folder(path, name, knn_k=knn_k, mm_image_weight=mm_image_weight)

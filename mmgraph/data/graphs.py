@@ -3,32 +3,16 @@ kNN modality graphs. Pure functions on tensors (used by datasets and models).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 __all__ = ["normalized_adjacency", "knn_graph", "fuse_graphs", "fusion_weights",
-           "to_sparse_csr", "DEGREE_EPS"]
+           "DEGREE_EPS"]
 
 DEGREE_EPS = 1e-7
-
-
-def to_sparse_csr(edge_index: Tensor, edge_weight: Optional[Tensor],
-                  size: Tuple[int, int]) -> Tensor:
-    r"""Build a ``torch.sparse_csr`` matrix from a *duplicate-free*
-    ``edge_index`` (row, col) and weights (ones when ``None``)."""
-    row, col = edge_index[0], edge_index[1]
-    if edge_weight is None:
-        edge_weight = torch.ones(row.numel(), dtype=torch.float32, device=row.device)
-    perm = torch.argsort(row * size[1] + col)
-    row, col, val = row[perm], col[perm], edge_weight[perm]
-    crow = torch.zeros(size[0] + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=size[0]), 0)
-    with warnings.catch_warnings():  # "CSR support is in beta" noise
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, val, size=size, check_invariants=False)
 
 
 def normalized_adjacency(edge_index: Tensor, num_users: int, num_items: int,
@@ -61,23 +45,20 @@ def normalized_adjacency(edge_index: Tensor, num_users: int, num_items: int,
         A ``torch.sparse_csr`` tensor of shape ``[U + I, U + I]``.
     """
     n = num_users + num_items
-    u, i = edge_index[0].long(), edge_index[1].long() + num_users
-    if edge_weight is None:
-        key = torch.unique(u * n + i)  # collapse duplicates to weight 1
-        u, i = key // n, key % n
-        w = torch.ones(key.numel(), dtype=torch.float32, device=key.device)
+    ui = torch.stack([edge_index[0].long(), edge_index[1].long() + num_users])
+    if edge_weight is None:  # collapse duplicates to weight 1
+        ui = coalesce(ui, num_nodes=n)
+        w = torch.ones(ui.size(1), dtype=torch.float32, device=ui.device)
     else:
-        key, inv = torch.unique(u * n + i, return_inverse=True)
-        w = torch.zeros(key.numel(), dtype=torch.float32, device=key.device)
-        w.index_add_(0, inv, edge_weight.float())
-        u, i = key // n, key % n
+        ui, w = coalesce(ui, edge_weight.float(), num_nodes=n, reduce="sum")
+    u, i = ui[0], ui[1]
     row = torch.cat([u, i])
     col = torch.cat([i, u])
     val = torch.cat([w, w])
     deg = torch.zeros(n, dtype=torch.float32, device=row.device).index_add_(0, row, val)
     dinv = (deg + DEGREE_EPS).pow(-0.5)
     val = dinv[row] * val * dinv[col]
-    return to_sparse_csr(torch.stack([row, col]), val, (n, n))
+    return to_torch_csr_tensor(torch.stack([row, col]), val, (n, n))
 
 
 @torch.no_grad()
@@ -108,8 +89,9 @@ def knn_graph(x: Tensor, k: int, chunk_size: int = 4096) -> Tuple[Tensor, Tensor
             ``chunk_size * N`` floats).
 
     Returns:
-        ``(edge_index, edge_weight)`` with ``edge_index[0] = i`` (the row
-        that aggregates), ``edge_index[1] = j`` (its neighbour), sorted by
+        ``(edge_index, edge_weight)`` in PyG's ``source_to_target`` flow:
+        ``edge_index[0] = j`` (the neighbour, source of the message),
+        ``edge_index[1] = i`` (the item that aggregates), sorted by
         (i, j), ``N * k`` entries, weights :math:`1/k`.
     """
     n = x.size(0)
@@ -135,8 +117,8 @@ def knn_graph(x: Tensor, k: int, chunk_size: int = 4096) -> Tuple[Tensor, Tensor
         else:
             idx = torch.arange(n, device=x.device).expand(sim.size(0), n)
         cols[s:s + chunk_size] = torch.sort(idx, dim=1).values
-    rows = torch.arange(n, device=x.device).repeat_interleave(k)
-    edge_index = torch.stack([rows, cols.reshape(-1)])
+    target = torch.arange(n, device=x.device).repeat_interleave(k)
+    edge_index = torch.stack([cols.reshape(-1), target])
     edge_weight = torch.full((n * k,), 1.0 / k, dtype=torch.float32, device=x.device)
     return edge_index, edge_weight
 
@@ -166,14 +148,13 @@ def fusion_weights(modalities: Sequence[str], image_weight: float = 0.1,
 def fuse_graphs(graphs: Mapping[str, Tuple[Tensor, Tensor]], weights: Mapping[str, float],
                 num_nodes: int) -> Tuple[Tensor, Tensor]:
     r"""Weighted sum :math:`\mathbf{S} = \sum_m w_m \mathbf{K}_m` of sparse
-    graphs given as ``(edge_index, edge_weight)``; entries present in several
-    graphs are summed (coalesced, sorted by row then column)."""
+    graphs given as ``(edge_index, edge_weight)`` (``source_to_target``, as
+    :func:`knn_graph` returns them); entries present in several graphs are
+    summed (:func:`torch_geometric.utils.coalesce`), sorted by target then
+    source."""
     eis, ews = [], []
     for m, (ei, ew) in graphs.items():
         eis.append(ei)
         ews.append(ew.float() * float(weights[m]))
-    ei, ew = torch.cat(eis, 1), torch.cat(ews)
-    # coalesce: unique (row, col) keys, weights summed
-    key, inv = torch.unique(ei[0] * num_nodes + ei[1], return_inverse=True)
-    out = torch.zeros(key.numel(), dtype=ew.dtype, device=ew.device).index_add_(0, inv, ew)
-    return torch.stack([key // num_nodes, key % num_nodes]), out
+    return coalesce(torch.cat(eis, 1), torch.cat(ews), num_nodes, reduce="sum",
+                    sort_by_row=False)

@@ -29,6 +29,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
+from .dataset import RecDataset
 from .formats import PathLike
 from .prepare import PreparedData, split_mmrec, write_mmrec_folder
 
@@ -101,7 +102,8 @@ def generate_synthetic(num_users: int = 1000, num_items: int = 500, avg_degree: 
     for m, (dim, signal) in modalities.items():
         W = rng.standard_normal((latent_dim, int(dim)))
         noise = rng.standard_normal((Q.shape[0], int(dim)))
-        feats[m] = (signal * (Q @ W) / np.sqrt(latent_dim) + (1 - signal) * noise).astype(np.float32)
+        feats[m] = (signal * (Q @ W) / np.sqrt(latent_dim)
+                    + (1 - signal) * noise).astype(np.float32)
     label = split_mmrec(user, seed)
     params = dict(num_users=num_users, num_items=num_items, avg_degree=avg_degree,
                   latent_dim=latent_dim, temperature=temperature, popularity=popularity,
@@ -111,16 +113,15 @@ def generate_synthetic(num_users: int = 1000, num_items: int = 500, avg_degree: 
 
 
 def make_synthetic(out: Optional[PathLike] = None, name: str = "synthetic",
-                   knn_k: int = 10, mm_image_weight: float = 0.1, **kwargs):
+                   knn_k: int = 10, mm_image_weight: float = 0.1, **kwargs) -> RecDataset:
     r"""The synthetic dataset as a :class:`~mmgraph.data.RecDataset`.
 
     With :obj:`out`, an MMRec folder (``<name>.inter``, id maps,
     ``<modality>_feat.npy``) is written there first and loaded back;
     otherwise everything stays in memory. Keyword arguments go to
-    :func:`generate_synthetic`. The hidden factors are attached as
-    ``dataset.synthetic``.
+    :func:`generate_synthetic`. The generated arrays and hidden factors are
+    the dataset's ``synthetic`` field.
     """
-    from .dataset import RecDataset
     data = generate_synthetic(**kwargs)
     if out is not None:
         prep = PreparedData(data.user, data.item, data.label, None, None,

@@ -7,15 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmgraph.data.graphs import fuse_graphs, fusion_weights
 from mmgraph.models.base import Batch, Recommender
+from mmgraph.models.freedom import item_knn_adjacency
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.fusion import AttentionFusion, SphericalBezierFusion
 from mmgraph.nn.losses import (alignment_loss, calibrated_uniformity_loss,
                                uniformity_loss)
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
-from mmgraph.nn.sparse import to_csr
 
 __all__ = ["CM3"]
 
@@ -107,8 +106,8 @@ class CM3(Recommender):
       the embeddings cached in its **last training forward** (one optimiser
       step stale, with that batch's random Beta draws).
     * The kNN graph is built by :meth:`RecDataset.knn_graph` (chunked, ties
-      broken by item index, zero rows guarded) and fused with
-      :func:`~mmgraph.data.graphs.fuse_graphs`; the reference caches a dense
+      broken by item index, zero rows guarded) and fused by
+      :func:`~mmgraph.models.freedom.item_knn_adjacency`; the reference caches a dense
       top-k result in the dataset folder.
     * Squared distances for the uniformity terms come from the Gram matrix,
       not ``torch.pdist`` (same values; finite gradients for the duplicate
@@ -204,12 +203,8 @@ class CM3(Recommender):
         # Non-persistent: graphs are data, not state (see Recommender).
         self.register_buffer("adj", dataset.norm_adj().to(device),
                              persistent=False)
-        graphs = {m: dataset.knn_graph(m, self.knn_k) for m in self.modalities}
-        weights = fusion_weights(self.modalities, self.mm_image_weight)
-        ei, ew = fuse_graphs(graphs, weights, self.num_items)
-        # edge_index[0] is the aggregating item: that is the CSR row.
-        self.register_buffer("item_adj", to_csr(
-            ei, ew, (self.num_items, self.num_items)).to(device),
+        self.register_buffer("item_adj", item_knn_adjacency(
+            dataset, self.knn_k, self.mm_image_weight).to(device),
             persistent=False)
 
     def reset_parameters(self) -> None:

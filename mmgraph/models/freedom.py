@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import to_torch_csr_tensor
 
 from mmgraph.data.graphs import (DEGREE_EPS, fuse_graphs, fusion_weights,
                                  normalized_adjacency)
@@ -14,7 +15,6 @@ from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.losses import bpr_loss
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
-from mmgraph.nn.sparse import to_csr
 
 __all__ = ["FREEDOM", "item_knn_adjacency", "pruning_weights",
            "degree_sensitive_pruning"]
@@ -27,7 +27,8 @@ def item_knn_adjacency(dataset, knn_k: int = 10,
                        mm_image_weight: float = 0.1) -> Tensor:
     r"""The frozen item--item graph of FREEDOM, CM3 and LIRDRec as a sparse
     CSR matrix :math:`\mathbf{S} \in \mathbb{R}^{I \times I}` whose row
-    :math:`i` aggregates into item :math:`i`:
+    :math:`i` aggregates into item :math:`i` (PyG's ``adj_t`` of the
+    ``source_to_target`` kNN ``edge_index``):
 
     .. math::
         \mathbf{S} = \sum_m w_m \mathbf{K}_m, \qquad
@@ -44,7 +45,7 @@ def item_knn_adjacency(dataset, knn_k: int = 10,
     graphs = {m: dataset.knn_graph(m, knn_k) for m in mods}
     ei, ew = fuse_graphs(graphs, fusion_weights(mods, mm_image_weight),
                          dataset.num_items)
-    return to_csr(ei, ew, (dataset.num_items, dataset.num_items))
+    return to_torch_csr_tensor(ei.flip(0), ew, dataset.num_items, is_coalesced=True)
 
 
 def pruning_weights(edge_index: Tensor, num_users: int,

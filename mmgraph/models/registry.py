@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Callable, Dict, List
 
 __all__ = ["register_model", "create_model", "list_models", "get_model_class",
            "model_hparams"]
@@ -28,20 +28,13 @@ def register_model(name: str) -> Callable[[type], type]:
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers every built-in model.
-    import mmgraph.models  # noqa: F401
-
-
 def list_models(pattern: str = "*") -> List[str]:
     r"""Registered model names matching a glob ``pattern``, sorted."""
-    _ensure_loaded()
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
 def get_model_class(name: str) -> type:
     r"""The class registered under ``name``, with a suggestion on a typo."""
-    _ensure_loaded()
     if name not in _MODELS:
         import difflib
         close = difflib.get_close_matches(name, _MODELS, n=1)

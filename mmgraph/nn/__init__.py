@@ -1,7 +1,7 @@
 r"""Reusable layers of mmgraph: propagation, modality encoders, fusion and
 losses. Sparse helpers live in :mod:`mmgraph.nn.sparse`.
 """
-from mmgraph.nn.sparse import spmm, symmetric_spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, symmetric_spmm, transpose_csr
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
 from mmgraph.nn.encoders import (
     DCT,
@@ -32,24 +32,21 @@ from mmgraph.nn.losses import (
     uniformity_loss,
 )
 
-propagation_classes = [
+__all__ = [
+    # propagation
     'LightGCNPropagation',
     'ItemGraphConvolution',
-]
-encoder_classes = [
+    # modality encoders
     'ModalityProjection',
     'ModalityEncoders',
     'DCT',
-]
-fusion_classes = [
+    # fusion
     'SphericalBezierFusion',
     'ProgressiveWeightCopyingFusion',
     'MeanFusion',
     'ConcatFusion',
     'AttentionFusion',
-]
-functions = [
-    'to_csr',
+    # functions
     'transpose_csr',
     'symmetric_spmm',
     'spmm',
@@ -68,5 +65,3 @@ functions = [
     'calibrated_uniformity_loss',
     'bootstrap_cosine_loss',
 ]
-
-__all__ = propagation_classes + encoder_classes + fusion_classes + functions

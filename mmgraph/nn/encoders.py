@@ -5,11 +5,10 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Linear, Module, ModuleDict, Parameter
+from torch.nn import Module, ModuleDict, Parameter
 
-from torch_geometric.nn.resolver import activation_resolver
+from torch_geometric.nn.models import MLP
 
 __all__ = [
     'ModalityProjection',
@@ -31,9 +30,11 @@ def _hidden_list(hidden: Hidden) -> List[int]:
     return [int(h) for h in hidden]
 
 
-class ModalityProjection(Module):
+class ModalityProjection(MLP):
     r"""Projects one modality's item features into the shared embedding
-    space: a single linear map or an MLP
+    space: a single linear map or an MLP (a
+    :class:`torch_geometric.nn.models.MLP` without normalisation, plain
+    last layer)
 
     .. math::
         \mathbf{x} \mapsto \mathbf{W}_L\,\sigma(\cdots\sigma(
@@ -86,7 +87,6 @@ class ModalityProjection(Module):
         out_bias: bool = True,
         weight_init: Optional[str] = None,
     ) -> None:
-        super().__init__()
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"ModalityProjection: channel sizes must be "
                              f"positive (got {in_channels} -> "
@@ -97,22 +97,18 @@ class ModalityProjection(Module):
         if weight_init not in _INITS:
             raise ValueError(f"ModalityProjection: unknown weight_init "
                              f"'{weight_init}' (expected one of {_INITS})")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.hidden_channels = _hidden_list(hidden_channels)
-        self.act_name = act
-        self.dropout = dropout
+        hidden = _hidden_list(hidden_channels)
         self.weight_init = weight_init
-
-        sizes = [in_channels] + self.hidden_channels + [out_channels]
-        self.lins = torch.nn.ModuleList()
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            last = i == len(sizes) - 2
-            self.lins.append(Linear(a, b, bias=out_bias if last else bias))
-        self.act = activation_resolver(act, **(act_kwargs or {}))
-        self.reset_parameters()
+        super().__init__([in_channels] + hidden + [out_channels], act=act,
+                         act_kwargs=act_kwargs, dropout=float(dropout),
+                         norm=None, plain_last=True,
+                         bias=[bias] * len(hidden) + [out_bias])
+        self.hidden_channels = hidden
+        self.act_name = act
 
     def reset_parameters(self) -> None:
+        # Per layer: PyTorch's default initialisation, then the optional
+        # Xavier weight (the norms are identities, nothing to reset).
         for lin in self.lins:
             lin.reset_parameters()
             if self.weight_init == 'xavier_normal':
@@ -120,7 +116,7 @@ class ModalityProjection(Module):
             elif self.weight_init == 'xavier_uniform':
                 torch.nn.init.xavier_uniform_(lin.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         r"""Args:
             x (torch.Tensor): Features :obj:`[N, in_channels]`.
         """
@@ -128,21 +124,16 @@ class ModalityProjection(Module):
             raise ValueError(f"ModalityProjection: expected features with "
                              f"{self.in_channels} channels (got "
                              f"{x.size(-1)})")
-        for lin in self.lins[:-1]:
-            x = self.act(lin(x))
-            x = F.dropout(x, p=self.dropout, training=self.training)
-        return self.lins[-1](x)
+        return super().forward(x)
 
     def __repr__(self) -> str:
-        sizes = [self.in_channels] + self.hidden_channels + \
-            [self.out_channels]
         extra = f', act={self.act_name}' if self.hidden_channels else ''
-        if self.dropout > 0:
-            extra += f', dropout={self.dropout}'
+        if self.dropout[0] > 0 and self.hidden_channels:
+            extra += f', dropout={self.dropout[0]}'
         if self.lins[-1].bias is None:
             extra += ', out_bias=False'
         return (f'{self.__class__.__name__}('
-                f"{' -> '.join(str(s) for s in sizes)}{extra})")
+                f"{' -> '.join(str(s) for s in self.channel_list)}{extra})")
 
 
 class ModalityEncoders(Module):

@@ -85,8 +85,8 @@ class _WeightFreePropagation(MessagePassing):
     def _step(self, x: Tensor, edge_index: Adj,
               edge_weight: OptTensor) -> Tensor:
         if is_sparse(edge_index) and self.flow == 'target_to_source':
-            # PyG refuses sparse input with this flow; a sparse matrix always
-            # means "row i aggregates into node i" here, so use it directly.
+            # PyG refuses sparse input with this flow; a sparse matrix is
+            # always adj_t (row i aggregates into node i), so use it directly.
             return self.message_and_aggregate(edge_index, x)
         # propagate_type: (x: Tensor, edge_weight: Optional[Tensor])
         return self.propagate(edge_index, x=x, edge_weight=edge_weight)
@@ -216,19 +216,17 @@ class ItemGraphConvolution(_WeightFreePropagation):
     :math:`\mathbf{R}_i + \mathbf{S}\mathbf{R}_i`). The kNN graph is **not**
     symmetric: row :math:`i` holds item :math:`i`'s own neighbour list.
 
-    Input conventions (both as returned by
-    :func:`mmgraph.data.graphs.knn_graph`):
+    Two equivalent inputs are accepted:
 
-    * CSR matrix: :math:`\mathbf{S}` itself (row :math:`i` aggregates into
-      item :math:`i`); its transpose, needed only by the backward pass, is
-      computed once and cached;
-    * ``edge_index`` with ``edge_index[0] = i`` (the item that aggregates),
-      ``edge_index[1] = j`` (its neighbour) and ``edge_weight = S_ij``, i.e.
-      :obj:`flow="target_to_source"` (the default here), so that
-      :obj:`to_csr(edge_index, edge_weight)` is :math:`\mathbf{S}`. For
-      graphs in PyG's neighbour-first convention (e.g.
-      :func:`torch_geometric.nn.knn_graph`) pass
-      :obj:`flow="source_to_target"`.
+    * an ``edge_index`` in PyG's ``source_to_target`` flow, as returned by
+      :func:`mmgraph.data.graphs.knn_graph` and
+      :func:`torch_geometric.nn.knn_graph`: ``edge_index[0] = j`` (the
+      neighbour), ``edge_index[1] = i`` (the item that aggregates),
+      ``edge_weight = S_ij``;
+    * the CSR matrix :math:`\mathbf{S}` (PyG's ``adj_t``: row :math:`i`
+      aggregates into item :math:`i`, e.g.
+      :func:`~mmgraph.models.freedom.item_knn_adjacency`); its transpose,
+      needed only by the backward pass, is computed once and cached.
 
     Args:
         num_layers (int, optional): Number of hops :math:`L` (FREEDOM, CM3
@@ -249,7 +247,6 @@ class ItemGraphConvolution(_WeightFreePropagation):
         if num_layers < 1:
             raise ValueError(f"ItemGraphConvolution: 'num_layers' must be "
                              f">= 1 (got {num_layers})")
-        kwargs.setdefault('flow', 'target_to_source')
         super().__init__(symmetric=False, **kwargs)
         self.num_layers = num_layers
         self.residual = residual

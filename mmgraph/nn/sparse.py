@@ -13,7 +13,10 @@ the only gradient needed is
 which is one more sparse–dense product. torch's generic sparse-CSR backward
 also prepares a gradient for the sparse operand and transposes the matrix on
 every call, which was measured at roughly 10x the cost of the forward product.
-The autograd functions here skip that work:
+The matrices are built with :func:`torch_geometric.utils.to_torch_csr_tensor`
+(for a directed graph in PyG's ``source_to_target`` flow, of
+``edge_index.flip(0)``: PyG's ``adj_t``, whose row :math:`i` aggregates into
+node :math:`i`). The autograd functions here skip that work:
 
 * :func:`symmetric_spmm` reuses the *same* CSR matrix in the backward pass
   (valid because :math:`\hat{\mathbf{A}} = \hat{\mathbf{A}}^{\top}`),
@@ -28,7 +31,7 @@ required); otherwise :func:`torch.sparse.mm` on CSR is used.
 """
 import contextlib
 import warnings
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -36,7 +39,6 @@ from torch import Tensor
 import torch_geometric.typing
 
 __all__ = [
-    'to_csr',
     'transpose_csr',
     'is_csr',
     'sparse_mm',
@@ -94,69 +96,6 @@ def is_csr(src: object) -> bool:
     return isinstance(src, Tensor) and src.layout == torch.sparse_csr
 
 
-def to_csr(
-    edge_index: Tensor,
-    edge_weight: Optional[Tensor] = None,
-    size: Optional[Tuple[int, int]] = None,
-) -> Tensor:
-    r"""Builds a :obj:`torch.sparse_csr` matrix :math:`\mathbf{M}` with
-    :math:`\mathbf{M}[\textrm{row}, \textrm{col}] = w`, where
-    :obj:`row, col = edge_index`. Duplicate entries are summed.
-
-    .. note::
-        This is the "row aggregates" convention of
-        :func:`mmgraph.data.graphs.knn_graph` (``edge_index[0] = i`` gathers
-        from ``edge_index[1] = j``). PyG's default message passing flows
-        ``edge_index[0] -> edge_index[1]`` instead; for a directed graph in
-        that convention build ``to_csr(edge_index.flip(0), ...)``. For a
-        symmetric adjacency both coincide.
-
-    Args:
-        edge_index (torch.Tensor): Indices of shape :obj:`[2, E]`.
-        edge_weight (torch.Tensor, optional): Values of shape :obj:`[E]`.
-            (default: :obj:`None`, all ones)
-        size (Tuple[int, int], optional): Matrix shape.
-            (default: :obj:`None`, inferred as max index + 1)
-    """
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"to_csr: 'edge_index' must have shape [2, E] "
-                         f"(got {list(edge_index.shape)})")
-    num_edges = edge_index.size(1)
-    if edge_weight is None:
-        edge_weight = torch.ones(num_edges, device=edge_index.device)
-    if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
-        raise ValueError(f"to_csr: 'edge_weight' must have shape "
-                         f"[{num_edges}] (got {list(edge_weight.shape)})")
-    if size is None:
-        n = int(edge_index.max()) + 1 if num_edges > 0 else 0
-        size = (n, n)
-    num_rows, num_cols = int(size[0]), int(size[1])
-    if num_edges > 0 and (int(edge_index[0].max()) >= num_rows
-                          or int(edge_index[1].max()) >= num_cols
-                          or int(edge_index.min()) < 0):
-        raise ValueError(f"to_csr: 'edge_index' has entries outside the "
-                         f"matrix of size {(num_rows, num_cols)}")
-
-    row, col = edge_index[0].long(), edge_index[1].long()
-    # Coalesce: sort by (row, col) and sum duplicates.
-    key = row * max(num_cols, 1) + col
-    key, perm = torch.sort(key)
-    value = edge_weight[perm]
-    key, inverse = torch.unique_consecutive(key, return_inverse=True)
-    if key.numel() < value.numel():
-        value = torch.zeros(key.numel(), dtype=value.dtype,
-                            device=value.device).index_add_(0, inverse, value)
-    row = torch.div(key, max(num_cols, 1), rounding_mode='floor')
-    col = key - row * max(num_cols, 1)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=num_rows), 0)
-
-    with quiet_sparse_warnings():
-        return torch.sparse_csr_tensor(crow, col, value,
-                                       size=(num_rows, num_cols),
-                                       check_invariants=False)
-
-
 def transpose_csr(src: Tensor) -> Tensor:
     r"""Returns :math:`\mathbf{A}^{\top}` as a new CSR matrix (a real copy
     in CSR layout, not a lazy view), suitable for caching.
@@ -191,7 +130,8 @@ def _check(name: str, src: Tensor, other: Tensor) -> None:
     if not is_csr(src):
         raise ValueError(f"{name}: expected a torch.sparse_csr matrix "
                          f"(got layout {getattr(src, 'layout', None)}); "
-                         f"build one with mmgraph.nn.sparse.to_csr")
+                         f"build one with torch_geometric.utils."
+                         f"to_torch_csr_tensor")
     if src.requires_grad:
         raise ValueError(f"{name}: the sparse matrix must not require "
                          f"gradients (its values are treated as constants)")

@@ -74,7 +74,7 @@ def test_fast_run_reports_every_model_and_normalised_weights(sm, tmp_path,
     assert set(saved["results"]["main"]) == set(sm.MODELS)
     assert set(saved["results"]["swapped"]) == \
         set(sm.MODELS) - sm.FEATURE_FREE
-    for s, by_model in summary["results"].items():
+    for by_model in summary["results"].values():
         for name, r in by_model.items():
             assert name in out
             for split in ("valid", "test"):

@@ -47,7 +47,7 @@ def test_graph_caches(small_synthetic):
     assert ds.knn_graph("image") is ds.knn_graph("image")
     assert ds.knn_graph("image", k=3)[0].size(1) == ds.num_items * 3
     fei, few = ds.knn_graph()
-    row_sum = torch.zeros(ds.num_items).index_add_(0, fei[0], few)
+    row_sum = torch.zeros(ds.num_items).index_add_(0, fei[1], few)  # per target item
     assert torch.allclose(row_sum, torch.ones(ds.num_items), atol=1e-5)
     with pytest.raises(KeyError):
         ds.knn_graph("audio")
@@ -71,7 +71,9 @@ def test_heterodata(small_synthetic):
     assert torch.equal(data["item"].x_image, ds.features["image"])
     rel = data["user", "interacts", "item"]
     assert torch.equal(rel.edge_index, ds.train_edge_index)
-    assert torch.equal(rel.test_edge_index, ds.test_edge_index)
+    # held-out pairs the PyG way: edge_label_index (test), val_edge_label_index
+    assert torch.equal(rel.edge_label_index, ds.test_edge_index)
+    assert torch.equal(rel.val_edge_label_index, ds.valid_edge_index)
     assert torch.equal(data["item", "rev_interacts", "user"].edge_index,
                        ds.train_edge_index.flip(0))
     types = set(data.edge_types)
@@ -80,6 +82,139 @@ def test_heterodata(small_synthetic):
     # held-out edges are not message-passing edges
     train = set(zip(*ds.train_edge_index.tolist()))
     assert not train & set(zip(*ds.test_edge_index.tolist()))
+
+
+def test_heterodata_knn_is_source_to_target(small_synthetic):
+    # PyG's default flow on the exported kNN graph averages each item's own
+    # neighbour list: the same as the item-item matrix the models use.
+    from torch_geometric.nn import SimpleConv
+    from mmgraph.models.freedom import item_knn_adjacency
+    ds = small_synthetic
+    rel = ds.to_heterodata()["item", "similar", "item"]
+    h = torch.randn(ds.num_items, 4, generator=torch.Generator().manual_seed(0))
+    out = SimpleConv(aggr="sum")(h, rel.edge_index, rel.edge_weight)
+    S = item_knn_adjacency(ds, ds.knn_k, ds.mm_image_weight).to_dense()
+    assert torch.allclose(out, S @ h, atol=1e-6)
+    assert torch.allclose(S.sum(1), torch.ones(ds.num_items), atol=1e-6)
+
+
+def _fields(ds):
+    return {k: v for k, v in vars(ds).items() if not k.startswith("_")}
+
+
+def _assert_same(a, b):
+    fa, fb = _fields(a), _fields(b)
+    assert fa.keys() == fb.keys()
+    for key, va in fa.items():
+        vb = fb[key]
+        if isinstance(va, torch.Tensor):
+            assert torch.equal(va, vb), key
+        elif isinstance(va, dict):
+            assert va.keys() == vb.keys(), key
+            for k in va:
+                assert (torch.equal(va[k], vb[k]) if isinstance(va[k], torch.Tensor)
+                        else va[k] == vb[k]), (key, k)
+        else:
+            assert va == vb or va is vb, key
+
+
+def test_from_heterodata_round_trip(mmrec_folder):
+    ds = load_dataset(mmrec_folder, knn_k=3, mm_image_weight=0.3)
+    ds.excluded_items = torch.tensor([1])
+    ds.hidden_edge_index = torch.tensor([[1], [0]])
+    back = RecDataset.from_heterodata(ds.to_heterodata())
+    _assert_same(ds, back)
+    assert back.cold_start_dropped == {"valid": 0, "test": 1}  # kept, not recounted
+    assert back.knn_k == 3 and back.root == mmrec_folder
+    assert torch.equal(back.knn_graph()[0], ds.knn_graph()[0])
+    # the synthetic set, whose generator arrays ride along
+    from mmgraph.data import make_synthetic
+    syn = make_synthetic(num_users=40, num_items=30, avg_degree=6, seed=4)
+    back = RecDataset.from_heterodata(syn.to_heterodata(knn=False))
+    _assert_same(syn, back)
+    assert back.fingerprint() == syn.fingerprint()
+
+
+def test_model_trains_on_round_tripped_dataset(tiny_dataset, single_thread):
+    from mmgraph.config import TrainConfig
+    from mmgraph.models import create_model
+    from mmgraph.train import Trainer
+    back = RecDataset.from_heterodata(tiny_dataset.to_heterodata())
+    cfg = dict(epochs=2, batch_size=256, eval_batch_size=64, seed=3)
+    results = []
+    for ds in (tiny_dataset, back):
+        torch.manual_seed(0)
+        model = create_model("freedom", ds)  # uses features, kNN graph and adjacency
+        results.append(Trainer(model, ds, TrainConfig(**cfg)).fit())
+    assert len(results[1]["history"]) == 2
+    assert results[0]["test"] == results[1]["test"]
+    assert results[1]["history"][-1]["loss"] == results[0]["history"][-1]["loss"]
+
+
+def test_from_heterodata_foreign_graph():
+    # A graph in the layout of PyG's AmazonBook: other type names, features
+    # in `x`, no validation pairs, negatives labelled 0 in edge_label.
+    from torch_geometric.data import HeteroData
+    data = HeteroData()
+    data["user"].num_nodes = 3
+    data["book"].num_nodes = 4
+    data["book"].x = torch.arange(8.0).view(4, 2)
+    rel = data["user", "rates", "book"]
+    rel.edge_index = torch.tensor([[0, 0, 1, 1, 2], [0, 1, 1, 2, 3]])
+    rel.edge_label_index = torch.tensor([[0, 1, 2, 0, 2, 1], [2, 3, 0, 3, 1, 0]])
+    rel.edge_label = torch.tensor([1, 1, 1, 1, 1, 0])
+    data["book", "rev_rates", "user"].edge_index = rel.edge_index.flip(0)
+    with pytest.raises(DataFormatError, match="val_edge_label_index.*valid_ratio"):
+        RecDataset.from_heterodata(data)
+    ds = RecDataset.from_heterodata(data, valid_ratio=0.4, seed=1, name="books")
+    assert (ds.name, ds.num_users, ds.num_items, ds.modalities) == ("books", 3, 4, ["x"])
+    assert torch.equal(ds.train_edge_index, rel.edge_index)
+    held = set(zip(*ds.valid_edge_index.tolist())) | set(zip(*ds.test_edge_index.tolist()))
+    assert held == {(0, 2), (1, 3), (2, 0), (0, 3), (2, 1)}  # (1, 0) was a negative
+    assert ds.valid_edge_index.size(1) == 2
+    data["user", "follows", "book"].edge_index = torch.tensor([[0], [0]])
+    with pytest.raises(DataFormatError, match="exactly one user-item relation"):
+        RecDataset.from_heterodata(data)
+    assert RecDataset.from_heterodata(data, ("user", "rates", "book"),
+                                      valid_ratio=0.5).num_items == 4
+
+
+def test_fingerprint(mmrec_folder, tmp_path):
+    from mmgraph.data import make_synthetic
+    from mmgraph.data.prepare import split_mmrec
+    a, b = load_dataset(mmrec_folder), load_dataset(mmrec_folder)
+    assert a is not b and a.fingerprint() == b.fingerprint()  # reloading: same
+    assert len(a.fingerprint()) == 64
+    syn = make_synthetic(tmp_path / "syn", num_users=60, num_items=40, avg_degree=8, seed=0)
+    again = load_dataset(tmp_path / "syn")
+    assert again.fingerprint() == syn.fingerprint()
+    # the same interactions re-split with another seed: another fingerprint
+    g = syn.synthetic
+    resplit = RecDataset.from_interactions(g.user, g.item, split_mmrec(g.user, 1), g.features)
+    same = RecDataset.from_interactions(g.user, g.item, g.label, g.features)
+    assert same.fingerprint() == syn.fingerprint()
+    assert resplit.fingerprint() != syn.fingerprint()
+    # features count; the name and the kNN settings do not
+    other = RecDataset.from_interactions(g.user, g.item, g.label,
+                                         {**g.features, "text": g.features["text"] * 2},
+                                         name="x", knn_k=3)
+    assert other.fingerprint() != syn.fingerprint()
+    renamed = RecDataset.from_interactions(g.user, g.item, g.label, g.features, name="x",
+                                           knn_k=3)
+    assert renamed.fingerprint() == syn.fingerprint()
+    renamed.excluded_items = torch.tensor([0])
+    assert renamed.fingerprint() != syn.fingerprint()
+
+
+@pytest.mark.slow
+def test_fingerprint_is_stable_across_processes(mmrec_folder):
+    import subprocess
+    import sys
+    code = ("import sys; from mmgraph.data import load_dataset; "
+            "print(load_dataset(sys.argv[1]).fingerprint())")
+    out = subprocess.run([sys.executable, "-c", code, str(mmrec_folder)], check=True,
+                         capture_output=True, text=True).stdout.split()[-1]
+    assert out == load_dataset(mmrec_folder).fingerprint()
 
 
 def test_with_train_edges(small_synthetic, caplog):

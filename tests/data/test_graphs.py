@@ -57,12 +57,14 @@ def test_knn_matches_brute_force(chunk):
     x = torch.randn(37, 8, generator=torch.Generator().manual_seed(0))
     ei, ew = knn_graph(x, 5, chunk_size=chunk)
     assert ei.shape == (2, 37 * 5)
-    assert set(zip(ei[0].tolist(), ei[1].tolist())) == _brute_knn(x, 5)
+    # source_to_target: row 0 the neighbour, row 1 the item that aggregates
+    assert set(zip(ei[1].tolist(), ei[0].tolist())) == _brute_knn(x, 5)
     assert torch.allclose(ew, torch.full_like(ew, 0.2))
-    # self is included (cosine 1), rows are the aggregating item
+    assert torch.equal(ei[1], torch.arange(37).repeat_interleave(5))
+    # self is included (cosine 1)
     assert set(range(37)) <= {(a) for a, b in zip(ei[0].tolist(), ei[1].tolist()) if a == b}
-    # sorted by (row, col)
-    key = ei[0] * 37 + ei[1]
+    # sorted by (target, source)
+    key = ei[1] * 37 + ei[0]
     assert torch.equal(key, key.sort().values)
 
 
@@ -72,7 +74,7 @@ def test_knn_ties_zero_rows_and_small_n():
     x[11] = 0.0                     # zero-norm row: no NaN
     ei, ew = knn_graph(x, 3, chunk_size=5)
     assert torch.isfinite(ew).all()
-    nbrs = {r: sorted(ei[1][ei[0] == r].tolist()) for r in range(12)}
+    nbrs = {r: sorted(ei[0][ei[1] == r].tolist()) for r in range(12)}
     assert nbrs[0] == [0, 2, 5] and nbrs[9] == [0, 2, 5]  # ties -> smallest indices
     assert len(nbrs[11]) == 3
     # identical across chunk sizes
@@ -96,11 +98,13 @@ def test_fuse_graphs_matches_dense():
     g = {"image": knn_graph(x1, 4), "text": knn_graph(x2, 4)}
     w = fusion_weights(list(g), 0.1)
     ei, ew = fuse_graphs(g, w, 20)
-    dense = torch.zeros(20, 20)
-    dense[ei[0], ei[1]] = ew
+    dense = torch.zeros(20, 20)  # dense[i, j]: weight of neighbour j in item i's mean
+    dense[ei[1], ei[0]] = ew
     ref = torch.zeros(20, 20)
     for m, (e, v) in g.items():
-        ref.index_put_((e[0], e[1]), v * w[m], accumulate=True)
+        ref.index_put_((e[1], e[0]), v * w[m], accumulate=True)
     assert torch.allclose(dense, ref)
+    key = ei[1] * 20 + ei[0]  # coalesced: unique, sorted by (target, source)
+    assert torch.equal(key, torch.unique(key))
     assert torch.allclose(dense.sum(1), torch.ones(20))  # rows still average
     assert torch.allclose(dense.diagonal(), torch.full((20,), 0.25))  # self in both lists

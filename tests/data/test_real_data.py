@@ -7,6 +7,8 @@ from mmgraph.data.prepare import prepare_interactions
 
 from .conftest import SHARED_DATA
 
+pytestmark = pytest.mark.realdata
+
 
 @pytest.mark.parametrize("name,users,items,inter", [
     ("amazon-beauty", 22363, 12101, 198502),

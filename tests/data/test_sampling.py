@@ -38,7 +38,8 @@ def test_train_candidates_only():
 def test_exact_fallback_and_random_users():
     g = torch.Generator().manual_seed(1)
     U, I = 50, 40
-    ei = torch.stack([torch.randint(U, (1200,), generator=g), torch.randint(I, (1200,), generator=g)])
+    ei = torch.stack([torch.randint(U, (1200,), generator=g),
+                      torch.randint(I, (1200,), generator=g)])
     near_full = torch.stack([torch.zeros(I - 1, dtype=torch.long), torch.arange(1, I)])
     ei = torch.cat([ei[:, ei[0] != 0], near_full], 1)  # user 0 has all items but 0
     s = NegativeSampler(ei, U, I, candidates="all", max_rounds=0)  # force the exact path

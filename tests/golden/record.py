@@ -64,7 +64,7 @@ def train_value(model: str, objective: str, dataset) -> Dict[str, float]:
 
 def unlearn_value(kind: str, dataset) -> Dict[str, float]:
     from mmgraph import ForgetRequest, Unlearner, create_model
-    from mmgraph.train.utils import seed_everything
+    from torch_geometric import seed_everything
     torch.set_num_threads(1)
     seed_everything(0)
     model = create_model("lightgcn", dataset)

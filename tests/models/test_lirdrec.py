@@ -81,6 +81,7 @@ def test_pwc_schedule_and_weight_copying():
              0.073, 0.027]
     theta0 = model.fusion.theta.detach().clone()
     seen = []
+    last_att = None  # the attention of the previous epoch's forward
     for epoch, expected in enumerate(table):
         model.on_epoch_start(epoch)
         if epoch == 0:  # nothing recorded yet: theta keeps its init

@@ -8,7 +8,7 @@ from mmgraph.models import create_model, get_model_class, list_models
 from mmgraph.models.base import Batch
 from mmgraph.train import Trainer
 from mmgraph.train.objectives import create_objective
-from mmgraph.train.utils import seed_everything
+from torch_geometric import seed_everything
 
 
 def _objective_name(model):
