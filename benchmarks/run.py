@@ -132,7 +132,7 @@ class RunSpec:
         r"""What the run's result depends on (a change means a rerun),
         including the model's resolved configuration, so that a changed
         default in ``mmgraph/configs`` also marks an earlier run stale."""
-        from mmgraph.config import resolve_config
+        from mmgraph.experiment import resolve_config
         return {"dataset": self.dataset, "model": self.model,
                 "objective": self.objective, "seed": self.seed,
                 "data": self.data, "overrides": self.overrides,
@@ -383,7 +383,7 @@ def _worker(spec: Dict[str, Any]) -> None:
     base = _maxrss_mb()
     try:
         from mmgraph.data import load_dataset
-        from mmgraph.train.run import train_model
+        from mmgraph.experiment import train_model
         from mmgraph.train.trainer import CHECKPOINT
         data = spec["data"]
         if data["path"] == "synthetic" and data["options"]:

@@ -176,7 +176,7 @@ def test_a_changed_model_default_makes_a_run_stale(bench, tmp_path,
                                                    monkeypatch):
     # The digest covers the resolved configuration, not only the suite's
     # overrides: editing a default in mmgraph/configs reruns the run.
-    import mmgraph.config as config
+    import mmgraph.experiment as config
     suite = bench.load_suite(_suite(tmp_path))
     spec = bench.select(suite, "mf", None, "1", None).plan(tmp_path)[0]
     before = spec.digest()

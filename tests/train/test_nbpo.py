@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmgraph.config import resolve_config
+from mmgraph.experiment import resolve_config
 from mmgraph.data import make_synthetic
 from mmgraph.evaluation import Evaluator
 from mmgraph.models import Batch, create_model

@@ -1,7 +1,9 @@
 import pytest
 
-from mmgraph.config import (ConfigError, apply_overrides, expand_grid,
-                            load_model_yaml, parse_override, resolve_config)
+from mmgraph.config import ConfigError
+from mmgraph.experiment import (apply_overrides, expand_grid,
+                                load_model_yaml, parse_override,
+                                resolve_config)
 from mmgraph.models import list_models, model_hparams
 
 
@@ -71,3 +73,14 @@ def test_yaml_model_defaults_equal_constructor_defaults(name):
         section = key.split(".")[0] if "." in key else None
         assert section or key in defaults or key in resolve_config(name)[
             "train"], (name, key)
+
+
+def test_objective_name_resolution_is_one_rule():
+    from mmgraph.models import get_model_class
+    from mmgraph.train.objectives import resolve_objective_name
+    for name in list_models():
+        cls = get_model_class(name)
+        want = "native" if cls.native_loss else "bpr"
+        assert resolve_objective_name(cls) == want
+        assert resolve_config(name)["train"]["objective"] == want
+        assert resolve_objective_name(cls, "nbpo") == "nbpo"
