@@ -77,9 +77,17 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
 
 
 def load_model_yaml(model: str) -> Dict[str, Any]:
-    r"""The packaged YAML of ``model`` (``{}`` if it has none)."""
+    r"""The packaged YAML of ``model`` (``{}`` if it has none): its published
+    ``grid`` only, since the defaults are the code's."""
     path = model_config_path(model)
-    return _read_yaml(path) if path.exists() else {}
+    data = _read_yaml(path) if path.exists() else {}
+    extra = sorted(set(data) - {"grid"})
+    if extra:
+        raise ConfigError(f"{path}: unexpected section {extra[0]!r}; a "
+                          f"packaged model file holds only the published "
+                          f"'grid' (defaults belong to the model class: "
+                          f"constructor keywords and train_defaults)")
+    return data
 
 
 def train_defaults(model: str) -> Dict[str, Any]:

@@ -1,10 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 
-from mmgraph.config import ConfigError
+from mmgraph.config import ConfigError, TrainConfig
 from mmgraph.experiment import (apply_overrides, expand_grid,
                                 load_model_yaml, parse_override,
-                                resolve_config)
-from mmgraph.models import list_models, model_hparams
+                                resolve_config, train_defaults)
+from mmgraph.models import list_models
 
 
 def test_parse_override_types():
@@ -62,17 +65,63 @@ def test_published_grid_is_used_with_use_grid():
     assert len(list(expand_grid(cfg, "lightgcn"))) == 20
 
 
+RECORDED = json.loads((Path(__file__).parent / "golden" /
+                       "resolved_configs.json").read_text())
+
+
+@pytest.mark.parametrize("key", sorted(RECORDED))
+def test_resolved_config_equals_the_one_recorded_before_the_defaults_moved(
+        key):
+    # Recorded (tests/golden/resolved_configs.json) while the defaults still
+    # lived in both the constructors and the packaged YAML files.
+    model, variant = key.split("/")
+    if variant == "grid":
+        cfg = resolve_config(model, use_grid=True)
+    elif variant == "auto":
+        cfg = resolve_config(model)
+    else:
+        cfg = resolve_config(model, overrides={"objective": variant})
+    assert json.loads(json.dumps(cfg)) == RECORDED[key]
+
+
+def test_every_model_and_objective_is_recorded():
+    from mmgraph.train.objectives import list_objectives
+    want = {f"{m}/{v}" for m in list_models()
+            for v in ["auto", "grid"] + list_objectives()}
+    assert set(RECORDED) == want
+
+
 @pytest.mark.parametrize("name", list_models())
-def test_yaml_model_defaults_equal_constructor_defaults(name):
+def test_packaged_yaml_holds_only_the_grid(name):
     data = load_model_yaml(name)
-    defaults = model_hparams(name)
-    for key, value in (data.get("model") or {}).items():
-        assert key in defaults, f"{name}.yaml: unknown model key {key}"
-        assert value == defaults[key], (name, key)
+    assert set(data) <= {"grid"}
+    config = resolve_config(name)
     for key in (data.get("grid") or {}):
-        section = key.split(".")[0] if "." in key else None
-        assert section or key in defaults or key in resolve_config(name)[
-            "train"], (name, key)
+        assert any(key in config[s] for s in ("model", "train")), (name, key)
+
+
+def test_train_defaults_come_from_the_model_class(monkeypatch):
+    from mmgraph.models import get_model_class
+    assert train_defaults("lirdrec")["learning_rate"] == 1e-4
+    assert train_defaults("cm3")["patience"] == 10
+    assert train_defaults("mf") == TrainConfig().to_dict()
+    cls = get_model_class("mf")
+    monkeypatch.setattr(cls, "train_defaults", {"batch_size": 7})
+    assert resolve_config("mf")["train"]["batch_size"] == 7
+    assert resolve_config("mf", overrides={"batch_size": 9})["train"][
+        "batch_size"] == 9
+    monkeypatch.setattr(cls, "train_defaults", {"batch_sise": 7})
+    with pytest.raises(ConfigError, match="Did you mean 'batch_size'"):
+        resolve_config("mf")
+
+
+def test_a_packaged_yaml_with_defaults_is_refused(tmp_path, monkeypatch):
+    import mmgraph.experiment as experiment
+    (tmp_path / "mf.yaml").write_text("model:\n  reg_weight: 0.5\n")
+    monkeypatch.setattr(experiment, "CONFIG_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="mf.yaml: unexpected section "
+                       "'model'"):
+        resolve_config("mf")
 
 
 def test_objective_name_resolution_is_one_rule():

@@ -175,17 +175,13 @@ def test_data_paths_are_resolved_and_overridable(bench, tmp_path):
 def test_a_changed_model_default_makes_a_run_stale(bench, tmp_path,
                                                    monkeypatch):
     # The digest covers the resolved configuration, not only the suite's
-    # overrides: editing a default in mmgraph/configs reruns the run.
-    import mmgraph.experiment as config
+    # overrides: editing a model's default (here its train_defaults) reruns
+    # the run.
+    from mmgraph.models import get_model_class
     suite = bench.load_suite(_suite(tmp_path))
     spec = bench.select(suite, "mf", None, "1", None).plan(tmp_path)[0]
     before = spec.digest()
-    original = config.load_model_yaml
-
-    def edited(model):
-        data = original(model)
-        data.setdefault("model", {})["reg_weight"] = 0.5
-        return data
-    monkeypatch.setattr(config, "load_model_yaml", edited)
-    assert spec.key()["config"]["model"]["reg_weight"] == 0.5
+    monkeypatch.setattr(get_model_class("mf"), "train_defaults",
+                        {"learning_rate": 0.5})
+    assert spec.key()["config"]["train"]["learning_rate"] == 0.5
     assert spec.digest() != before
