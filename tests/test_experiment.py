@@ -1,3 +1,4 @@
+import io
 import json
 from pathlib import Path
 
@@ -133,3 +134,67 @@ def test_objective_name_resolution_is_one_rule():
         assert resolve_objective_name(cls) == want
         assert resolve_config(name)["train"]["objective"] == want
         assert resolve_objective_name(cls, "nbpo") == "nbpo"
+
+
+def test_experiment_plans_models_objectives_grid_points_and_seeds(tmp_path):
+    from mmgraph.experiment import Experiment
+    exp = Experiment(["mf", "lightgcn"], {"s": "synthetic"},
+                     objectives=["auto", "nbpo"], seeds=[1, 2],
+                     overrides={"lightgcn": {"n_layers": [1, 2]}})
+    runs = exp.plan(tmp_path)
+    # mf: 2 objectives x 2 seeds; lightgcn: 2 objectives x 2 points x 2
+    assert len(runs) == 4 + 8
+    assert [r.index for r in runs] == list(range(1, 13))
+    assert {r.total for r in runs} == {12}
+    mf = runs[0]
+    assert (mf.label, mf.seed, mf.point) == ("mf", 1, {})
+    assert mf.run_dir == tmp_path / "runs" / "s" / "mf" / "seed1"
+    lg = [r for r in runs if r.model == "lightgcn" and r.objective == "nbpo"]
+    assert [(r.point_index, r.seed) for r in lg] == [(0, 1), (0, 2), (1, 1),
+                                                     (1, 2)]
+    assert lg[2].run_dir.name == "1-seed1"
+    assert lg[2].label == "lightgcn+nbpo"
+    cfg = lg[2].key()["config"]
+    assert cfg["model"]["n_layers"] == 2 and cfg["train"]["seed"] == 1
+    assert cfg["train"]["objective"] == "nbpo"
+    assert lg[0].digest() != lg[2].digest() != lg[3].digest()
+    assert all(r.state() == "new" for r in runs)
+
+
+def test_experiment_checks_names_with_a_hint():
+    from mmgraph.experiment import Experiment, ExperimentError
+    with pytest.raises(ExperimentError, match="Did you mean 'lightgcn'"):
+        Experiment(["lightgnc"], {"s": "synthetic"}).check()
+    with pytest.raises(ExperimentError, match="Did you mean 'nbpo'"):
+        Experiment(["mf"], {"s": "synthetic"}, objectives=["nbp"]).check()
+    with pytest.raises(ExperimentError, match="needs|expected"):
+        Experiment(["mf"], {"s": 3})
+
+
+def test_experiment_grid_reports_the_point_best_on_validation(tmp_path):
+    from mmgraph.experiment import Experiment
+    data = {"path": "synthetic",
+            "options": {"num_users": 60, "num_items": 40, "avg_degree": 8,
+                        "seed": 3}}
+    exp = Experiment(["mf"], {"tiny": data}, seeds=[1, 2],
+                     train={"epochs": 2, "batch_size": 128},
+                     overrides={"mf": {"reg_weight": [1e-4, 10.0]}})
+    assert exp.run(tmp_path, isolation="none", stream=io.StringIO()) == []
+    stream = io.StringIO()
+    assert exp.run(tmp_path, isolation="none", stream=stream) == []
+    assert stream.getvalue().count("finished earlier, skipped") == 4
+    records = exp.records(tmp_path)
+    means = {}
+    for spec in exp.plan(tmp_path):
+        res = json.loads((spec.run_dir / "results.json").read_text())
+        means.setdefault(spec.point_index, []).append(
+            res["valid"]["recall@20"])
+    best = max(means, key=lambda i: sum(means[i]) / len(means[i]))
+    assert {r["point_index"] for r in records} == {best}
+    assert sorted(r["seed"] for r in records) == [1, 2]
+    rows = exp.write_reports(tmp_path)
+    assert len(rows) == 1 and rows[0]["recall@20"]["values"] == [
+        r["test"]["recall@20"] for r in records]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["unfinished_runs"] == 0
+    assert saved["runs"][0]["point"] == records[0]["point"]
