@@ -117,7 +117,7 @@ def test_train_defaults_come_from_the_model_class(monkeypatch):
 
 
 def test_a_packaged_yaml_with_defaults_is_refused(tmp_path, monkeypatch):
-    import mmgraph.experiment as experiment
+    import mmgraph.experiment.resolve as experiment
     (tmp_path / "mf.yaml").write_text("model:\n  reg_weight: 0.5\n")
     monkeypatch.setattr(experiment, "CONFIG_DIR", tmp_path)
     with pytest.raises(ConfigError, match="mf.yaml: unexpected section "
@@ -198,3 +198,21 @@ def test_experiment_grid_reports_the_point_best_on_validation(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["unfinished_runs"] == 0
     assert saved["runs"][0]["point"] == records[0]["point"]
+
+
+def test_apply_overrides_qualified_bare_coerced_and_errors():
+    cfg = {"model": {"n_layers": 2, "dim": 4},
+           "train": {"dim": 8, "lr": 0.1, "topk": [10]}, "objective": {}}
+    apply_overrides(cfg, {"n_layers": "3", "train.dim": 16.0, "lr": 1,
+                          "topk": 20})
+    assert cfg["model"] == {"n_layers": 3, "dim": 4}
+    assert cfg["train"]["dim"] == 16 and type(cfg["train"]["dim"]) is int
+    assert cfg["train"]["lr"] == 1.0 and type(cfg["train"]["lr"]) is float
+    assert cfg["train"]["topk"] == [20]       # a list-typed key stays a list
+    with pytest.raises(ConfigError, match="'dim' is ambiguous"):
+        apply_overrides(cfg, {"dim": 1})
+    with pytest.raises(ConfigError, match="unknown key 'modl'.*"
+                       "Did you mean 'model'"):
+        apply_overrides(cfg, {"modl.n_layers": 1})
+    with pytest.raises(ConfigError, match="expected a value of type int"):
+        apply_overrides(cfg, {"n_layers": 2.5})
