@@ -47,7 +47,7 @@ Suite files (YAML)::
     seeds: [999, 2024, 2025]
     train: {epochs: 1000}     # any config key, for every run
     overrides:                # per model, any config key
-      lirdrec: {learning_rate: 1.0e-4}
+      freedom: {dropout: 0.9}  # a list value is a grid axis
     grid: false               # true: each model's published grid, the
                               # point with the best mean validation reported
     quick:                    # merged over the suite with --quick

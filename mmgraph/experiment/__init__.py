@@ -1,26 +1,17 @@
 r"""Experiments: configuration resolution, grids × seeds, and suites of runs.
 
-**Configuration.** A resolved configuration has three sections::
-
-    model:      the model's constructor keywords (typed by its signature)
-    train:      :class:`~mmgraph.config.TrainConfig` fields
-    objective:  the objective's keywords (e.g. NBPO's flip-model size)
-
-Defaults come from the code only: the model constructor's keyword defaults,
-:class:`~mmgraph.config.TrainConfig` updated by the model class's
-``train_defaults`` (e.g. LIRDRec's learning rate), and the objective
-constructor. The packaged ``mmgraph/configs/<model>.yaml`` holds the papers'
-published ``grid`` (used with ``use_grid=True``) and notes. Then a user file,
-then ``--set`` overrides. A value may be a list, which makes it a grid axis.
-An unknown key is a :class:`~mmgraph.config.ConfigError` that suggests the
-nearest valid one.
-
-**Runs.** :func:`train_model` trains one configuration, or every point of a
-grid with every seed, selecting the point on mean validation.
-:class:`Experiment` (in the style of cornac's) crosses models × datasets ×
-objectives × seeds, trains what is not finished (resumable: a finished run
-with the same resolved configuration is skipped, an interrupted one resumes
-from its checkpoint) and reports mean ± std over seeds.
+* :mod:`~mmgraph.experiment.resolve` -- a run's full configuration from the
+  code's defaults (model constructors, ``TrainConfig`` and the model class's
+  ``train_defaults``, objective constructors), the packaged published grids,
+  a user file and ``--set`` overrides (:func:`resolve_config`).
+* :mod:`~mmgraph.experiment.grid` -- :func:`train_model`: one configuration,
+  or every grid point with every seed, selected on mean validation.
+* :mod:`~mmgraph.experiment.suite` -- :class:`Experiment` (in the style of
+  cornac's): models × datasets × objectives × seeds (× grid points),
+  resumable, with mean ± std reports; ``benchmarks/run.py`` is its command
+  line.
+* :mod:`~mmgraph.experiment.runner` -- one :class:`RunSpec` per run, its
+  digest and state, and the worker processes that train them.
 """
 from mmgraph.experiment.resolve import (CONFIG_DIR, SECTIONS,
                                         apply_overrides, expand_grid,

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from mmgraph.data import load_dataset
 from mmgraph.errors import MMGraphError
 from mmgraph.experiment.grid import _read_json, train_model
 from mmgraph.experiment.resolve import resolve_config
-from mmgraph.train.run import _load
 from mmgraph.train.trainer import CHECKPOINT, RESULTS
 from mmgraph.train.utils import atomic_write_json
 
@@ -144,7 +144,7 @@ def _worker(spec: Dict[str, Any]) -> None:
     base = _maxrss_mb()
     try:
         data = spec["data"]
-        dataset = _load(data["path"], data["options"]) \
+        dataset = load_dataset("synthetic", **data["options"]) \
             if data["path"] == "synthetic" and data["options"] \
             else data["path"]
         resume = (run_dir / CHECKPOINT).exists()
