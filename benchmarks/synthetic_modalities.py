@@ -89,7 +89,8 @@ if str(ROOT) not in sys.path:  # runnable from a plain checkout
 
 import torch  # noqa: E402
 
-from mmgraph.config import TrainConfig, resolve_config  # noqa: E402
+from mmgraph.config import TrainConfig  # noqa: E402
+from mmgraph.experiment import resolve_config  # noqa: E402
 from mmgraph.data.synthetic import make_synthetic  # noqa: E402
 from mmgraph.evaluation import Evaluator  # noqa: E402
 from mmgraph.models import create_model  # noqa: E402

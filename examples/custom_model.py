@@ -24,7 +24,7 @@ from torch import Tensor
 
 import mmgraph
 from mmgraph import Recommender, register_model
-from mmgraph.config import resolve_config
+from mmgraph.experiment import resolve_config
 from mmgraph.models.base import Batch
 from mmgraph.nn import (AttentionFusion, LightGCNPropagation,
                         ModalityEncoders, emb_loss)

@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 from torch_geometric import seed_everything
 
-from mmgraph.config import TrainConfig, parse_override, resolve_config
+from mmgraph.config import TrainConfig
+from mmgraph.experiment import parse_override, resolve_config
 from mmgraph.data import load_dataset
 from mmgraph.data.noise import hide_positives
 from mmgraph.evaluation import Evaluator

@@ -20,8 +20,8 @@ from mmgraph.data import RecDataset, load_dataset  # noqa: E402
 from mmgraph.evaluation import Evaluator  # noqa: E402
 from mmgraph.models import (Recommender, create_model, list_models,  # noqa
                             register_model)
-from mmgraph.train import (ForgetRequest, Trainer, Unlearner,  # noqa: E402
-                           train_model)
+from mmgraph.train import ForgetRequest, Trainer, Unlearner  # noqa: E402
+from mmgraph.experiment import train_model  # noqa: E402
 
 __all__ = ["__version__", "RecDataset", "load_dataset", "Evaluator",
            "Recommender", "create_model", "list_models", "register_model",

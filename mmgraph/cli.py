@@ -41,7 +41,7 @@ def _cmd_list_models(args) -> int:
 
 
 def _parse_overrides(items: Optional[List[str]]) -> dict:
-    from mmgraph.config import parse_override
+    from mmgraph.experiment import parse_override
     out = {}
     for item in items or []:
         key, value = parse_override(item)
@@ -52,7 +52,7 @@ def _parse_overrides(items: Optional[List[str]]) -> dict:
 def _cmd_train(args) -> int:
     from mmgraph.distributed import init_from_env, is_main_process
     from mmgraph.report import metrics_table
-    from mmgraph.train.run import grid_table, train_model
+    from mmgraph.experiment import grid_table, train_model
     init_from_env(args.device or "cpu")
     overrides = _parse_overrides(args.set)
     for key, value in (("epochs", args.epochs), ("seed", args.seed),

@@ -1,12 +1,21 @@
-r"""Terminal tables and small formatting helpers shared by the CLI,
-benchmarks and examples."""
+r"""Tables, summaries and figures of results: terminal and Markdown tables,
+mean ± std, and the summary of an experiment's runs (CSV, Markdown, PNG).
+
+Pure formatting: nothing here reads or writes files (the caller does, e.g.
+:class:`mmgraph.experiment.Experiment`), and it imports nothing from mmgraph.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import math
 import statistics
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-__all__ = ["format_table", "metrics_table", "mean_std", "fmt_mean_std"]
+__all__ = ["format_table", "metrics_table", "mean_std", "fmt_mean_std",
+           "TABLE_METRICS", "summarise", "SUMMARY_HEADERS", "VALID_HEADERS",
+           "summary_rows", "valid_summary_rows", "summary_csv",
+           "summary_markdown", "summary_figures"]
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -52,9 +61,10 @@ def metrics_table(results: Dict[str, Dict[str, float]],
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    r"""Mean and sample standard deviation (0 for a single value)."""
-    values = list(values)
-    if not values:
+    r"""Mean and sample standard deviation (0 for a single value; both
+    ``nan`` for no value or when a value is ``nan``)."""
+    values = [float(v) for v in values]
+    if not values or any(math.isnan(v) for v in values):
         return float("nan"), float("nan")
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -71,5 +81,199 @@ def fmt_mean_std(values: Sequence[float], digits: int = 4) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def metric_columns(topk: List[int], metrics: List[str]) -> List[str]:
-    return [f"{m}@{k}" for m in metrics for k in topk]
+# ------------------------------------------------- experiment summaries
+#: Test metrics of an experiment's results table (at the best-validation
+#: epoch).
+TABLE_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+
+
+def summarise(records: Sequence[Dict[str, Any]],
+              metrics: Sequence[str] = TABLE_METRICS) -> List[Dict[str, Any]]:
+    r"""One row per ``(dataset, label)`` of run records (see
+    :meth:`mmgraph.experiment.Experiment.records`), in first-seen order:
+    for each of :obj:`metrics` the test value's ``{"mean", "std",
+    "values"}`` over seeds (``valid_<metric>`` for validation), the means of
+    the epoch and time columns, and the largest peak / smallest baseline
+    memory."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["label"]), []).append(r)
+    rows = []
+    for (ds, label), rs in groups.items():
+        row: Dict[str, Any] = {"dataset": ds, "model": rs[0]["model"],
+                               "objective": rs[0]["objective"],
+                               "label": label,
+                               "seeds": [r["seed"] for r in rs]}
+        for m in metrics:
+            for split, key in (("test", m), ("valid", f"valid_{m}")):
+                vals = [r[split].get(m, float("nan")) for r in rs]
+                mean, std = mean_std(vals)
+                row[key] = {"mean": mean, "std": std, "values": vals}
+        for key in ("epochs", "best_epoch", "seconds_per_epoch",
+                    "seconds_per_eval", "total_seconds"):
+            mean, std = mean_std([float(r[key]) for r in rs])
+            row[key] = {"mean": mean, "std": std}
+        peaks = [r["peak_rss_mb"] for r in rs
+                 if not math.isnan(r["peak_rss_mb"])]
+        bases = [r["base_rss_mb"] for r in rs
+                 if not math.isnan(r["base_rss_mb"])]
+        row["peak_rss_mb"] = max(peaks) if peaks else float("nan")
+        row["base_rss_mb"] = min(bases) if bases else float("nan")
+        rows.append(row)
+    return rows
+
+
+SUMMARY_HEADERS = (["dataset", "model", "seeds"]
+                   + [f"test {m}" for m in TABLE_METRICS]
+                   + ["epochs", "s/epoch", "s/eval", "total s", "peak MB",
+                      "base MB"])
+VALID_HEADERS = (["dataset", "model", "seeds"]
+                 + [f"valid {m}" for m in TABLE_METRICS] + ["best epoch"])
+
+
+def summary_rows(rows: Sequence[Dict[str, Any]]) -> List[List[Any]]:
+    r"""Table cells of :func:`summarise` rows under :data:`SUMMARY_HEADERS`."""
+    return [[r["dataset"], r["label"], len(r["seeds"])]
+            + [fmt_mean_std(r[m]["values"]) for m in TABLE_METRICS]
+            + [f"{r['epochs']['mean']:.1f}",
+               f"{r['seconds_per_epoch']['mean']:.2f}",
+               f"{r['seconds_per_eval']['mean']:.2f}",
+               f"{r['total_seconds']['mean']:.1f}",
+               f"{r['peak_rss_mb']:.0f}", f"{r['base_rss_mb']:.0f}"]
+            for r in rows]
+
+
+def valid_summary_rows(rows: Sequence[Dict[str, Any]]) -> List[List[Any]]:
+    r"""Table cells of :func:`summarise` rows under :data:`VALID_HEADERS`."""
+    return [[r["dataset"], r["label"], len(r["seeds"])]
+            + [fmt_mean_std(r[f"valid_{m}"]["values"]) for m in TABLE_METRICS]
+            + [f"{r['best_epoch']['mean']:.1f}"] for r in rows]
+
+
+def summary_csv(rows: Sequence[Dict[str, Any]]) -> str:
+    r"""The :func:`summarise` rows as CSV text (one line per row)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["dataset", "model", "objective", "num_seeds"]
+               + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "std")]
+               + [f"valid_{m}_{s}" for m in TABLE_METRICS
+                  for s in ("mean", "std")]
+               + ["epochs_mean", "best_epoch_mean", "seconds_per_epoch",
+                  "seconds_per_eval", "total_seconds", "peak_rss_mb",
+                  "base_rss_mb"])
+    for r in rows:
+        w.writerow([r["dataset"], r["model"], r["objective"], len(r["seeds"])]
+                   + [f"{r[m][s]:.6f}" for m in TABLE_METRICS
+                      for s in ("mean", "std")]
+                   + [f"{r['valid_' + m][s]:.6f}" for m in TABLE_METRICS
+                      for s in ("mean", "std")]
+                   + [f"{r['epochs']['mean']:.2f}",
+                      f"{r['best_epoch']['mean']:.2f}",
+                      f"{r['seconds_per_epoch']['mean']:.4f}",
+                      f"{r['seconds_per_eval']['mean']:.4f}",
+                      f"{r['total_seconds']['mean']:.2f}",
+                      f"{r['peak_rss_mb']:.1f}", f"{r['base_rss_mb']:.1f}"])
+    return buf.getvalue()
+
+
+def summary_markdown(title: str, rows: Sequence[Dict[str, Any]],
+                     description: str = "", memory_note: str = "",
+                     versions: Optional[Dict[str, str]] = None,
+                     unfinished: int = 0) -> str:
+    r"""The Markdown report of an experiment: the test table, the
+    validation table and the notes."""
+    md = [f"# {title}", ""]
+    if description:
+        md += [description.strip(), ""]
+    md += [format_table(summary_rows(rows), SUMMARY_HEADERS, markdown=True),
+           "", "Test metrics at the best-validation epoch, mean ± std over "
+           "seeds; epochs = epochs trained (early stopping on validation "
+           "recall@20); s/epoch and s/eval = seconds per training epoch and "
+           "per validation evaluation; total s = training + evaluation "
+           "seconds of one run (mean over seeds).", "",
+           "Validation metrics at the selected (best-validation) epoch:", "",
+           format_table(valid_summary_rows(rows), VALID_HEADERS,
+                        markdown=True), ""]
+    if memory_note:
+        md += [f"Memory: {memory_note}.", ""]
+    if versions:
+        md += ["Versions: " + ", ".join(f"{k} {v}"
+                                        for k, v in versions.items()) + "."]
+    if unfinished:
+        md.append(f"\n{unfinished} run(s) of the suite are not finished and "
+                  f"are not in the table.")
+    return "\n".join(md) + "\n"
+
+
+def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):
+    n = min(len(c) for c in curves)
+    xs = [c[i]["epoch"] for c in curves[:1] for i in range(n)]
+    ys = [sum((c[i][key] if c[i][key] is not None else float("nan"))
+              for c in curves) / len(curves) for i in range(n)]
+    ts = [sum(c[i]["seconds"] for c in curves) / len(curves)
+          for i in range(n)]
+    return xs, ys, ts
+
+
+def summary_figures(records: Sequence[Dict[str, Any]]) -> Dict[str, bytes]:
+    r"""PNG images per dataset, by file name: ``curves_<dataset>.png``, one
+    panel per model with the training loss and the validation metric per
+    epoch, and ``accuracy_vs_time_<dataset>.png``, the validation metric
+    against the cumulative training + evaluation seconds, one line per
+    model. Curves are means over seeds (over the epochs every seed
+    reached). Needs matplotlib."""
+    if not records:
+        return {}
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def png(fig) -> bytes:
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return buf.getvalue()
+
+    images: Dict[str, bytes] = {}
+    for ds in sorted({r["dataset"] for r in records}):
+        by_label: Dict[str, List[Dict[str, Any]]] = {}
+        for r in records:
+            if r["dataset"] == ds:
+                by_label.setdefault(r["label"], []).append(r)
+        labels = sorted(by_label)
+        metric = by_label[labels[0]][0]["valid_metric"]
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        ncols = min(4, len(labels))
+        nrows = math.ceil(len(labels) / ncols)
+        fig1, axes = plt.subplots(nrows, ncols, squeeze=False,
+                                  figsize=(3.6 * ncols, 2.9 * nrows))
+        fig2, ax_time = plt.subplots(figsize=(6.5, 4.5))
+        for n, label in enumerate(labels):
+            curves = [r["curve"] for r in by_label[label]]
+            xs, loss, ts = _mean_curve(curves, "loss")
+            _, valid, _ = _mean_curve(curves, "valid")
+            color = colors[n % len(colors)]
+            ax = axes[n // ncols][n % ncols]
+            ax.plot(xs, loss, color="tab:grey")
+            ax.set(title=f"{label} ({len(curves)} seed(s))", xlabel="epoch")
+            ax.set_ylabel("training loss", color="tab:grey")
+            ax2 = ax.twinx()
+            ax2.plot(xs, valid, color=color)
+            ax2.set_ylabel(f"valid {metric}", color=color)
+            best = max(range(len(valid)), key=lambda i: valid[i])
+            ax2.axvline(xs[best], color=color, ls="--", lw=0.8)
+            ax_time.plot(ts, valid, label=label, color=color)
+            ax_time.scatter([ts[best]], [valid[best]], color=color, s=18)
+        for k in range(len(labels), nrows * ncols):
+            axes[k // ncols][k % ncols].set_visible(False)
+        fig1.suptitle(f"{ds}: training loss (grey) and validation {metric} "
+                      f"(dashed: best epoch)", fontsize=10)
+        ax_time.set(xlabel="training + evaluation time (s)",
+                    ylabel=f"valid {metric}",
+                    title=f"{ds}: accuracy against time (dot = best epoch)")
+        ax_time.grid(alpha=0.3)
+        ax_time.legend(fontsize=8)
+        images[f"curves_{ds}.png"] = png(fig1)
+        images[f"accuracy_vs_time_{ds}.png"] = png(fig2)
+    return images

@@ -1,12 +1,12 @@
 r"""The model zoo. Importing this package registers every built-in model."""
 from mmgraph.models.base import Batch, Recommender
-from mmgraph.models.registry import (create_model, get_model_class,
+from mmgraph.models.registry import (MODELS, create_model, get_model_class,
                                      list_models, model_hparams,
                                      register_model)
 from mmgraph.models.mf import MF
 from mmgraph.models.lightgcn import LightGCN
 
-__all__ = ["Batch", "Recommender", "register_model", "create_model",
+__all__ = ["Batch", "Recommender", "MODELS", "register_model", "create_model",
            "list_models", "get_model_class", "model_hparams", "MF",
            "LightGCN"]
 from mmgraph.models.freedom import FREEDOM  # noqa: E402,F401

@@ -68,6 +68,7 @@ class Recommender(torch.nn.Module):
     native_loss: bool = False
     uses_negatives: bool = True
     multimodal: bool = False
+    train_defaults: Dict[str, Any] = {}
 
     def __init__(self, dataset) -> None:
         super().__init__()

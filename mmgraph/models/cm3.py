@@ -140,10 +140,14 @@ class CM3(Recommender):
             similarities (default: ``True``; the reference: ``False``).
         extra_uniformity_weight (float): :math:`\mu` of :meth:`extra_loss`
             (default: ``0.0``).
+
+    Training defaults (:attr:`train_defaults`): early-stopping patience
+    ``10`` (the reference's ``stopping_step``).
     """
     native_loss = True
     uses_negatives = True
     multimodal = True
+    train_defaults = {"patience": 10}
 
     #: Hidden size of the modality MLPs, in multiples of ``embedding_dim``
     #: (the reference's ``4 * embedding_size``).

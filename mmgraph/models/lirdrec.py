@@ -111,8 +111,12 @@ class LIRDRec(Recommender):
         decay_weight (float): initial :math:`w_1` (default: ``0.9``).
         decay_base (float): PWC decay base :math:`\beta` (default: ``0.9``).
         dropout (float): FREEDOM edge pruning ratio (default: ``0.0``).
+
+    Training defaults (:attr:`train_defaults`): learning rate ``1e-4``, the
+    only value of the reference grid (not MMRec's ``1e-3``).
     """
     multimodal = True
+    train_defaults = {"learning_rate": 1e-4}
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,

@@ -1,4 +1,5 @@
-"""benchmarks/run.py: suite files, resume, and the results tables."""
+"""mmgraph.experiment.Experiment through benchmarks/run.py: suite files,
+resume, and the results tables."""
 import csv
 import importlib.util
 import json
@@ -7,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from mmgraph.experiment import Experiment, ExperimentError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,22 +136,22 @@ def test_finished_runs_are_skipped_and_interrupted_ones_resume(
 
 
 def test_quick_mode_and_filters(bench, tmp_path):
-    suite = bench.load_suite(_suite(tmp_path), quick=True)
+    suite = Experiment.from_yaml(_suite(tmp_path), quick=True)
     assert list(suite.datasets) == ["synthetic"]
     assert suite.train["epochs"] == 3 and suite.seeds == [999, 2024]
     assert suite.train["batch_size"] == 128  # the suite's own keys stay
-    full = bench.load_suite(_suite(tmp_path))
-    picked = bench.select(full, "lightgcn", None, "2", None)
+    full = Experiment.from_yaml(_suite(tmp_path))
+    picked = full.select("lightgcn", None, "2", None)
     runs = picked.plan(tmp_path)
     assert [(r.model, r.seed) for r in runs] == [("lightgcn", 2)]
     assert runs[0].overrides == {"epochs": 2, "patience": 10,
                                  "batch_size": 128, "n_layers": 1, "seed": 2}
-    with pytest.raises(bench.SuiteError, match="not in the suite"):
-        bench.select(full, "bm4", None, None, None)
+    with pytest.raises(ExperimentError, match="not in the suite"):
+        full.select("bm4", None, None, None)
     bad = tmp_path / "bad.yaml"
     bad.write_text("models: [mf]\ndatasets: {a: synthetic}\nepochs: 3\n")
-    with pytest.raises(bench.SuiteError, match="unknown key"):
-        bench.load_suite(bad)
+    with pytest.raises(ExperimentError, match="unknown key"):
+        Experiment.from_yaml(bad)
     bad.write_text("models: [nosuchmodel]\ndatasets: {a: synthetic}\n")
     assert bench.main([str(bad), "--out", str(tmp_path / "x")]) == 2
 
@@ -159,33 +162,29 @@ def test_data_paths_are_resolved_and_overridable(bench, tmp_path):
                     "  beauty: {path: amazon-beauty, prepare: {format: "
                     "sequence, interactions: b/user_sequence.txt}}\n"
                     "raw_root: /raw\n")
-    s = bench.load_suite(path)
+    s = Experiment.from_yaml(path)
     assert s.datasets["beauty"]["path"] == "/data/amazon-beauty"
     assert s.datasets["beauty"]["prepare"]["interactions"] == \
         "/raw/b/user_sequence.txt"
-    s = bench.load_suite(path, data_root=str(tmp_path))
+    s = Experiment.from_yaml(path, data_root=str(tmp_path))
     assert s.datasets["beauty"]["path"] == str(tmp_path / "amazon-beauty")
-    s = bench.load_suite(path, data_overrides=["beauty=/elsewhere"])
+    s = Experiment.from_yaml(path, data_overrides=["beauty=/elsewhere"])
     assert s.datasets["beauty"] == {"path": "/elsewhere", "options": {}}
-    with pytest.raises(bench.SuiteError, match="not found"):
-        bench.prepare_data(bench.load_suite(
-            path, data_overrides=["beauty=/no/such/folder"]))
+    with pytest.raises(ExperimentError, match="not found"):
+        Experiment.from_yaml(
+            path, data_overrides=["beauty=/no/such/folder"]).prepare_data()
 
 
 def test_a_changed_model_default_makes_a_run_stale(bench, tmp_path,
                                                    monkeypatch):
     # The digest covers the resolved configuration, not only the suite's
-    # overrides: editing a default in mmgraph/configs reruns the run.
-    import mmgraph.config as config
-    suite = bench.load_suite(_suite(tmp_path))
-    spec = bench.select(suite, "mf", None, "1", None).plan(tmp_path)[0]
+    # overrides: editing a model's default (here its train_defaults) reruns
+    # the run.
+    from mmgraph.models import get_model_class
+    suite = Experiment.from_yaml(_suite(tmp_path))
+    spec = suite.select("mf", None, "1", None).plan(tmp_path)[0]
     before = spec.digest()
-    original = config.load_model_yaml
-
-    def edited(model):
-        data = original(model)
-        data.setdefault("model", {})["reg_weight"] = 0.5
-        return data
-    monkeypatch.setattr(config, "load_model_yaml", edited)
-    assert spec.key()["config"]["model"]["reg_weight"] == 0.5
+    monkeypatch.setattr(get_model_class("mf"), "train_defaults",
+                        {"learning_rate": 0.5})
+    assert spec.key()["config"]["train"]["learning_rate"] == 0.5
     assert spec.digest() != before

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.config import resolve_config
+from mmgraph.experiment import resolve_config
 from mmgraph.models import create_model, model_hparams
 from mmgraph.train.trainer import Trainer
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgraph.config import resolve_config
+from mmgraph.experiment import resolve_config
 from mmgraph.models import Batch, create_model, model_hparams
 from mmgraph.train.trainer import Trainer
 

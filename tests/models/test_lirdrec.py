@@ -76,7 +76,8 @@ def test_pwc_schedule_and_weight_copying():
     ds = tiny_data()
     model = create_model("lirdrec", ds, embedding_dim=8)
     model.train()
-    # w1 at the start of epochs 1..10 (MODELS.md 5.5, decay 0.9, base 0.9).
+    # w1 at the start of epochs 1..10 (decay 0.9, base 0.9), from the PWC
+    # rule w1 <- w1 b^e / (w1 b^e + w2) of the LIRDRec reference code.
     table = [0.890, 0.868, 0.827, 0.758, 0.649, 0.496, 0.320, 0.169,
              0.073, 0.027]
     theta0 = model.fusion.theta.detach().clone()

@@ -7,12 +7,8 @@ from mmgraph.config import TrainConfig
 from mmgraph.models import create_model, get_model_class, list_models
 from mmgraph.models.base import Batch
 from mmgraph.train import Trainer
-from mmgraph.train.objectives import create_objective
+from mmgraph.train.objectives import create_objective, resolve_objective_name
 from torch_geometric import seed_everything
-
-
-def _objective_name(model):
-    return "native" if model.native_loss else "bpr"
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -29,7 +25,7 @@ def test_registered_model_trains_and_evaluates(name, tiny_dataset):
 
     # Gradients reach the parameters through the default objective.
     model.train()
-    objective = create_objective(_objective_name(model), model, ds)
+    objective = create_objective(resolve_objective_name(model), model, ds)
     users, pos = ds.train_edge_index[:, :64]
     neg = torch.randint(0, ds.num_items, (64, 1))
     out = objective(model, Batch(users, pos, neg))

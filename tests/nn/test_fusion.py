@@ -122,7 +122,9 @@ def test_spherical_bezier_beta_draw_and_eval():
         fusion(pts, t=torch.rand(3))
 
 
-# LIRDRec w1 after the update at the start of epoch e (MODELS.md §5.5).
+# LIRDRec w1 after the update at the start of epoch e, computed from the
+# progressive weight copying rule (LIRDRec reference code, PWC.update_w):
+# w1 <- w1 b^e / (w1 b^e + w2), w2 <- w2 / (w1 b^e + w2).
 PWC_TABLE = {
     0.90: [0.890, 0.868, 0.827, 0.758, 0.649, 0.496, 0.320, 0.169, 0.073,
            0.027, 0.009, 0.002, 0.001],

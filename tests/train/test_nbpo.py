@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmgraph.config import resolve_config
+from mmgraph.experiment import resolve_config
 from mmgraph.data import make_synthetic
 from mmgraph.evaluation import Evaluator
 from mmgraph.models import Batch, create_model
@@ -32,7 +32,8 @@ def _batch(ds, B=6, k=3, seed=0):
 
 def _reference_ascent(U, V, P, Q, batch, rule):
     r"""Naive per-triple accumulation of the reference update rules
-    (MODELS.md §7.2 table), before the L2 shrink."""
+    (the hand-written gradients of the reference ``_BPO.py`` / ``_NBPO.py``,
+    Yu & Qin, SIGIR 2020), before the L2 shrink."""
     dU, dV = np.zeros_like(U), np.zeros_like(V)
     dP = None if P is None else np.zeros_like(P)
     dQ = None if Q is None else np.zeros_like(Q)

@@ -376,7 +376,8 @@ def test_unlearned_run_folder_reloads_the_retain_dataset(tiny_dataset,
 def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     from mmgraph.cli import main
     from mmgraph.data import make_synthetic
-    from mmgraph.train.run import load_run, train_model
+    from mmgraph.experiment import train_model
+    from mmgraph.train.run import load_run
     folder = tmp_path / "data"
     make_synthetic(out=folder, num_users=80, num_items=50, avg_degree=8,
                    seed=0)

@@ -10,61 +10,50 @@ optimises them too, with the objective's own learning rate if it sets one.
 """
 from __future__ import annotations
 
-import difflib
-import inspect
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor
 
-__all__ = ["Objective", "register_objective", "create_objective",
-           "list_objectives", "objective_hparams"]
+from mmgraph.registry import Registry
 
-_OBJECTIVES: Dict[str, type] = {}
+__all__ = ["OBJECTIVES", "Objective", "register_objective", "create_objective",
+           "list_objectives", "objective_hparams", "resolve_objective_name"]
+
+
+#: The registry of objectives. Importing this module imports the package
+#: ``mmgraph.train.objectives`` first, which registers every built-in.
+OBJECTIVES: Registry = Registry("objective")
 
 
 def register_objective(name: str) -> Callable[[type], type]:
     r"""Class decorator registering an :class:`Objective` under ``name``."""
-    def wrap(cls: type) -> type:
-        _OBJECTIVES[name] = cls
-        cls.registry_name = name
-        return cls
-    return wrap
-
-
-def _get(name: str) -> type:
-    import mmgraph.train.objectives  # noqa: F401  (registers built-ins)
-    if name not in _OBJECTIVES:
-        close = difflib.get_close_matches(name, _OBJECTIVES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown objective {name!r}; available: "
-                       f"{', '.join(sorted(_OBJECTIVES))}.{hint}")
-    return _OBJECTIVES[name]
+    return OBJECTIVES.register(name)
 
 
 def list_objectives() -> List[str]:
-    import mmgraph.train.objectives  # noqa: F401
-    return sorted(_OBJECTIVES)
+    r"""Registered objective names, sorted."""
+    return OBJECTIVES.names()
 
 
 def objective_hparams(name: str) -> Dict[str, Any]:
     r"""Keyword defaults of objective ``name`` (its config section)."""
-    sig = inspect.signature(_get(name).__init__)
-    return {p.name: p.default for p in sig.parameters.values()
-            if p.name not in ("self", "dataset", "model")
-            and p.default is not inspect.Parameter.empty}
+    return OBJECTIVES.defaults(name)
+
+
+def resolve_objective_name(model, name: str = "auto") -> str:
+    r"""The objective a run of ``model`` (a :class:`Recommender` or its
+    class) uses: ``name`` itself, or for ``'auto'`` the model's native loss
+    if it has one (``native_loss``), else BPR."""
+    if name != "auto":
+        return name
+    return "native" if model.native_loss else "bpr"
 
 
 def create_objective(name: str, model, dataset, **kwargs: Any) -> "Objective":
     r"""Builds objective ``name`` for ``model`` on ``dataset``."""
-    cls = _get(name)
-    valid = objective_hparams(name)
-    for key in kwargs:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"objective {name!r} has no parameter {key!r}."
-                           f"{hint}")
+    cls = OBJECTIVES.get(name)
+    OBJECTIVES.check_kwargs(name, kwargs)
     return cls(model, dataset, **kwargs)
 
 

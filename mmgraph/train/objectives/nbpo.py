@@ -10,7 +10,8 @@ registered model (MF, LightGCN, the multimodal models) trains with them::
     mmgraph train --model lightgcn --objective nbpo --set objective.flip_dim=50
     Trainer(model, ds, objective="nbpo", objective_params={"flip_reg": 0.1})
 
-Two modes (MODELS.md §7.7):
+Two modes (the reference code, ``Wenhui-Yu/NBPO`` ``_NBPO.py``, optimises
+with SGD and hand-written gradients; mmgraph offers both):
 
 * **default** -- Adam (the trainer's optimiser), the loss *averaged* over the
   batch's :math:`B k` (user, positive, negative) triples, the flip model
@@ -139,7 +140,7 @@ class FlipModel(torch.nn.Module):
     \top\mathbf{q}_i` and :math:`\rho_{ui} = \sigma(\gamma_{ui})`, the chance
     that a true positive :math:`(u, i)` is observed as unvoted.
 
-    Initialisation (MODELS.md §7.4): :math:`P = s\,\mathcal{U}[0,1)/\sqrt K`
+    Initialisation (the reference's ``_NBPO.py``): :math:`P = s\,\mathcal{U}[0,1)/\sqrt K`
     (positive), :math:`Q = -s\,\mathcal{U}[0,1)/\sqrt K` (negative), so that
     :math:`\mathbb{E}[\gamma] = -s^2/4` and, for :math:`s = 5`,
     :math:`\rho \approx 0.002`.
@@ -197,7 +198,7 @@ class NBPOObjective(_PointwiseObjective):
     :math:`P(\tilde y = 1) = \sigma(R)(1-\rho)` and
     :math:`P(\tilde y = 0) = \sigma(-R) + \sigma(R)\rho`. The final NBPO
     (the reference's surrogate gradient, ``_NBPO.py``) is the gradient of
-    the stop-gradient (sg) objective of MODELS.md §7.3,
+    the stop-gradient (sg) objective
 
     .. math::
         \mathcal{J} = \sum_{b,j}\Big[\mathrm{sg}(1-\rho_{ui})\log\sigma(R_{ui})
@@ -313,7 +314,8 @@ def reference_parity_trainer(model, dataset, config=None,
                              decay: float = 0.99, reference_init: bool = True,
                              **trainer_kwargs):
     r"""A :class:`~mmgraph.train.Trainer` that follows the reference
-    optimisation loop (MODELS.md §7.4): plain SGD on every parameter group
+    optimisation loop (``train_Model`` in the reference's ``_NBPO.py``):
+    plain SGD on every parameter group
     (model and flip model) at :math:`\eta\cdot\text{decay}^{e+1}` in epoch
     :math:`e` (the reference decays at the *start* of each epoch), where
     :math:`\eta` is ``config.learning_rate`` (and the flip model's

@@ -69,7 +69,7 @@ class UnlearnObjective(Objective):
 
     The paper gives the method in prose and equations only; the weighting
     :math:`\alpha`, the sampling and the regulariser are mmgraph's choices
-    (``MODELS.md`` §6.4).
+    (see the unlearning guide, ``docs/unlearning.md``).
 
     Differences from the reference code (a public port of RRL): that port
     writes the reverse term as ``sign * -logsigmoid(sign * diff)`` with
