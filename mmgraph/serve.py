@@ -42,6 +42,10 @@ class RecommendHandler(BaseHTTPRequestHandler):
 
     server_version = "mmgraph"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the
+    # second waits for the client's delayed ACK (~40 ms per keep-alive
+    # request).
+    disable_nagle_algorithm = True
 
     def _send(self, status: int, body: dict) -> None:
         data = (json.dumps(body) + "\n").encode("utf-8")
