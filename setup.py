@@ -28,6 +28,8 @@ extras = {
     "scatter": ["torch-scatter>=2.1", "torch-sparse>=0.6"],
     # mmgraph export --format faiss|onnx (onnxruntime checks the ONNX graph)
     "export": ["faiss-cpu>=1.7", "onnx>=1.14", "onnxruntime>=1.16"],
+    # --log tensorboard (torch.utils.tensorboard writes through it)
+    "tensorboard": ["tensorboard>=2.10"],
     "dev": ["pytest>=7.0"],
     "docs": ["mkdocs>=1.5", "mkdocs-material>=9.0",
              "mkdocstrings[python]>=0.24"],
