@@ -30,6 +30,8 @@ extras = {
     "export": ["faiss-cpu>=1.7", "onnx>=1.14", "onnxruntime>=1.16"],
     # --log tensorboard (torch.utils.tensorboard writes through it)
     "tensorboard": ["tensorboard>=2.10"],
+    # mmgraph train --search random|tpe (journal storage: optuna >= 4)
+    "search": ["optuna>=4.0"],
     "dev": ["pytest>=7.0"],
     "docs": ["mkdocs>=1.5", "mkdocs-material>=9.0",
              "mkdocstrings[python]>=0.24"],
