@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - until callbacks.py is merged
             pass
 
 __all__ = ["CSVLogger", "TensorBoardLogger", "LOGGERS", "make_loggers",
-           "flatten_record"]
+           "flatten_record", "add_arguments"]
 
 #: Keys of an epoch record that are not loss terms.
 _NOT_LOSSES = ("epoch", "valid", "test", "train_seconds", "eval_seconds",
@@ -229,3 +229,12 @@ def make_loggers(names: Union[str, Iterable[str], None],
         cls, file = LOGGERS[name]
         out.append(cls(Path(run_dir) / file))
     return out
+
+
+def add_arguments(parser) -> None:
+    r"""Adds ``--log NAME[,NAME]`` to ``mmgraph train``'s parser; pass
+    ``make_loggers(args.log, run_dir)`` to the trainer's callbacks."""
+    parser.add_argument("--log", metavar="NAME[,NAME]",
+                        help="also log every epoch to the run folder: csv "
+                        "(metrics.csv), tensorboard (tensorboard/; needs "
+                        "mmgraph[tensorboard])")

@@ -108,6 +108,16 @@ def test_tensorboard_event_files(tmp_path):
     assert [(e.step, round(e.value, 6)) for e in best] == [(1, 0.3)]
 
 
+def test_log_argument(tmp_path):
+    import argparse
+    from mmgraph.train.logging_callbacks import add_arguments
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--log", "csv"])
+    [cb] = make_loggers(args.log, tmp_path)
+    assert isinstance(cb, CSVLogger)
+
+
 def test_make_loggers(tmp_path):
     cbs = make_loggers("csv,tensorboard", tmp_path)
     assert isinstance(cbs[0], CSVLogger) and \
