@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -194,7 +195,7 @@ class EmbeddingIndex:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise ExportError(f"{path}: cannot read the embedding archive "
                               f"({e})") from None
         missing = {"user_ids", "item_ids", "user_emb", "item_emb",
@@ -230,8 +231,7 @@ class EmbeddingIndex:
         except KeyError:
             raise UnknownUserError(
                 f"unknown user id {str(raw_id)!r} (the run has "
-                f"{self.num_users} users)."
-                f"{did_you_mean(raw_id, self.user_ids[:10000])}") from None
+                f"{self.num_users} users)") from None
 
     def scores(self, users: Tensor) -> Tensor:
         r"""Unmasked scores ``[len(users), I]``."""

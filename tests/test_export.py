@@ -46,6 +46,16 @@ def test_npz_round_trip_holds_raw_ids_and_embeddings(trained, tmp_path):
     assert index.num_items == dataset.num_items
 
 
+def test_bad_npz_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ExportError, match="cannot read the embedding archive"):
+        EmbeddingIndex.load_npz(bad)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ExportError, match="not an mmgraph npz export"):
+        EmbeddingIndex.load_npz(tmp_path / "other.npz")
+
+
 def test_index_topk_equals_recommend(trained):
     _, model, dataset = trained
     index = EmbeddingIndex.from_model(model, dataset)
