@@ -126,3 +126,24 @@ def test_make_loggers(tmp_path):
     assert make_loggers(None, tmp_path) == []
     with pytest.raises(MMGraphError, match="Did you mean 'csv'"):
         make_loggers("cvs", tmp_path)
+
+
+def test_tensorboard_resume_purges_epochs_after_the_checkpoint(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    trainer = SimpleNamespace(history=[])
+    cb = TensorBoardLogger(tmp_path / "tb")
+    cb.on_fit_start(trainer)
+    for r in (_record(0, 0.9, 0.1), _record(1, 0.8, 0.2),
+              _record(2, 0.75, 0.1)):        # epoch 2: after the checkpoint
+        trainer.history.append(r)
+        cb.on_epoch_end(trainer, r["epoch"], r)
+    cb.writer.close()                        # the process dies here
+    resumed = TensorBoardLogger(tmp_path / "tb")
+    _fit([resumed], [_record(2, 0.7, 0.3)],
+         trainer=SimpleNamespace(history=trainer.history[:2]))
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    loss = [(e.step, round(e.value, 6)) for e in acc.Scalars("loss/loss")]
+    assert loss == [(0, 0.9), (1, 0.8), (2, 0.7)]
