@@ -13,6 +13,7 @@ Usage::
     python benchmarks/search_vs_grid.py --out /tmp/svg                     # synthetic
     python benchmarks/search_vs_grid.py --data DATA --trials 30 --out DIR
     python benchmarks/search_vs_grid.py --set epochs=30 --out DIR          # capped
+    python benchmarks/search_vs_grid.py --size 300,200 --set epochs=20 --out DIR
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="lightgcn")
     p.add_argument("--data", default="synthetic")
+    p.add_argument("--size", metavar="USERS,ITEMS",
+                   help="size of the synthetic set (default 1000,500)")
     p.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -41,7 +44,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmgraph.search import search
     from mmgraph.train.run import _load, train_model
     overrides = dict(parse_override(s) for s in args.set)
-    dataset = _load(args.data)
+    if args.size and args.data == "synthetic":
+        from mmgraph.data import load_dataset
+        u, i = (int(x) for x in args.size.split(","))
+        dataset = load_dataset("synthetic", num_users=u, num_items=i)
+    else:
+        dataset = _load(args.data)
     out = Path(args.out)
 
     t0 = time.perf_counter()

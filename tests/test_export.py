@@ -159,3 +159,35 @@ def test_cli_verb(trained, tmp_path, capsys):
     assert args.func is run and run(args) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "e.npz").exists()
+
+
+def _hand_index():
+    # scores u0: [1, 2, 3, 4]; u1: [4, 3, 2, 1]
+    user = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    item = torch.tensor([[1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0]])
+    # u0 trained on item 3, u1 on items 0 and 2; item 1 left the catalogue
+    return EmbeddingIndex(user, item, ["a", "b"], ["w", "x", "y", "z"],
+                          torch.tensor([0, 1, 3]), torch.tensor([3, 0, 2]),
+                          excluded_items=torch.tensor([1]))
+
+
+def test_topk_hand_computed_with_training_and_excluded_items():
+    index = _hand_index()
+    items, scores = index.topk([0, 1], 3)
+    assert items.tolist() == [[2, 0, -1], [3, -1, -1]]
+    assert scores[0, :2].tolist() == [3.0, 1.0]
+    assert scores[1, 0].item() == 1.0 and scores[1, 1].item() == float("-inf")
+    items, _ = index.topk([0, 1], 2, exclude_train=False)
+    assert items.tolist() == [[3, 2], [0, 1]]
+    assert index.recommend("b", 3)["items"] == [{"item": "z", "score": 1.0}]
+
+
+def test_faiss_topk_hand_computed():
+    pytest.importorskip("faiss")
+    import faiss
+    index = _hand_index()
+    flat = faiss.IndexFlatIP(2)
+    flat.add(index.item_emb.numpy())
+    items, scores = faiss_topk(flat, index, [0, 1], 3)
+    assert items.tolist() == [[2, 0, -1], [3, -1, -1]]
+    assert scores[0, :2].tolist() == [3.0, 1.0]
