@@ -26,10 +26,19 @@ extras = {
     # Compiled from source (about 13 minutes); install with
     # pip install --no-build-isolation torch-scatter torch-sparse
     "scatter": ["torch-scatter>=2.1", "torch-sparse>=0.6"],
-    "dev": ["pytest>=7.0", "ruff>=0.6"],
+    # mmgraph export --format faiss|onnx (onnxruntime checks the ONNX graph)
+    "export": ["faiss-cpu>=1.7", "onnx>=1.14", "onnxruntime>=1.16"],
+    # --log tensorboard (torch.utils.tensorboard writes through it)
+    "tensorboard": ["tensorboard>=2.10"],
+    # mmgraph train --search random|tpe (journal storage: optuna >= 4)
+    "search": ["optuna>=4.0"],
     "docs": ["mkdocs>=1.5", "mkdocs-material>=9.0",
              "mkdocstrings[python]>=0.24"],
 }
+# The tests exercise every optional feature (they skip cleanly where an extra
+# is missing, but CI and contributors should not skip them).
+extras["dev"] = (["pytest>=7.0", "ruff>=0.6"] + extras["export"] +
+                 extras["tensorboard"] + extras["search"])
 
 setup(
     name="mmgraph",
