@@ -295,6 +295,23 @@ class RecDataset:
         path = self.root / ("u_id_mapping.csv" if kind == "user" else "i_id_mapping.csv")
         return read_id_mapping(path) if path.exists() else None
 
+    def fingerprint(self) -> str:
+        r"""A SHA-256 over the dataset's content: the numbers of users and
+        items, the train / valid / test edges and every modality's feature
+        matrix (name, shape, dtype and bytes) -- not its name or folder. Two
+        datasets with the same fingerprint train the same models; a run
+        folder records it to refuse resuming on other data."""
+        import hashlib
+        h = hashlib.sha256()
+        h.update(f"{self.num_users},{self.num_items};".encode())
+        tensors = [(s, self.split_edge_index(s)) for s in SPLIT_NAMES]
+        tensors += sorted(self.features.items())
+        for key, t in tensors:
+            t = t.detach().cpu().contiguous()
+            h.update(f"{key}:{tuple(t.shape)}:{t.dtype};".encode())
+            h.update(t.numpy().tobytes())
+        return h.hexdigest()
+
     # ---------------------------------------------------------------- summary
     def summary(self, components: bool = True) -> Dict[str, Any]:
         r"""The dataset card: sizes, split counts, density, degree statistics

@@ -1,24 +1,18 @@
 r"""High-level runs: one configuration, or a grid over hyper-parameters and
-seeds selected on validation; and reloading a finished run."""
+seeds selected on validation (run folders: :mod:`mmgraph.runs`)."""
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
-
-from mmgraph.config import TrainConfig, expand_grid, resolve_config
+from mmgraph.config import expand_grid, resolve_config
 from mmgraph.report import fmt_mean_std, format_table, mean_std
-from mmgraph.train.trainer import CHECKPOINT, RESULTS, Trainer
-from mmgraph.train.utils import atomic_write_json, seed_everything
 
-__all__ = ["train_model", "train_config", "load_run", "run_dir_of_best"]
+__all__ = ["train_model", "train_config"]
 
 log = logging.getLogger("mmgraph")
-GRID_FILE = "grid.json"
 
 
 def _load(data, dataset_kwargs: Optional[Dict[str, Any]] = None):
@@ -29,31 +23,21 @@ def _load(data, dataset_kwargs: Optional[Dict[str, Any]] = None):
 
 
 def _data_spec(data) -> str:
-    if isinstance(data, (str, Path)):
-        return str(Path(data).resolve()) if str(data) != "synthetic" \
-            else "synthetic"
-    root = getattr(data, "root", None)
-    return str(root) if root is not None else str(data.name)
+    from mmgraph.runs import _data_spec as spec
+    return spec(data)
 
 
 def train_config(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
                  out_dir: Union[str, Path, None] = None, resume: bool = False,
                  data_spec: Optional[str] = None,
                  show_progress: bool = True) -> Tuple[Dict[str, Any], Any]:
-    r"""Trains one fully resolved configuration (no list values).
+    r"""Trains one fully resolved configuration (no list values); see
+    :func:`mmgraph.runs.train_run`.
 
     Returns ``(results, model)``."""
-    from mmgraph.models import create_model
-    tc = TrainConfig(**config["train"])
-    seed_everything(tc.seed)
-    model = create_model(model_name, dataset, **config["model"])
-    trainer = Trainer(model, dataset, tc, objective=tc.objective,
-                      objective_params=config["objective"], out_dir=out_dir,
-                      extra_results={"config": config,
-                                     "data": data_spec or _data_spec(dataset)},
-                      show_progress=show_progress)
-    results = trainer.fit(resume=resume)
-    return results, model
+    from mmgraph.runs import train_run
+    return train_run(model_name, dataset, config, out_dir, resume,
+                     data_spec, show_progress)
 
 
 def train_model(model: str, data: Any = "synthetic",
@@ -91,6 +75,7 @@ def train_model(model: str, data: Any = "synthetic",
 
 def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
           spec: str, show_progress: bool) -> Dict[str, Any]:
+    from mmgraph.runs import RunFolder
     out = Path(out_dir) if out_dir is not None else None
     metric = points[0][1]["train"]["valid_metric"]
     summary: List[Dict[str, Any]] = []
@@ -100,10 +85,9 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
             c = copy.deepcopy(cfg)
             c["train"]["seed"] = seed
             run_dir = out / "runs" / f"{i}-seed{seed}" if out else None
-            done = run_dir is not None and (run_dir / RESULTS).exists() and \
-                json.loads((run_dir / RESULTS).read_text()).get("finished")
-            if done and resume:
-                res = json.loads((run_dir / RESULTS).read_text())
+            folder = RunFolder(run_dir) if run_dir is not None else None
+            if folder is not None and resume and folder.is_finished():
+                res = folder.read_results()
             else:
                 log.info("grid point %d/%d %s seed %d", i + 1, len(points),
                          point, seed)
@@ -125,7 +109,7 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
     # The best point's first run is what evaluate/recommend load.
     result["best_run"] = best["runs"][0]["run_dir"]
     if out is not None:
-        atomic_write_json(out / GRID_FILE, result)
+        RunFolder(out).write_grid(result)
     log.info("\n%s", grid_table(result))
     return result
 
@@ -143,45 +127,3 @@ def grid_table(result: Dict[str, Any]) -> str:
                      fmt_mean_std([r["test"][metric] for r in e["runs"]])
                      + mark])
     return format_table(rows, ["point", f"valid {metric}", f"test {metric}"])
-
-
-def run_dir_of_best(run_dir: Union[str, Path]) -> Path:
-    r"""The run folder that holds the checkpoint: ``run_dir`` itself, or the
-    selected run of a grid folder."""
-    run_dir = Path(run_dir)
-    if (run_dir / CHECKPOINT).exists():
-        return run_dir
-    grid = run_dir / GRID_FILE
-    if grid.exists():
-        return Path(json.loads(grid.read_text())["best_run"])
-    raise FileNotFoundError(f"{run_dir}: no {CHECKPOINT} or {GRID_FILE} "
-                            f"(is this a run folder of 'mmgraph train'?)")
-
-
-def load_run(run_dir: Union[str, Path], dataset=None,
-             device: Optional[str] = None):
-    r"""Rebuilds the dataset and the selected model of a finished run.
-
-    Returns ``(model, dataset, results)``; the model is in eval mode with the
-    best checkpoint loaded (``weights_only=True``)."""
-    from mmgraph.models import create_model
-    run = run_dir_of_best(run_dir)
-    path = run / RESULTS
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read the run's results ({e})") \
-            from None
-    if dataset is None:
-        dataset = _load(results["data"])
-        if results.get("unlearn_request"):
-            # An unlearned run propagates over its retain graph only.
-            from mmgraph.train.unlearn import apply_saved_request
-            dataset = apply_saved_request(dataset, run)
-    config = results["config"]
-    model = create_model(results["model"], dataset, **config["model"])
-    dev = torch.device(device or config["train"].get("device", "cpu"))
-    state = torch.load(run / CHECKPOINT, map_location=dev, weights_only=True)
-    model.load_state_dict(state["model"])
-    model.to(dev).eval()
-    return model, dataset, results

@@ -6,7 +6,8 @@ import torch
 from mmgraph.config import TrainConfig
 from mmgraph.models import create_model
 from mmgraph.train import Trainer
-from mmgraph.train.trainer import CHECKPOINT, RESULTS, TOPK_FILE
+from mmgraph.errors import RunFolderError
+from mmgraph.runs import CHECKPOINT, RESULTS, TOPK_FILE, RunFolder
 
 
 def _config(**kw):
@@ -18,7 +19,8 @@ def _config(**kw):
 
 def test_fit_writes_the_run_folder(tiny_dataset, tmp_path):
     model = create_model("lightgcn", tiny_dataset, n_layers=1)
-    res = Trainer(model, tiny_dataset, _config(epochs=3), out_dir=tmp_path,
+    res = Trainer(model, tiny_dataset, _config(epochs=3),
+                  callbacks=RunFolder(tmp_path).callbacks(),
                   show_progress=False).fit()
     saved = json.loads((tmp_path / RESULTS).read_text())
     assert saved["finished"] and saved["test"] == res["test"]
@@ -83,11 +85,12 @@ def test_resume_after_interruption_gives_the_same_result(tiny_dataset,
                                                          single_thread):
     config = _config(epochs=6)
     full = Trainer(create_model("lightgcn", tiny_dataset), tiny_dataset,
-                   config, out_dir=tmp_path / "full",
+                   config, callbacks=RunFolder(tmp_path / "full").callbacks(),
                    show_progress=False).fit()
 
     interrupted = Trainer(create_model("lightgcn", tiny_dataset),
-                          tiny_dataset, config, out_dir=tmp_path / "cut",
+                          tiny_dataset, config,
+                          callbacks=RunFolder(tmp_path / "cut").callbacks(),
                           show_progress=False)
     original = interrupted.train_epoch
 
@@ -100,7 +103,7 @@ def test_resume_after_interruption_gives_the_same_result(tiny_dataset,
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     resumed = Trainer(create_model("lightgcn", tiny_dataset), tiny_dataset,
-                      config, out_dir=tmp_path / "cut",
+                      config, callbacks=RunFolder(tmp_path / "cut").callbacks(),
                       show_progress=False).fit(resume=True)
     assert resumed["best_epoch"] == full["best_epoch"]
     assert resumed["test"] == full["test"]
@@ -110,10 +113,13 @@ def test_resume_after_interruption_gives_the_same_result(tiny_dataset,
 
 def test_resume_with_another_config_is_refused(tiny_dataset, tmp_path):
     Trainer(create_model("mf", tiny_dataset), tiny_dataset, _config(epochs=1),
-            out_dir=tmp_path, show_progress=False).fit()
-    with pytest.raises(ValueError, match="another training config"):
+            callbacks=RunFolder(tmp_path).callbacks(),
+            show_progress=False).fit()
+    with pytest.raises(RunFolderError,
+                       match="another training config.*learning_rate"):
         Trainer(create_model("mf", tiny_dataset), tiny_dataset,
-                _config(epochs=1, learning_rate=0.5), out_dir=tmp_path,
+                _config(epochs=1, learning_rate=0.5),
+                callbacks=RunFolder(tmp_path).callbacks(),
                 show_progress=False).fit(resume=True)
 
 

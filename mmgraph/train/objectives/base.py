@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 __all__ = ["Objective", "register_objective", "create_objective",
-           "list_objectives", "objective_hparams"]
+           "list_objectives", "objective_hparams", "resolve_objective_name"]
 
 _OBJECTIVES: Dict[str, type] = {}
 
@@ -55,6 +55,16 @@ def objective_hparams(name: str) -> Dict[str, Any]:
             and p.default is not inspect.Parameter.empty}
 
 
+def resolve_objective_name(name: str, model) -> str:
+    r"""The objective a run of ``model`` (an instance or a model class)
+    uses for ``name``: ``'auto'`` is the model's native loss if it has one
+    (:attr:`~mmgraph.models.Recommender.native_loss`), else BPR; any other
+    name is itself. The one home of the ``'auto'`` rule."""
+    if name != "auto":
+        return name
+    return "native" if getattr(model, "native_loss", False) else "bpr"
+
+
 def create_objective(name: str, model, dataset, **kwargs: Any) -> "Objective":
     r"""Builds objective ``name`` for ``model`` on ``dataset``."""
     cls = _get(name)
@@ -76,9 +86,14 @@ class Objective(torch.nn.Module):
             when the config leaves ``num_negatives`` at 0.
         learning_rate (float, optional): a learning rate for the objective's
             own parameters (``None`` = the model's).
+        step_terms (tuple of str): output keys kept with their graph.
     """
     default_negatives: int = 1
     learning_rate: Optional[float] = None
+    #: Output keys that keep their autograd graph: parts of ``'loss'`` a
+    #: trainer may step with an optimiser of their own
+    #: (:attr:`~mmgraph.train.Trainer.term_optimizers`); never logged.
+    step_terms: Tuple[str, ...] = ()
 
     def __init__(self, model, dataset) -> None:
         super().__init__()
