@@ -141,3 +141,107 @@ def test_lightgcn_learns_on_synthetic_data(tiny_dataset):
                   show_progress=False).fit()
     random_recall = 20 / tiny_dataset.num_items
     assert res["valid"]["recall@20"] > 2 * random_recall
+
+
+def test_dict_config_is_merged_over_the_model_train_defaults(tiny_dataset,
+                                                             monkeypatch):
+    model = create_model("mf", tiny_dataset)
+    monkeypatch.setattr(type(model), "train_defaults",
+                        {"learning_rate": 0.123, "batch_size": 64})
+    trainer = Trainer(model, tiny_dataset, {"batch_size": 32},
+                      show_progress=False)
+    assert trainer.config.learning_rate == 0.123
+    assert trainer.config.batch_size == 32  # an explicit value wins
+    assert Trainer(model, tiny_dataset, show_progress=False
+                   ).config.learning_rate == 0.123
+    # An explicit TrainConfig is taken as it is.
+    assert Trainer(model, tiny_dataset, TrainConfig(), show_progress=False
+                   ).config.learning_rate == 1e-3
+
+
+@pytest.mark.parametrize("name,cls", [("adam", torch.optim.Adam),
+                                      ("SGD", torch.optim.SGD),
+                                      ("adamw", torch.optim.AdamW)])
+def test_optimizer_is_resolved_by_name(tiny_dataset, name, cls):
+    trainer = Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                      _config(optimizer=name, optimizer_params={}),
+                      show_progress=False)
+    assert type(trainer.optimizer) is cls
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def test_unknown_optimizer_or_schedule_is_a_config_error(tiny_dataset):
+    from mmgraph.config import ConfigError
+    with pytest.raises(ConfigError, match="train.optimizer.*'adamm'"):
+        Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                _config(optimizer="adamm"), show_progress=False)
+    with pytest.raises(ConfigError, match="train.lr_scheduler"):
+        Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                _config(lr_scheduler="nope"), show_progress=False)
+
+
+def test_lr_schedule_steps_once_per_epoch_and_resumes(tiny_dataset, tmp_path,
+                                                      single_thread):
+    from mmgraph.runs import RunFolder
+    from mmgraph.train.callbacks import Callback
+
+    class Rates(Callback):
+        def __init__(self):
+            self.lrs = []
+
+        def on_epoch_start(self, trainer, epoch):
+            self.lrs.append(trainer.optimizer.param_groups[0]["lr"])
+
+    rates = Rates()
+    config = _config(epochs=4, learning_rate=0.1, lr_scheduler="step",
+                     lr_scheduler_params={"step_size": 2, "gamma": 0.5})
+    Trainer(create_model("mf", tiny_dataset), tiny_dataset, config,
+            callbacks=[rates], show_progress=False).fit()
+    assert rates.lrs == pytest.approx([0.1, 0.1, 0.05, 0.05])
+
+    class EveryEpoch(Callback):
+        role = "selection"  # checkpoint every epoch
+
+        def __init__(self, crash_at=None):
+            self.crash_at = crash_at
+
+        def on_epoch_start(self, trainer, epoch):
+            if epoch == self.crash_at:
+                raise KeyboardInterrupt
+
+        def on_epoch_end(self, trainer, epoch, record):
+            trainer.mark_best(record)
+
+    folder = RunFolder(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(create_model("mf", tiny_dataset), tiny_dataset, config,
+                callbacks=[EveryEpoch(crash_at=3)] + folder.callbacks(),
+                show_progress=False).fit()
+    resumed = Rates()
+    Trainer(create_model("mf", tiny_dataset), tiny_dataset, config,
+            callbacks=[EveryEpoch()] + folder.callbacks() + [resumed],
+            show_progress=False).fit(resume=True)
+    assert resumed.lrs == pytest.approx([0.05])
+
+
+def test_batches_hook_and_training_step_are_the_extension_points(
+        tiny_dataset):
+    from mmgraph.models.base import Batch
+    seen = []
+
+    def source(trainer, epoch):
+        users, items = trainer.dataset.train_edge_index[:, :50]
+        yield Batch(users, items, trainer.sampler.sample(users, 1))
+
+    class Counting(Trainer):
+        def training_step(self, batch):
+            seen.append(len(batch))
+            return super().training_step(batch)
+
+    trainer = Counting(create_model("mf", tiny_dataset), tiny_dataset,
+                       _config(epochs=2), batches=source,
+                       show_progress=False)
+    res = trainer.fit()
+    assert seen == [50, 50] and len(res["history"]) == 2
+    assert {"loss", "valid", "improved", "train_seconds",
+            "eval_seconds"} <= set(res["history"][0])
