@@ -384,7 +384,7 @@ def _worker(spec: Dict[str, Any]) -> None:
     try:
         from mmgraph.data import load_dataset
         from mmgraph.train.run import train_model
-        from mmgraph.train.trainer import CHECKPOINT
+        from mmgraph.runs import CHECKPOINT
         data = spec["data"]
         if data["path"] == "synthetic" and data["options"]:
             dataset = load_dataset("synthetic", **data["options"])
@@ -408,7 +408,7 @@ def _worker(spec: Dict[str, Any]) -> None:
             + (" (in-process: maximum so far)" if spec.get("in_process")
                else " of the run's worker process"),
             "digest": spec["digest"]}
-    from mmgraph.train.utils import atomic_write_json
+    from mmgraph.io import atomic_write_json
     atomic_write_json(run_dir / BENCH_FILE, info)
 
 
@@ -437,7 +437,7 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
 def run_state(spec: RunSpec) -> str:
     r"""``'done'``, ``'partial'`` (resumable), ``'stale'`` (run with another
     specification) or ``'new'``."""
-    from mmgraph.train.trainer import CHECKPOINT, RESULTS
+    from mmgraph.runs import CHECKPOINT, RESULTS
     saved = _read_json(spec.run_dir / SPEC_FILE)
     if saved is not None and saved.get("digest") != spec.digest():
         return "stale"
@@ -456,7 +456,7 @@ def _reset(run_dir: Path) -> None:
 
 
 def _progress_line(spec: RunSpec, t0: float) -> str:
-    from mmgraph.train.trainer import RESULTS
+    from mmgraph.runs import RESULTS
     res = _read_json(spec.run_dir / RESULTS) or {}
     hist = res.get("history") or []
     text = f"  epoch {len(hist)}"
@@ -470,8 +470,8 @@ def _progress_line(spec: RunSpec, t0: float) -> str:
 def execute(runs: List[RunSpec], isolation: str = "fork-server",
             out=None, threads: Optional[int] = None) -> List[RunSpec]:
     r"""Runs what is not finished; returns the runs that failed."""
-    from mmgraph.train.trainer import RESULTS
-    from mmgraph.train.utils import atomic_write_json
+    from mmgraph.runs import RESULTS
+    from mmgraph.io import atomic_write_json
     out = out or sys.stdout
     ctx = _context(isolation)
     failed = []
@@ -554,7 +554,7 @@ def execute(runs: List[RunSpec], isolation: str = "fork-server",
 
 # ---------------------------------------------------------------- reports
 def _run_record(spec: RunSpec) -> Optional[Dict[str, Any]]:
-    from mmgraph.train.trainer import RESULTS
+    from mmgraph.runs import RESULTS
     if run_state(spec) != "done":
         return None
     res = _read_json(spec.run_dir / RESULTS)
@@ -651,8 +651,8 @@ def write_reports(suite: Suite, runs: List[RunSpec], out: Path,
                   quick: bool) -> List[Dict[str, Any]]:
     r"""Writes results.{csv,json,md} and the figures; returns the rows."""
     from mmgraph.report import format_table
-    from mmgraph.train.utils import (atomic_write_json, atomic_write_text,
-                                     package_versions)
+    from mmgraph.io import (atomic_write_json, atomic_write_text,
+                            package_versions)
     records = [r for r in (_run_record(s) for s in runs) if r is not None]
     rows = summarise(records)
     missing = len(runs) - len(records)
@@ -733,7 +733,7 @@ def plot_figures(records: List[Dict[str, Any]], out: Path) -> List[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from mmgraph.train.utils import atomic_write_bytes
+    from mmgraph.io import atomic_write_bytes
 
     def save(fig, name: str) -> Path:
         fig.tight_layout()
