@@ -8,6 +8,8 @@ from typing import Any, Dict, Iterable, List, Optional
 import numpy as np
 import torch
 
+from mmgraph.config import ConfigError
+
 __all__ = ["seed_everything", "adam", "make_optimizer", "make_lr_scheduler"]
 
 
@@ -46,7 +48,6 @@ def make_optimizer(name: str, groups: List[Dict[str, Any]],
     try:
         return optimizer_resolver(name, groups, **params)
     except ValueError:
-        from mmgraph.config import ConfigError
         choices = sorted(c.__name__.lower() for c in vars(torch.optim).values()
                          if isinstance(c, type) and
                          issubclass(c, torch.optim.Optimizer) and
@@ -67,5 +68,4 @@ def make_lr_scheduler(name: Optional[str], optimizer: torch.optim.Optimizer,
     try:
         return lr_scheduler_resolver(name, optimizer, **params)
     except ValueError as e:
-        from mmgraph.config import ConfigError
         raise ConfigError(f"train.lr_scheduler: {e}") from None

@@ -5,6 +5,7 @@ from mmgraph.models import create_model
 from mmgraph.train import Trainer
 from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
+from tests.train.test_trainer import fake_valid_scores
 
 
 def _config(**kw):
@@ -38,16 +39,7 @@ def test_hooks_are_called_in_order(tiny_dataset, monkeypatch):
     cb = _Record()
     trainer = Trainer(create_model("mf", tiny_dataset), tiny_dataset,
                       _config(), callbacks=[cb], show_progress=False)
-    scores = iter([0.2, 0.1, 0.3])
-    original = trainer.evaluator.evaluate
-
-    def fake(m, split="valid", **kw):
-        out = original(m, split, **kw)
-        if split == "valid":
-            out["recall@20"] = next(scores)
-        return out
-
-    monkeypatch.setattr(trainer.evaluator, "evaluate", fake)
+    fake_valid_scores(trainer, monkeypatch, [0.2, 0.1, 0.3])
     res = trainer.fit()
     assert cb.calls == ["fit_start", "start0", "end0:True", "start1",
                         "end1:False", "start2", "end2:True", "fit_end"]

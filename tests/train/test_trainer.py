@@ -10,6 +10,20 @@ from mmgraph.errors import RunFolderError
 from mmgraph.runs import CHECKPOINT, RESULTS, TOPK_FILE, RunFolder
 
 
+def fake_valid_scores(trainer, monkeypatch, scores):
+    r"""Makes the trainer's validation recall@20 follow ``scores``."""
+    scores = iter(scores)
+    original = trainer.evaluator.evaluate
+
+    def fake(m, split="valid", **kw):
+        out = original(m, split, **kw)
+        if split == "valid":
+            out["recall@20"] = next(scores)
+        return out
+
+    monkeypatch.setattr(trainer.evaluator, "evaluate", fake)
+
+
 def _config(**kw):
     base = dict(epochs=6, batch_size=256, topk=[5, 10, 20, 50], seed=5,
                 patience=100)
@@ -62,16 +76,8 @@ def test_early_stopping_follows_mmrec_rule(tiny_dataset, monkeypatch):
     model = create_model("mf", tiny_dataset)
     trainer = Trainer(model, tiny_dataset, _config(epochs=50, patience=3),
                       show_progress=False)
-    scores = iter([0.1, 0.3, 0.2, 0.3, 0.25, 0.29] + [0.0] * 50)
-    original = trainer.evaluator.evaluate
-
-    def fake(m, split="valid", **kw):
-        out = original(m, split, **kw)
-        if split == "valid":
-            out["recall@20"] = next(scores)
-        return out
-
-    monkeypatch.setattr(trainer.evaluator, "evaluate", fake)
+    fake_valid_scores(trainer, monkeypatch,
+                      [0.1, 0.3, 0.2, 0.3, 0.25, 0.29] + [0.0] * 50)
     res = trainer.fit()
     # Best at epoch 1 (0.3; the later 0.3 is not a strict improvement); it
     # stops after patience + 1 = 4 epochs without improvement.

@@ -1,14 +1,10 @@
 r"""Unlearning is the shared training loop, so it is data-parallel like
 training: under a 2-rank gloo group (as ``torchrun`` launches it) both ranks
 end with the same unlearned model, equal to a single process's."""
-import os
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
-from tests.test_distributed import _free_port
+from tests.test_distributed import run_two_ranks
 
 
 def _unlearn(initial=None):
@@ -33,22 +29,14 @@ def _unlearn(initial=None):
     return model.state_dict(), res
 
 
-def _worker(rank, world, port, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _on_rank():
     state, res = _unlearn()
-    torch.save({"state": state, "test": res["test"],
-                "forget": res["unlearn"]["forget"],
-                "best_epoch": res["best_epoch"]},
-               os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    return {"state": state, "test": res["test"],
+            "forget": res["unlearn"]["forget"], "best_epoch": res["best_epoch"]}
 
 
 def test_unlearning_on_two_ranks_equals_one_process(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
-             join=True)
-    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    r0, r1 = run_two_ranks(_on_rank, tmp_path)
     for key in r0["state"]:
         assert torch.equal(r0["state"][key], r1["state"][key]), key
     assert r0["test"] == r1["test"] and r0["forget"] == r1["forget"]
