@@ -32,7 +32,7 @@ import math
 from typing import Any, Dict, List, Optional
 
 __all__ = ["Callback", "BestValidScore", "EarlyStopping", "ProgressBar",
-           "History", "plot_training_curve"]
+           "plot_training_curve"]
 
 log = logging.getLogger("mmgraph")
 
@@ -155,24 +155,6 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-class History(Callback):
-    r"""Keeps the per-epoch records of the last fit (``self.records``) and
-    can plot them (:meth:`plot`)."""
-
-    def __init__(self) -> None:
-        self.records: List[Dict[str, Any]] = []
-        self.valid_metric = "recall@20"
-
-    def on_fit_start(self, trainer) -> None:
-        self.records = trainer.history
-        self.valid_metric = trainer.config.valid_metric
-
-    def plot(self, path) -> None:
-        r"""Saves the loss and validation curves as a PNG (needs
-        matplotlib)."""
-        plot_training_curve(self.records, self.valid_metric, path)
 
 
 def plot_training_curve(history: List[Dict[str, Any]], valid_metric: str,
