@@ -10,12 +10,13 @@ optimises them too, with the objective's own learning rate if it sets one.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from mmgraph.errors import did_you_mean
 
 __all__ = ["Objective", "register_objective", "create_objective",
            "list_objectives", "objective_hparams", "resolve_objective_name"]
@@ -35,10 +36,9 @@ def register_objective(name: str) -> Callable[[type], type]:
 def _get(name: str) -> type:
     import mmgraph.train.objectives  # noqa: F401  (registers built-ins)
     if name not in _OBJECTIVES:
-        close = difflib.get_close_matches(name, _OBJECTIVES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"unknown objective {name!r}; available: "
-                       f"{', '.join(sorted(_OBJECTIVES))}.{hint}")
+                       f"{', '.join(sorted(_OBJECTIVES))}."
+                       f"{did_you_mean(name, _OBJECTIVES)}")
     return _OBJECTIVES[name]
 
 
@@ -71,10 +71,8 @@ def create_objective(name: str, model, dataset, **kwargs: Any) -> "Objective":
     valid = objective_hparams(name)
     for key in kwargs:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise KeyError(f"objective {name!r} has no parameter {key!r}."
-                           f"{hint}")
+                           f"{did_you_mean(key, valid)}")
     return cls(model, dataset, **kwargs)
 
 
