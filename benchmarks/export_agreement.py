@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +47,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmgraph.evaluation import Evaluator
     from mmgraph.export import (EmbeddingIndex, export_run, faiss_topk,
                                 load_faiss, onnx_scores)
-    from mmgraph.train.run import load_run, train_model
+    from mmgraph.experiment import train_model
+    from mmgraph.runs import load_run
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run = args.run

@@ -40,16 +40,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    from mmgraph.config import parse_override
     from mmgraph.search import search
-    from mmgraph.train.run import _load, train_model
+    from mmgraph.data import load_dataset
+    from mmgraph.experiment import parse_override, train_model
     overrides = dict(parse_override(s) for s in args.set)
     if args.size and args.data == "synthetic":
-        from mmgraph.data import load_dataset
         u, i = (int(x) for x in args.size.split(","))
         dataset = load_dataset("synthetic", num_users=u, num_items=i)
     else:
-        dataset = _load(args.data)
+        dataset = load_dataset(args.data)
     out = Path(args.out)
 
     t0 = time.perf_counter()

@@ -65,7 +65,7 @@ def random_index(num_users: int, num_items: int, dim: int = 64,
 
 def synthetic_index(workdir: Path):
     from mmgraph.export import EmbeddingIndex
-    from mmgraph.train.run import train_model
+    from mmgraph.experiment import train_model
     run = workdir / "run"
     train_model("lightgcn", "synthetic", overrides={"epochs": 2, "seed": 0},
                 out_dir=run, show_progress=False)

@@ -38,11 +38,12 @@ from mmgraph.experiment import parse_override, resolve_config
 from mmgraph.data import load_dataset
 from mmgraph.data.noise import hide_positives
 from mmgraph.evaluation import Evaluator
+from mmgraph.io import atomic_write_json
 from mmgraph.models import create_model
 from mmgraph.report import format_table
+from mmgraph.runs import RunFolder
 from mmgraph.train import Trainer
 from mmgraph.train.objectives import objective_hparams
-from mmgraph.train.utils import atomic_write_json
 
 METRIC = "recall@20"
 
@@ -90,7 +91,8 @@ def train_one(args, dataset, clean, objective: str, fraction: float,
     seed_everything(tc.seed)
     model = create_model(args.model, dataset, **config["model"])
     trainer = Trainer(model, dataset, tc, objective=objective,
-                      objective_params=config["objective"], out_dir=out,
+                      objective_params=config["objective"],
+                      callbacks=RunFolder(out).callbacks(),
                       extra_results={"config": config,
                                      "hidden_fraction": fraction,
                                      "noise_seed": args.noise_seed},

@@ -17,7 +17,7 @@ import torch
 import mmgraph
 from mmgraph.config import TrainConfig
 from mmgraph.report import format_table
-from mmgraph.train.unlearn import ForgetRequest, Unlearner
+from mmgraph.unlearn import ForgetRequest, Unlearner
 
 torch.manual_seed(0)
 dataset = mmgraph.load_dataset("synthetic", num_users=300, num_items=200,

@@ -20,9 +20,12 @@ from mmgraph.data import RecDataset, load_dataset  # noqa: E402
 from mmgraph.evaluation import Evaluator  # noqa: E402
 from mmgraph.models import (Recommender, create_model, list_models,  # noqa
                             register_model)
-from mmgraph.train import ForgetRequest, Trainer, Unlearner  # noqa: E402
+from mmgraph.train import Trainer  # noqa: E402
+from mmgraph.unlearn import ForgetRequest, Unlearner  # noqa: E402
+from mmgraph.runs import RunFolder, load_run  # noqa: E402
 from mmgraph.experiment import train_model  # noqa: E402
 
 __all__ = ["__version__", "RecDataset", "load_dataset", "Evaluator",
            "Recommender", "create_model", "list_models", "register_model",
-           "Trainer", "train_model", "ForgetRequest", "Unlearner"]
+           "Trainer", "train_model", "ForgetRequest", "Unlearner",
+           "RunFolder", "load_run"]

@@ -6,7 +6,6 @@ import importlib
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 __all__ = ["main", "build_parser"]
@@ -87,7 +86,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from mmgraph.evaluation import Evaluator
     from mmgraph.report import metrics_table
-    from mmgraph.train.run import load_run
+    from mmgraph.runs import load_run
     model, dataset, results = load_run(args.run)
     tc = results["config"]["train"]
     ev = Evaluator(dataset, tc["metrics"], tc["topk"], tc["eval_batch_size"])
@@ -103,7 +102,7 @@ def _cmd_recommend(args) -> int:
 
     from mmgraph.evaluation import Evaluator
     from mmgraph.report import format_table
-    from mmgraph.train.run import load_run
+    from mmgraph.runs import load_run
     model, dataset, _ = load_run(args.run)
     try:
         users = [int(u) for u in args.users.split(",") if u.strip()]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-__all__ = ["TrainConfig", "ConfigError"]
+__all__ = ["TrainConfig", "ObjectiveConfig", "DataConfig", "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,21 @@ class TrainConfig:
         seed (int): random seed (default: ``999``).
         device (str): ``'cpu'`` or ``'cuda'`` (default: ``'cpu'``).
         top_k_file (int): list length written to ``test_topk.tsv``.
+        optimizer (str): the optimiser, a :mod:`torch.optim` class name in
+            any case (``'adam'``, ``'sgd'``, ``'adamw'``; resolved by PyG's
+            :func:`~torch_geometric.nn.resolver.optimizer_resolver`); Adam
+            uses torch's fused kernel where it can (default: ``'adam'``).
+        optimizer_params (dict): further keywords of the optimiser
+            (e.g. ``{"momentum": 0.9}``; default: ``{}``).
+        lr_scheduler (str, optional): a learning-rate schedule stepped once
+            at the end of every epoch, a :mod:`torch.optim.lr_scheduler`
+            class name (``'exponential'``, ``'step'``, ``'cosine_annealing'``,
+            ``'reduce_lr_on_plateau'`` -- stepped with the validation score;
+            resolved by PyG's
+            :func:`~torch_geometric.nn.resolver.lr_scheduler_resolver`)
+            (default: :obj:`None`, a constant rate).
+        lr_scheduler_params (dict): keywords of the schedule (e.g.
+            ``{"gamma": 0.99}``; default: ``{}``).
     """
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -64,6 +79,53 @@ class TrainConfig:
     seed: int = 999
     device: str = "cpu"
     top_k_file: int = 50
+    optimizer: str = "adam"
+    optimizer_params: Dict[str, Any] = field(default_factory=dict)
+    lr_scheduler: Optional[str] = None
+    lr_scheduler_params: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ObjectiveConfig:
+    r"""Which training objective, with its keywords.
+
+    Args:
+        name (str): a registered objective (``'bpr'``, ``'nbpo'``,
+            ``'native'``, ...) or ``'auto'`` (the model's native loss if it
+            has one, else BPR) (default: ``'auto'``).
+        params (dict): keywords of the objective's constructor (default:
+            ``{}``).
+    """
+    name: str = "auto"
+    params: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DataConfig:
+    r"""Where a dataset comes from and how its item graphs are built.
+
+    Args:
+        source (str): ``'synthetic'`` or the path of a prepared MMRec folder
+            (default: ``'synthetic'``).
+        name (str, optional): the interaction-file stem when the folder
+            holds several (default: :obj:`None`).
+        knn_k (int): :math:`k` of the kNN item graphs (default: ``10``).
+        mm_image_weight (float): image weight of the fused kNN graph
+            (default: ``0.1``).
+        params (dict): further keywords of the synthetic generator
+            (default: ``{}``).
+    """
+    source: str = "synthetic"
+    name: Optional[str] = None
+    knn_k: int = 10
+    mm_image_weight: float = 0.1
+    params: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -55,7 +55,8 @@ import torch
 from torch import Tensor
 
 from mmgraph.errors import MMGraphError, MissingExtraError, did_you_mean
-from mmgraph.train.utils import atomic_write_bytes
+from mmgraph.io import atomic_write_bytes
+from mmgraph.runs import load_run
 
 __all__ = ["EmbeddingIndex", "ExportError", "UnknownUserError", "FORMATS",
            "export_run", "export_npz", "export_faiss", "export_onnx",
@@ -168,7 +169,6 @@ class EmbeddingIndex:
     def from_run(cls, run_dir: PathLike) -> "EmbeddingIndex":
         r"""Loads a finished run (or a grid folder's selected run) and
         computes its embeddings once."""
-        from mmgraph.train.run import load_run
         model, dataset, results = load_run(run_dir, device="cpu")
         return cls.from_model(model, dataset, results.get("model", ""))
 

@@ -45,9 +45,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from mmgraph.config import ConfigError, grid_axes, resolve_config
+from mmgraph import runs
+from mmgraph.config import ConfigError
+from mmgraph.data import load_dataset
+from mmgraph.experiment import grid_axes, parse_override, resolve_config
 from mmgraph.errors import MissingExtraError, RunFolderError, did_you_mean
-from mmgraph.train.utils import atomic_write_json
+from mmgraph.io import atomic_write_json
 
 __all__ = ["Axis", "search_space", "run_study", "search", "SAMPLERS",
            "STUDY_FILE", "SEARCH_FILE", "best_run_dir", "search_table",
@@ -228,7 +231,6 @@ def search(model: str, data: Any = "synthetic",
         (number, point, validation metrics, run folder), ``best`` (the
         chosen trial, with its ``test`` metrics) and ``space``.
     """
-    from mmgraph.train.run import _data_spec, _load, train_config
     if int(trials) < 1:
         raise ConfigError(f"--trials {trials}: expected a positive integer")
     _sampler(sampler, seed)                       # validates the name early
@@ -239,8 +241,9 @@ def search(model: str, data: Any = "synthetic",
                           f"configs/{model}.yaml has no 'grid:' and no list "
                           f"value was given)")
     metric = config["train"]["valid_metric"]
-    dataset = _load(data)
-    spec = _data_spec(data)
+    dataset = load_dataset(str(data)) if isinstance(data, (str, Path)) \
+        else data
+    spec = runs.dataset_spec(data)
     out = Path(out_dir) if out_dir is not None else None
     identity = {"model": model, "data": spec, "sampler": sampler,
                 "valid_metric": metric,
@@ -276,7 +279,7 @@ def search(model: str, data: Any = "synthetic",
                 cfg[section][k] = value
             run_dir = out / TRIALS_DIR / _point_key(point) if out else None
             log.info("search trial %s", point)
-            res, _ = train_config(model, dataset, cfg, run_dir,
+            res, _ = runs.train_run(model, dataset, cfg, run_dir,
                                   resume=run_dir is not None, data_spec=spec,
                                   show_progress=show_progress)
             records[_point_key(point)] = res
@@ -379,7 +382,6 @@ def run(args) -> int:
     r"""``mmgraph train ... --search S``: the search, then its table and
     the chosen trial's validation and test metrics."""
     from mmgraph.report import metrics_table
-    from mmgraph.config import parse_override
     overrides = dict(parse_override(item) for item in
                      (getattr(args, "set", None) or []))
     for key in ("epochs", "seed", "device", "objective"):

@@ -23,7 +23,7 @@ def make_prepared_folder(root: Path, num_users: int = 60, num_items: int = 40,
 def make_run(root: Path, model: str = "lightgcn", epochs: int = 2) -> Path:
     r"""Trains ``model`` for ``epochs`` on :func:`make_prepared_folder` data
     into ``root/run`` and returns the run folder."""
-    from mmgraph.train.run import train_model
+    from mmgraph.experiment import train_model
     data = make_prepared_folder(root / "data")
     run = root / "run"
     train_model(model, str(data), overrides={"epochs": epochs, "seed": 0},

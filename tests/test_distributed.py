@@ -18,10 +18,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, out_dir):
+def _rank_main(rank, world, port, out_dir, fn):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
+    torch.save(fn(), os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def run_two_ranks(fn, tmp_path):
+    r"""Runs ``fn()`` (a module-level function) on each rank of a 2-rank
+    gloo group, as ``torchrun`` would; returns what each rank returned."""
+    mp.spawn(_rank_main, args=(2, _free_port(), str(tmp_path), fn),
+             nprocs=2, join=True)
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
+            for r in range(2)]
+
+
+def _train():
     from mmgraph.config import TrainConfig
     from mmgraph.data import load_dataset
     from mmgraph.models import create_model
@@ -32,16 +46,11 @@ def _worker(rank, world, port, out_dir):
     res = Trainer(model, ds, TrainConfig(epochs=2, batch_size=128, seed=4,
                                          topk=[10, 20]),
                   show_progress=False).fit()
-    torch.save({"state": model.state_dict(), "test": res["test"]},
-               os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    return {"state": model.state_dict(), "test": res["test"]}
 
 
 def test_two_ranks_agree_with_each_other_and_with_one_process(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2,
-             join=True)
-    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    r0, r1 = run_two_ranks(_train, tmp_path)
     for key in r0["state"]:
         assert torch.equal(r0["state"][key], r1["state"][key]), key
     assert r0["test"] == r1["test"]

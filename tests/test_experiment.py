@@ -82,7 +82,13 @@ def test_resolved_config_equals_the_one_recorded_before_the_defaults_moved(
         cfg = resolve_config(model)
     else:
         cfg = resolve_config(model, overrides={"objective": variant})
-    assert json.loads(json.dumps(cfg)) == RECORDED[key]
+    got, want = json.loads(json.dumps(cfg)), RECORDED[key]
+    # Loop settings added to TrainConfig after the recording (optimiser and
+    # schedule) must sit at their TrainConfig default for every model.
+    defaults = TrainConfig().to_dict()
+    for name in set(got["train"]) - set(want["train"]):
+        assert got["train"].pop(name) == defaults[name], name
+    assert got == want
 
 
 def test_every_model_and_objective_is_recorded():

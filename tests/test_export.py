@@ -9,7 +9,7 @@ from mmgraph.evaluation import Evaluator
 from mmgraph.export import (EmbeddingIndex, ExportError, UnknownUserError,
                             add_parser, export_run, faiss_topk, load_faiss,
                             onnx_scores, run)
-from mmgraph.train.run import load_run
+from mmgraph.runs import load_run
 from tests.run_factory import make_run
 
 

@@ -37,7 +37,10 @@ LAYERS: List[Set[str]] = [
     {"evaluation"},
     {"train", "unlearn"},
     {"runs"},
-    {"experiment"},
+    # Deployment reads finished run folders (`export`, `serve`); the search
+    # drives experiments.
+    {"experiment", "export", "serve"},
+    {"search"},
     {"cli"},
 ]
 

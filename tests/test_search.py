@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from mmgraph.config import ConfigError, resolve_config
+from mmgraph.config import ConfigError
+from mmgraph.experiment import resolve_config
 from mmgraph.search import Axis, add_arguments, best_run_dir, run, \
     run_study, search, search_space
 
@@ -94,14 +95,14 @@ def test_unknown_sampler():
 
 def test_search_end_to_end_selects_on_validation_and_resumes(
         tiny_dataset, tmp_path, monkeypatch):
-    import mmgraph.train.run as run_mod
+    import mmgraph.runs as run_mod
     trained = []
-    real = run_mod.train_config
+    real = run_mod.train_run
 
     def counting(*a, **kw):
         trained.append(a[3])
         return real(*a, **kw)
-    monkeypatch.setattr(run_mod, "train_config", counting)
+    monkeypatch.setattr(run_mod, "train_run", counting)
     out = tmp_path / "search"
     overrides = {"epochs": 1, "reg_weight": [1e-5, 1e-1]}
     s = search("mf", tiny_dataset, overrides=overrides, out_dir=out,
@@ -139,8 +140,8 @@ def test_search_refuses_another_search_in_the_folder(tiny_dataset, tmp_path):
 
 
 def test_cli_run(tiny_dataset, tmp_path, capsys, monkeypatch):
-    import mmgraph.train.run as run_mod
-    monkeypatch.setattr(run_mod, "_load", lambda data: tiny_dataset)
+    import mmgraph.search as search_mod
+    monkeypatch.setattr(search_mod, "load_dataset", lambda data: tiny_dataset)
     parser = argparse.ArgumentParser()
     for a in ("--model", "--data", "--config", "--out", "--device",
               "--objective"):

@@ -10,7 +10,7 @@ import torch
 from mmgraph.evaluation import Evaluator
 from mmgraph.export import EmbeddingIndex
 from mmgraph.serve import add_parser, make_server, run, serve
-from mmgraph.train.run import load_run
+from mmgraph.runs import load_run
 from tests.run_factory import make_run
 
 

@@ -153,7 +153,8 @@ def _parse_int_column(values: Sequence[str], path: Path, column: str,
                       line_numbers: Sequence[int], allow_negative: bool = False) -> np.ndarray:
     r"""Strings -> int64, with the first bad entry reported by line."""
     try:
-        out = np.asarray(values, dtype=object).astype(np.int64) if len(values) else np.zeros(0, np.int64)
+        out = (np.asarray(values, dtype=object).astype(np.int64) if len(values)
+               else np.zeros(0, np.int64))
         ok = True
     except (ValueError, TypeError, OverflowError):
         ok = False
@@ -560,5 +561,6 @@ def read_id_mapping(path: PathLike) -> List[str]:
         try:
             raw[int(parts[1])] = parts[0]
         except ValueError:
-            raise DataFormatError(f"expected an integer new id, got {parts[1]!r}", path, ln) from None
+            raise DataFormatError(f"expected an integer new id, got {parts[1]!r}",
+                                  path, ln) from None
     return [raw[k] for k in sorted(raw)]

@@ -3,16 +3,14 @@ of a grid with every seed, and selects the point on mean validation."""
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from mmgraph.data import load_dataset
 from mmgraph.experiment.resolve import expand_grid, resolve_config
 from mmgraph.report import fmt_mean_std, format_table, mean_std
-from mmgraph.train.run import GRID_FILE, _data_spec, _load, train_config
-from mmgraph.train.trainer import RESULTS
-from mmgraph.train.utils import atomic_write_json
+from mmgraph.runs import RunFolder, dataset_spec, train_run
 
 __all__ = ["train_model", "grid_table"]
 
@@ -38,25 +36,19 @@ def train_model(model: str, data: Any = "synthetic",
     Returns the results dict of the single run, or the grid summary.
     """
     config = resolve_config(model, config_file, overrides, use_grid=use_grid)
-    dataset = _load(data)
-    spec = _data_spec(data)
+    dataset = load_dataset(str(data)) if isinstance(data, (str, Path)) \
+        else data
+    spec = dataset_spec(data)
     points = list(expand_grid(config, model))
     seeds = list(seeds) if seeds else [config["train"]["seed"]]
     if len(points) == 1 and len(seeds) == 1:
         cfg = points[0][1]
         cfg["train"]["seed"] = seeds[0]
-        results, _ = train_config(model, dataset, cfg, out_dir, resume, spec,
-                                  show_progress)
+        results, _ = train_run(model, dataset, cfg, out_dir, resume, spec,
+                               show_progress)
         return results
     return _grid(model, dataset, points, seeds, out_dir, resume, spec,
                  show_progress)
-
-
-def _read_json(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
@@ -70,12 +62,14 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
             c = copy.deepcopy(cfg)
             c["train"]["seed"] = seed
             run_dir = out / "runs" / f"{i}-seed{seed}" if out else None
-            res = _read_json(run_dir / RESULTS) if run_dir else None
-            if not (resume and res and res.get("finished")):
+            folder = RunFolder(run_dir) if run_dir is not None else None
+            if folder is not None and resume and folder.is_finished():
+                res = folder.read_results()
+            else:
                 log.info("grid point %d/%d %s seed %d", i + 1, len(points),
                          point, seed)
-                res, _ = train_config(model, dataset, c, run_dir, resume, spec,
-                                      show_progress)
+                res, _ = train_run(model, dataset, c, run_dir, resume, spec,
+                                   show_progress)
             runs.append({"seed": seed, "run_dir": str(run_dir) if run_dir
                          else None, "valid": res["valid"], "test": res["test"],
                          "best_epoch": res["best_epoch"]})
@@ -92,7 +86,7 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
     # The best point's first run is what evaluate/recommend load.
     result["best_run"] = best["runs"][0]["run_dir"]
     if out is not None:
-        atomic_write_json(out / GRID_FILE, result)
+        RunFolder(out).write_grid(result)
     log.info("\n%s", grid_table(result))
     return result
 

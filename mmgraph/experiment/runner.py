@@ -17,10 +17,18 @@ from typing import Any, Dict, List, Optional
 
 from mmgraph.data import load_dataset
 from mmgraph.errors import MMGraphError
-from mmgraph.experiment.grid import _read_json, train_model
+from mmgraph.experiment.grid import train_model
 from mmgraph.experiment.resolve import resolve_config
-from mmgraph.train.trainer import CHECKPOINT, RESULTS
-from mmgraph.train.utils import atomic_write_json
+from mmgraph.io import atomic_write_json
+from mmgraph.runs import CHECKPOINT, RESULTS
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    # Lenient: a missing or half-written file means "not done yet".
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 __all__ = ["RunSpec", "ExperimentError", "execute", "run_record",
            "SPEC_FILE", "BENCH_FILE", "LOG_FILE", "MEMORY_NOTE"]

@@ -20,8 +20,8 @@ from mmgraph.models.registry import MODELS
 from mmgraph.report import (TABLE_METRICS, mean_std, summarise, summary_csv,
                             summary_figures, summary_markdown)
 from mmgraph.train.objectives.base import OBJECTIVES
-from mmgraph.train.utils import (atomic_write_bytes, atomic_write_json,
-                                 atomic_write_text, package_versions)
+from mmgraph.io import (atomic_write_bytes, atomic_write_json,
+                        atomic_write_text, package_versions)
 
 __all__ = ["Experiment", "QUICK_DEFAULTS"]
 

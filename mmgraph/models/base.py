@@ -64,6 +64,10 @@ class Recommender(torch.nn.Module):
         native_loss (bool): whether :meth:`loss` is implemented.
         uses_negatives (bool): whether :meth:`loss` needs sampled negatives.
         multimodal (bool): whether the model reads item features.
+        train_defaults (dict): the model's defaults of
+            :class:`~mmgraph.config.TrainConfig` fields (e.g. its paper's
+            learning rate), under any explicit setting: ``Trainer(model,
+            dataset)`` and the CLI start from them alike.
     """
     native_loss: bool = False
     uses_negatives: bool = True

@@ -1,12 +1,12 @@
-r"""Training: the shared loop, objectives, one run, and unlearning (grids and
-suites of runs: :mod:`mmgraph.experiment`)."""
+r"""Training: the shared loop, its callbacks and the objectives (grids and
+suites of runs: :mod:`mmgraph.experiment`; run folders: :mod:`mmgraph.runs`;
+unlearning: :mod:`mmgraph.unlearn`)."""
+from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
+                                     ProgressBar)
 from mmgraph.train.objectives import (Objective, create_objective,
                                       list_objectives, register_objective)
-from mmgraph.train.run import load_run, train_config
 from mmgraph.train.trainer import Trainer
-from mmgraph.train.unlearn import ForgetRequest, Unlearner
-from mmgraph.train.utils import seed_everything
 
-__all__ = ["Trainer", "Objective", "register_objective", "create_objective",
-           "list_objectives", "train_config", "load_run",
-           "seed_everything", "ForgetRequest", "Unlearner"]
+__all__ = ["Trainer", "Callback", "BestValidScore", "EarlyStopping",
+           "ProgressBar", "Objective", "register_objective",
+           "create_objective", "list_objectives"]

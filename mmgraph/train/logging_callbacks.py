@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from mmgraph.errors import MissingExtraError, MMGraphError, did_you_mean
-from mmgraph.train.utils import atomic_write_text
+from mmgraph.io import atomic_write_text
 
 try:  # the Callback base of the trainer (helper loop's redesign)
     from mmgraph.train.callbacks import Callback

@@ -1,89 +1,122 @@
 r"""The shared training loop."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 import torch
+from torch_geometric import seed_everything
+from torch import Tensor
 
 from mmgraph.config import TrainConfig
+from mmgraph.distributed import all_reduce_gradients, shard
 from mmgraph.evaluation import Evaluator, parse_metric_name
+from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
-from mmgraph.distributed import (all_reduce_gradients,
-                                       is_main_process, shard)
+from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
+                                     ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
-from mmgraph.train.utils import (adam, atomic_torch_save, atomic_write_json,
-                                 atomic_write_text, package_versions,
-                                 seed_everything)
+from mmgraph.train.objectives.base import resolve_objective_name
+from mmgraph.train.utils import make_lr_scheduler, make_optimizer
 
-__all__ = ["Trainer", "CHECKPOINT", "RESULTS"]
+__all__ = ["Trainer", "shard_batch"]
 
 log = logging.getLogger("mmgraph")
 
-CHECKPOINT = "checkpoint.pt"
-RESULTS = "results.json"
-TOPK_FILE = "test_topk.tsv"
-CURVE_FILE = "training_curve.png"
+#: ``batches(epoch)`` replacement: ``(trainer, epoch) -> Iterable[Batch]``.
+BatchSource = Callable[[Any, int], Iterable[Batch]]
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm ships with torch-geometric
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None,
-                dynamic_ncols=True)
+def shard_batch(batch: Batch) -> Batch:
+    r"""This rank's strided share of every row of ``batch`` (the batch
+    itself when not distributed): the ranks split each batch and average
+    their gradients, as ``DistributedDataParallel`` does."""
+    values = {f.name: getattr(batch, f.name)
+              for f in dataclasses.fields(batch)}
+    if not any(isinstance(v, Tensor) for v in values.values()):
+        return batch
+    sharded = {k: shard(v) if isinstance(v, Tensor) else v
+               for k, v in values.items()}
+    if all(sharded[k] is values[k] for k in values):
+        return batch
+    return type(batch)(**sharded)
+
+
+def _merge_config(model, config: Union[TrainConfig, Dict[str, Any], None]
+                  ) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return config
+    defaults = dict(getattr(model, "train_defaults", None) or {})
+    return TrainConfig(**{**defaults, **dict(config or {})})
 
 
 class Trainer:
-    r"""Trains a :class:`~mmgraph.models.Recommender` with early stopping on
-    the validation split, then evaluates the test split **once**, on the
+    r"""Trains a :class:`~mmgraph.models.Recommender` with model selection
+    on the validation split, then evaluates the test split **once**, on the
     selected model.
 
-    Each epoch: ``model.on_epoch_start(epoch)``; the training interactions are
-    shuffled and cut into batches of ``batch_size`` positives; each positive
-    gets ``num_negatives`` negatives drawn uniformly from the candidate items
-    minus the user's training items; the objective's loss is minimised with
-    Adam. Then the validation split is evaluated (full ranking, train items
-    masked). On a **strict** improvement of ``valid_metric`` the state is
-    checkpointed atomically (model, optimiser, objective, RNG state, history);
-    training stops once ``patience + 1`` consecutive epochs brought no
-    improvement (MMRec's rule), or at ``epochs``.
+    :meth:`fit` seeds everything, re-initialises the model (unless
+    ``reset_parameters=False``), builds the optimiser and the learning-rate
+    schedule (:class:`~mmgraph.config.TrainConfig` ``optimizer`` /
+    ``lr_scheduler``), then runs epochs. Each epoch:
+    ``model.on_epoch_start(epoch)``; one pass over :meth:`batches` (by
+    default the shuffled training interactions in batches of
+    ``batch_size`` positives, each with ``num_negatives`` negatives drawn
+    uniformly from the candidate items minus the user's training items),
+    one :meth:`training_step` per batch; the schedule steps; the validation
+    split is evaluated (full ranking, train items masked); the callbacks see
+    the epoch's record. By default the selection is a **strict**
+    improvement of ``valid_metric`` (:class:`~mmgraph.train.callbacks.
+    BestValidScore`) and training stops once ``patience + 1`` consecutive
+    epochs brought no improvement (:class:`~mmgraph.train.callbacks.
+    EarlyStopping`, MMRec's rule), or at ``epochs``.
 
-    An interrupted run resumed with ``resume=True`` restarts from the last
-    checkpoint with the same RNG state and so ends with the same result as
-    an uninterrupted run.
+    The trainer writes no file: run folders (checkpoint on improvement,
+    ``results.json`` per epoch, resume) are callbacks of
+    :class:`~mmgraph.runs.RunFolder`. Under ``torchrun`` every batch is
+    split over the ranks (:func:`shard_batch`) and the gradients are
+    averaged, whatever the batch source.
 
     Args:
         model: the model to train.
         dataset: its :class:`~mmgraph.data.RecDataset`.
-        config (TrainConfig or dict, optional): loop settings.
+        config (TrainConfig or dict, optional): loop settings; a dict (or
+            :obj:`None`) is merged over the model's ``train_defaults``.
         objective (Objective or str, optional): overrides
             ``config.objective``.
+        callbacks (sequence of Callback): extra callbacks, called in order
+            after the default selection / stopping ones they do not replace.
         objective_params (dict, optional): keywords of the objective.
-        out_dir (str or Path, optional): run folder for ``results.json``,
-            ``checkpoint.pt``, ``test_topk.tsv`` and the training curve.
-        extra_results (dict, optional): stored in ``results.json`` (e.g. the
-            resolved config and model name).
-        show_progress (bool): a progress bar per epoch (default: :obj:`True`).
+        batches (callable, optional): a batch source
+            ``(trainer, epoch) -> Iterable[Batch]`` replacing the default
+            :meth:`batches`.
+        valid_edge_index (Tensor, optional): the validation pairs to select
+            on (default: the dataset's validation split).
+        reset_parameters (bool): re-initialise the model at the start of
+            :meth:`fit` (default: :obj:`True`; :obj:`False` continues from
+            the current weights, e.g. fine-tuning or unlearning).
+        epoch_offset (int): added to the epoch passed to
+            ``model.on_epoch_start`` (a continued model's epoch count).
+        extra_results (dict, optional): stored in the results dict.
+        show_progress (bool): a progress bar over the epochs (default:
+            :obj:`True`).
     """
 
     def __init__(self, model, dataset,
                  config: Union[TrainConfig, Dict[str, Any], None] = None,
                  objective: Union[Objective, str, None] = None,
+                 callbacks: Sequence[Callback] = (),
                  objective_params: Optional[Dict[str, Any]] = None,
-                 out_dir: Union[str, Path, None] = None,
+                 batches: Optional[BatchSource] = None,
+                 valid_edge_index: Optional[Tensor] = None,
+                 reset_parameters: bool = True, epoch_offset: int = 0,
                  extra_results: Optional[Dict[str, Any]] = None,
                  show_progress: bool = True) -> None:
-        if config is None:
-            config = TrainConfig()
-        elif isinstance(config, dict):
-            config = TrainConfig(**config)
+        config = _merge_config(model, config)
         self.config = config
         self.device = torch.device(config.device)
         self.model = model.to(self.device)
@@ -91,10 +124,9 @@ class Trainer:
         if objective is None:
             objective = config.objective
         if isinstance(objective, str):
-            if objective == "auto":
-                objective = "native" if model.native_loss else "bpr"
-            objective = create_objective(objective, model, dataset,
-                                         **(objective_params or {}))
+            objective = create_objective(
+                resolve_objective_name(model, objective), model, dataset,
+                **(objective_params or {}))
         self.objective = objective.to(self.device)
         self.num_negatives = config.num_negatives or \
             self.objective.default_negatives
@@ -110,27 +142,57 @@ class Trainer:
             raise ValueError(f"valid_metric {config.valid_metric!r} is not "
                              f"computed: metrics={config.metrics}, "
                              f"topk={config.topk}")
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.batch_source = batches
+        self.valid_edge_index = valid_edge_index
+        self.reset_parameters = bool(reset_parameters)
+        self.epoch_offset = int(epoch_offset)
         self.extra_results = dict(extra_results or {})
         self.show_progress = show_progress
-        self.optimizer = self._make_optimizer()
+        self.callbacks = self._with_defaults(list(callbacks))
         self._params = list(self.model.parameters()) + \
             list(self.objective.parameters())
+        #: Loss terms stepped by an optimiser of their own:
+        #: ``{output key: optimiser}`` (see :meth:`training_step`).
+        self.term_optimizers: Dict[str, torch.optim.Optimizer] = {}
+        self.optimizer, self.scheduler = self.configure_optimizers()
         self.history: List[Dict[str, Any]] = []
         self.best_epoch = -1
         self.best_score = -math.inf
         self.best_valid: Dict[str, float] = {}
-        self.bad_epochs = 0
         self.start_epoch = 0
-        self._best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.should_stop = False
+        self.stop_reason = "max_epochs"
+        self.resuming = False
+        self._epoch = 0
+        #: ``(user, item)`` embeddings of the last validation (for callbacks
+        #: that evaluate more pairs in the same pass); cleared after the
+        #: epoch's callbacks.
+        self.valid_embeddings = None
+        self._best_state: Optional[Dict[str, Tensor]] = None
+
+    def _with_defaults(self, callbacks: List[Callback]) -> List[Callback]:
+        roles = {cb.role for cb in callbacks}
+        defaults: List[Callback] = []
+        if "selection" not in roles:
+            defaults.append(BestValidScore())
+        if "stopping" not in roles:
+            defaults.append(EarlyStopping(self.config.patience))
+        tail: List[Callback] = [ProgressBar()] if self.show_progress and \
+            not any(isinstance(cb, ProgressBar) for cb in callbacks) else []
+        return defaults + callbacks + tail
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.model.__class__.__name__}, "
                 f"objective={self.objective.__class__.__name__}, "
+                f"optimizer={self.config.optimizer!r}, "
                 f"lr={self.config.learning_rate}, "
                 f"batch_size={self.config.batch_size})")
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
+        r"""A fresh optimiser (and schedule) from the config: the model's
+        trainable parameters at ``learning_rate`` / ``weight_decay``, the
+        objective's own parameters (e.g. NBPO's flip model) at its own rate
+        without weight decay. Sets and returns ``(optimizer, scheduler)``."""
         c = self.config
         groups = [{"params": [p for p in self.model.parameters()
                               if p.requires_grad],
@@ -139,175 +201,239 @@ class Trainer:
         if own:
             groups.append({"params": own, "lr": self.objective.learning_rate
                            or c.learning_rate, "weight_decay": 0.0})
-        return adam(groups)
+        self.optimizer = make_optimizer(c.optimizer, groups,
+                                        **dict(c.optimizer_params or {}))
+        self.scheduler = make_lr_scheduler(
+            c.lr_scheduler, self.optimizer,
+            **dict(c.lr_scheduler_params or {}))
+        return self.optimizer, self.scheduler
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> Dict[str, Any]:
+        r"""Everything a resumed run needs: model, objective, optimiser,
+        schedule, RNG, history, selection and the callbacks' state."""
         return {
             "model": self.model.state_dict(),
             "objective": self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None
+            else self.scheduler.state_dict(),
             "epoch": len(self.history) - 1,
             "history": self.history,
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
             "best_valid": self.best_valid,
-            "bad_epochs": self.bad_epochs,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng_state": torch.get_rng_state(),
             "config": self.config.to_dict(),
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        r"""Restores :meth:`state_dict`; the next epoch is ``state['epoch']
+        + 1``. A state saved at its best epoch is also the selected
+        model."""
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.history = list(state["history"])
         self.best_epoch = int(state["best_epoch"])
         self.best_score = float(state["best_score"])
         self.best_valid = dict(state["best_valid"])
-        self.bad_epochs = int(state["bad_epochs"])
         self.start_epoch = int(state["epoch"]) + 1
+        for cb, cb_state in zip(self.callbacks, state.get("callbacks") or []):
+            cb.load_state_dict(cb_state)
+        if int(state["epoch"]) == self.best_epoch:
+            self._best_state = {k: v.detach().clone()
+                                for k, v in state["model"].items()}
         torch.set_rng_state(state["rng_state"])
 
-    def _checkpoint(self) -> None:
-        state = self.state_dict()
+    def mark_best(self, record: Dict[str, Any]) -> None:
+        r"""Selects the current model (the epoch of ``record``): keeps a copy
+        of its weights for the test evaluation and sets
+        ``record['improved']``."""
+        self.best_epoch = int(record["epoch"])
+        self.best_valid = record["valid"]
+        self.best_score = float(record["valid"][self.config.valid_metric])
         self._best_state = {k: v.detach().clone()
-                            for k, v in state["model"].items()}
-        if self.out_dir is not None and is_main_process():
-            atomic_torch_save(self.out_dir / CHECKPOINT, state)
+                            for k, v in self.model.state_dict().items()}
+        record["improved"] = True
 
-    def _resume(self) -> bool:
-        path = self.out_dir / CHECKPOINT if self.out_dir else None
-        if path is None or not path.exists():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        # Only the epoch budget may change: extending a finished run is a
-        # resume too; anything else would mix two experiments.
-        saved = {k: v for k, v in state.get("config", {}).items()
-                 if k != "epochs"}
-        current = {k: v for k, v in self.config.to_dict().items()
-                   if k != "epochs"}
-        if saved != current:
-            changed = sorted(k for k in set(saved) | set(current)
-                             if saved.get(k) != current.get(k))
-            raise ValueError(f"{path}: the checkpoint was written with another "
-                             f"training config (differs in {changed}); start "
-                             f"a new run folder or drop --resume")
-        self.load_state_dict(state)
-        self._best_state = {k: v.detach().clone()
-                            for k, v in state["model"].items()}
-        log.info("resumed from %s at epoch %d (best epoch %d, %s=%.4f)",
-                 path, self.start_epoch, self.best_epoch,
-                 self.config.valid_metric, self.best_score)
-        return True
+    def has_best(self) -> bool:
+        r"""Whether an epoch has been selected."""
+        return self._best_state is not None
+
+    def restore_best(self) -> None:
+        r"""Loads the selected epoch's weights into the model."""
+        if self._best_state is None:
+            raise RuntimeError("Trainer: no epoch was selected")
+        self.model.load_state_dict(self._best_state)
 
     # ------------------------------------------------------------------ loop
-    def train_epoch(self, epoch: int) -> Dict[str, float]:
-        r"""One pass over the training interactions; returns mean losses."""
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        r"""The batches of one epoch (a hook; a ``batches`` source given to
+        the constructor replaces it): the training interactions shuffled by
+        a generator of their own (every rank draws the same permutation, a
+        resumed run the same as an uninterrupted one), ``batch_size``
+        positives per batch, each with ``num_negatives`` uniform
+        negatives."""
+        if self.batch_source is not None:
+            yield from self.batch_source(self, epoch)
+            return
         c = self.config
-        self.model.train()
-        self.objective.train()
-        self.model.on_epoch_start(epoch)
-        self.objective.on_epoch_start(epoch)
         edges = self.dataset.train_edge_index
-        # A generator of its own: every rank draws the same permutation, and a
-        # resumed run the same as an uninterrupted one.
         order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
         perm = torch.randperm(edges.size(1), generator=order)
-        sums: Dict[str, float] = {}
-        num_batches = math.ceil(edges.size(1) / c.batch_size)
-        starts = range(0, edges.size(1), c.batch_size)
-        for start in _progress(starts, num_batches, f"epoch {epoch}",
-                               self.show_progress):
-            idx = shard(perm[start:start + c.batch_size])
+        for start in range(0, edges.size(1), c.batch_size):
+            idx = perm[start:start + c.batch_size]
             users, pos = edges[0, idx], edges[1, idx]
             neg = self.sampler.sample(users, self.num_negatives) \
                 if self.num_negatives > 0 else None
-            batch = Batch(users, pos, neg).to(self.device)
-            out = self.objective(self.model, batch)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"epoch {epoch}: the training loss is {loss.item()} "
-                    f"(lower the learning rate or check the features)")
-            self.optimizer.zero_grad(set_to_none=True)
+            yield Batch(users, pos, neg)
+
+    def training_step(self, batch: Batch) -> Dict[str, float]:
+        r"""One optimisation step on ``batch``; returns its loss terms.
+
+        The objective's ``'loss'`` is minimised by the optimiser. A loss term
+        listed in :attr:`term_optimizers` (an output key the objective keeps
+        with its graph, see :attr:`~mmgraph.train.objectives.Objective.
+        step_terms`) is instead stepped by its own optimiser: its gradient is
+        taken at the same parameters, the main optimiser steps on the rest
+        of the loss, then the term's optimiser applies the term's gradient.
+        Gradients are averaged over ranks and clipped (``clip_grad_norm``)
+        before every step."""
+        out = self.objective(self.model, batch.to(self.device))
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"epoch {self._epoch}: the training loss is {loss.item()} "
+                f"(lower the learning rate or check the features)")
+        split = []
+        for key in getattr(self.objective, "step_terms", ()):
+            term = out.pop(key, None)
+            opt = self.term_optimizers.get(key)
+            if opt is not None and term is not None and term.requires_grad:
+                split.append((opt, term))
+        params = [p for p in self._params if p.requires_grad]
+        term_grads = []
+        for _, term in split:
+            term_grads.append(torch.autograd.grad(
+                term, params, retain_graph=True, allow_unused=True))
+            loss = loss - term
+        self.optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
             loss.backward()
-            all_reduce_gradients(self._params)
-            if c.clip_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                               c.clip_grad_norm)
+            self._reduce_and_clip()
             self.optimizer.step()
-            for key, value in out.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
-        return {k: v / num_batches for k, v in sums.items()}
+        for (opt, _), grads in zip(split, term_grads):
+            opt.zero_grad(set_to_none=True)
+            for p, g in zip(params, grads):
+                p.grad = g
+            self._reduce_and_clip()
+            opt.step()
+        return {k: float(v.detach()) for k, v in out.items()}
+
+    def _reduce_and_clip(self) -> None:
+        all_reduce_gradients(self._params)
+        if self.config.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                           self.config.clip_grad_norm)
+
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        r"""One pass over :meth:`batches`; returns the mean loss terms."""
+        self._epoch = epoch
+        self.model.train()
+        self.objective.train()
+        self.model.on_epoch_start(self.epoch_offset + epoch)
+        self.objective.on_epoch_start(epoch)
+        sums: Dict[str, float] = {}
+        num_batches = 0
+        for batch in self.batches(epoch):
+            for key, value in self.training_step(shard_batch(batch)).items():
+                sums[key] = sums.get(key, 0.0) + value
+            num_batches += 1
+        return {k: v / max(1, num_batches) for k, v in sums.items()}
+
+    def validate(self) -> Dict[str, float]:
+        r"""The validation metrics of the current model (on
+        ``valid_edge_index`` if given); keeps the embeddings of the pass in
+        :attr:`valid_embeddings` for the epoch's callbacks."""
+        emb = self.evaluator.embeddings(self.model)
+        self.valid_embeddings = emb
+        target = "valid" if self.valid_edge_index is None \
+            else self.valid_edge_index
+        return self.evaluator.evaluate(self.model, target, embeddings=emb)
 
     def fit(self, resume: bool = False) -> Dict[str, Any]:
-        r"""Trains to early stopping and returns the results dict (also
-        written to ``out_dir/results.json``)."""
+        r"""Trains until a callback stops the loop (early stopping) or
+        ``epochs`` is reached, evaluates the selected model on the test
+        split once and returns the results dict. ``resume=True`` lets a
+        run-folder callback restore the last checkpoint
+        (:meth:`~mmgraph.runs.RunFolder.callbacks`)."""
         c = self.config
-        if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not (resume and self._resume()):
-            seed_everything(c.seed)
+        self.resuming = bool(resume)
+        seed_everything(c.seed)
+        if self.reset_parameters:
             self.model.reset_parameters()
-            self.optimizer = self._make_optimizer()
+        self.configure_optimizers()
         start_time = time.perf_counter()
-        self.stopped_by = "max_epochs"
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
         for epoch in range(self.start_epoch, c.epochs):
-            if self.bad_epochs > c.patience:
-                self.stopped_by = "early_stopping"
+            if self.should_stop:
                 break
+            for cb in self.callbacks:
+                cb.on_epoch_start(self, epoch)
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
             t1 = time.perf_counter()
-            valid = self.evaluator.evaluate(self.model, "valid")
+            valid = self.validate()
             record: Dict[str, Any] = {
                 "epoch": epoch, **losses, "valid": valid,
                 "train_seconds": t1 - t0,
                 "eval_seconds": time.perf_counter() - t1}
             if c.eval_test_each_epoch:
                 record["test"] = self.evaluator.evaluate(self.model, "test")
+            record["improved"] = False
             self.history.append(record)
-            score = valid[c.valid_metric]
-            improved = score > self.best_score
-            if improved:
-                self.best_score, self.best_epoch = score, epoch
-                self.best_valid, self.bad_epochs = valid, 0
-                self._checkpoint()
-            else:
-                self.bad_epochs += 1
-            log.info("epoch %3d  loss %.4f  valid %s %.4f%s  (%.1fs + %.1fs)",
-                     epoch, losses.get("loss", float("nan")), c.valid_metric,
-                     score, "  *" if improved else "", record["train_seconds"],
-                     record["eval_seconds"])
-            self._write_results(final=False)
-        else:
-            if self.bad_epochs > c.patience:
-                self.stopped_by = "early_stopping"
+            self._step_scheduler(valid)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, record)
+            self.valid_embeddings = None
         return self.finish(time.perf_counter() - start_time)
 
+    def _step_scheduler(self, valid: Dict[str, float]) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler,
+                      torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(valid[self.config.valid_metric])
+        else:
+            self.scheduler.step()
+
     def finish(self, seconds: float = 0.0) -> Dict[str, Any]:
-        r"""Loads the best model and evaluates the test split once."""
+        r"""Loads the selected model, evaluates the test split once, calls
+        the callbacks' ``on_fit_end`` and returns the results dict."""
         if self._best_state is None:
             raise RuntimeError("Trainer: no epoch was trained")
-        self.model.load_state_dict(self._best_state)
+        self.restore_best()
         self.model.eval()
         test = self.evaluator.evaluate(self.model, "test")
-        results = self._write_results(final=True, test=test, seconds=seconds)
-        if self.out_dir is not None and is_main_process():
-            self.write_topk(self.out_dir / TOPK_FILE)
-            try:
-                plot_training_curve(self.history, self.config.valid_metric,
-                                    self.out_dir / CURVE_FILE)
-            except ImportError:  # matplotlib is optional
-                log.warning("matplotlib is not installed: no training curve")
-        log.info("best epoch %d  valid %s %.4f  test %s %.4f", self.best_epoch,
-                 self.config.valid_metric, self.best_score,
-                 self.config.valid_metric, test[self.config.valid_metric])
+        results = self.results(final=True, test=test, seconds=seconds)
+        for cb in self.callbacks:
+            cb.on_fit_end(self, results)
+        m = self.config.valid_metric
+        log.info("best epoch %d  valid %s %.4f  test %s %.4f (%s)",
+                 self.best_epoch, m, self.best_score, m, test[m],
+                 self.stop_reason)
         return results
 
-    def _write_results(self, final: bool, test: Optional[Dict] = None,
-                       seconds: float = 0.0) -> Dict[str, Any]:
+    def results(self, final: bool = False, test: Optional[Dict] = None,
+                seconds: float = 0.0) -> Dict[str, Any]:
+        r"""The results dict: what was trained, the history, the selected
+        epoch and its validation metrics (and, when ``final``, the test
+        metrics, the number of epochs and why training stopped)."""
         results = {
             **self.extra_results,
             "model": getattr(self.model, "registry_name",
@@ -332,50 +458,6 @@ class Trainer:
                 h["eval_seconds"] for h in self.history) / n
         if final:
             results["epochs"] = len(self.history)
-            results["stopped_by"] = getattr(self, "stopped_by", "max_epochs")
+            results["stopped_by"] = self.stop_reason
             results["wall_seconds"] = seconds
-        if self.out_dir is not None and is_main_process():
-            atomic_write_json(self.out_dir / RESULTS, results)
         return results
-
-    def write_topk(self, path: Path, k: Optional[int] = None) -> None:
-        r"""Writes one line per test user: the user id, then the top-``k``
-        item ids in rank order (training items excluded)."""
-        k = k or self.config.top_k_file
-        users = torch.unique(self.dataset.test_edge_index[0])
-        ranked = self.evaluator.rank(self.model, users, k).cpu()
-        lines = ["\t".join(map(str, [u, *row]))
-                 for u, row in zip(users.tolist(), ranked.tolist())]
-        atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def plot_training_curve(history: List[Dict[str, Any]], valid_metric: str,
-                        path: Path) -> None:
-    r"""Saves the loss and validation-metric curves as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from mmgraph.train.utils import atomic_write_bytes
-    import io
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.plot(epochs, [h.get("loss", float("nan")) for h in history])
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("training loss")
-    ax2.plot(epochs, [h["valid"][valid_metric] for h in history],
-             label="valid")
-    if history and "test" in history[0]:
-        ax2.plot(epochs, [h["test"][valid_metric] for h in history],
-                 label="test (not used for selection)", alpha=0.6)
-    best = max(range(len(history)),
-               key=lambda i: history[i]["valid"][valid_metric])
-    ax2.axvline(epochs[best], color="grey", ls="--", lw=0.8)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel(valid_metric)
-    ax2.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())

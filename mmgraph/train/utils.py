@@ -1,27 +1,14 @@
-r"""Small utilities of the training loop: seeding, the optimiser, atomic
-writes, versions."""
+r"""Small utilities of the training loop: seeding, the optimiser and the
+learning-rate schedule."""
 from __future__ import annotations
 
-import io
-import json
-import os
-import random
-import tempfile
-from pathlib import Path
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict, Iterable, List, Optional
 
-import numpy as np
 import torch
 
-__all__ = ["seed_everything", "adam", "atomic_write_bytes", "atomic_write_text",
-           "atomic_write_json", "atomic_torch_save", "package_versions"]
+from mmgraph.config import ConfigError
 
-
-def seed_everything(seed: int) -> None:
-    r"""Seeds python ``random``, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+__all__ = ["adam", "make_optimizer", "make_lr_scheduler"]
 
 
 def adam(params: Iterable[Any], **kwargs: Any) -> torch.optim.Adam:
@@ -31,66 +18,45 @@ def adam(params: Iterable[Any], **kwargs: Any) -> torch.optim.Adam:
     implementation, see ``benchmarks/bench_training.py``), else the default
     implementation. ``params`` and ``kwargs`` as for Adam."""
     params = list(params)
+    if "fused" in kwargs or "foreach" in kwargs:
+        return torch.optim.Adam(params, **kwargs)
     try:
         return torch.optim.Adam(params, fused=True, **kwargs)
     except (RuntimeError, ValueError, TypeError):
         return torch.optim.Adam(params, **kwargs)
 
 
-def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
-    r"""Writes ``data`` to a temporary file beside ``path``, then renames it
-    over ``path``: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=".tmp")
+def make_optimizer(name: str, groups: List[Dict[str, Any]],
+                   **params: Any) -> torch.optim.Optimizer:
+    r"""The optimiser ``name`` over parameter ``groups``: ``'adam'`` is
+    :func:`adam` (fused where possible), any other :mod:`torch.optim` class
+    is resolved by name with PyG's
+    :func:`~torch_geometric.nn.resolver.optimizer_resolver` (``'sgd'``,
+    ``'adamw'``, ``'rmsprop'``, any case or spelling PyG accepts)."""
+    if str(name).lower() == "adam":
+        return adam(groups, **params)
+    from torch_geometric.nn.resolver import optimizer_resolver
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; give the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return optimizer_resolver(name, groups, **params)
+    except ValueError:
+        choices = sorted(c.__name__.lower() for c in vars(torch.optim).values()
+                         if isinstance(c, type) and
+                         issubclass(c, torch.optim.Optimizer) and
+                         c is not torch.optim.Optimizer)
+        raise ConfigError(f"train.optimizer: unknown optimiser {name!r}; "
+                          f"expected one of {', '.join(choices)}") from None
 
 
-def atomic_write_text(path: Union[str, Path], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Union[str, Path], obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default)
-                      + "\n")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def atomic_torch_save(path: Union[str, Path], obj: Dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def package_versions() -> Dict[str, str]:
-    import platform
-
-    import torch_geometric
-
-    import mmgraph
-    return {"mmgraph": mmgraph.__version__, "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+def make_lr_scheduler(name: Optional[str], optimizer: torch.optim.Optimizer,
+                      **params: Any):
+    r"""The learning-rate schedule ``name`` of ``optimizer`` (:obj:`None`:
+    none), resolved by PyG's
+    :func:`~torch_geometric.nn.resolver.lr_scheduler_resolver`
+    (``'exponential'``, ``'step'``, ``'reduce_lr_on_plateau'``, ...)."""
+    if name is None or str(name).lower() in ("", "none", "constant"):
+        return None
+    from torch_geometric.nn.resolver import lr_scheduler_resolver
+    try:
+        return lr_scheduler_resolver(name, optimizer, **params)
+    except ValueError as e:
+        raise ConfigError(f"train.lr_scheduler: {e}") from None

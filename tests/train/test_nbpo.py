@@ -9,8 +9,10 @@ from mmgraph.data import make_synthetic
 from mmgraph.evaluation import Evaluator
 from mmgraph.models import Batch, create_model
 from mmgraph.train import Trainer, create_objective
+from mmgraph.train.callbacks import Callback
 from mmgraph.train.objectives.nbpo import (FlipModel, NBPOObjective,
-                                           reference_parity_trainer)
+                                           reference_init,
+                                           reference_parity_config)
 
 
 @pytest.fixture(scope="module")
@@ -257,27 +259,41 @@ def test_repr(ds):
                                                       reduction="sum"))
 
 
-def test_reference_parity_trainer(ds):
+def test_reference_parity_is_a_configuration(ds):
     torch.manual_seed(0)
     model = create_model("mf", ds, embedding_dim=8, reg_weight=0.0)
     cfg = {"epochs": 3, "patience": 100, "batch_size": 128,
            "learning_rate": 0.05, "neg_candidates": "all",
            "metrics": ["ndcg"], "topk": [5], "valid_metric": "ndcg@5"}
-    trainer = reference_parity_trainer(
-        model, ds, cfg, "nbpo", {"reduction": "sum", "flip_reg": 5.0,
-                                 "flip_reg_rows": "all", "backbone_l2": 1.0},
-        show_progress=False)
+    train, params = reference_parity_config(
+        cfg, {"reduction": "sum", "flip_reg": 5.0, "flip_reg_rows": "all",
+              "backbone_l2": 1.0, "flip_lr": 0.1})
+    reference_init(model)
     # the reference init: U, V ~ U[0, 1) / sqrt(K0) after reset
     model.reset_parameters()
     w = model.user_emb.weight
     assert w.min() >= 0 and w.max() < 1 / math.sqrt(8)
+
+    class Rates(Callback):
+        def __init__(self):
+            self.lrs = []
+
+        def on_epoch_start(self, trainer, epoch):
+            self.lrs.append([g["lr"] for g in
+                             trainer.optimizer.param_groups])
+
+    rates = Rates()
+    trainer = Trainer(model, ds, train, "nbpo", callbacks=[rates],
+                      objective_params=params, show_progress=False)
     res = trainer.fit()
     assert isinstance(trainer.optimizer, torch.optim.SGD)
-    assert [g["lr"] for g in trainer.optimizer.param_groups] == \
-        pytest.approx([0.05 * 0.99 ** 3] * 2)
+    # epoch e runs at eta * 0.99 ** (e + 1), for the model and the flip model
+    for e, lrs in enumerate(rates.lrs):
+        assert lrs == pytest.approx([0.05 * 0.99 ** (e + 1),
+                                     0.1 * 0.99 ** (e + 1)])
     assert all(math.isfinite(h["loss"]) for h in res["history"])
     with pytest.raises(ValueError, match="reference_init"):
-        reference_parity_trainer(_NoTables(ds), ds, cfg)
+        reference_init(_NoTables(ds))
 
 
 class _NoTables(torch.nn.Module):

@@ -10,7 +10,7 @@ optimises them too, with the objective's own learning rate if it sets one.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,10 +44,11 @@ def objective_hparams(name: str) -> Dict[str, Any]:
 def resolve_objective_name(model, name: str = "auto") -> str:
     r"""The objective a run of ``model`` (a :class:`Recommender` or its
     class) uses: ``name`` itself, or for ``'auto'`` the model's native loss
-    if it has one (``native_loss``), else BPR."""
+    if it has one (``native_loss``), else BPR. The one home of the
+    ``'auto'`` rule."""
     if name != "auto":
         return name
-    return "native" if model.native_loss else "bpr"
+    return "native" if getattr(model, "native_loss", False) else "bpr"
 
 
 def create_objective(name: str, model, dataset, **kwargs: Any) -> "Objective":
@@ -65,9 +66,14 @@ class Objective(torch.nn.Module):
             when the config leaves ``num_negatives`` at 0.
         learning_rate (float, optional): a learning rate for the objective's
             own parameters (``None`` = the model's).
+        step_terms (tuple of str): output keys kept with their graph.
     """
     default_negatives: int = 1
     learning_rate: Optional[float] = None
+    #: Output keys that keep their autograd graph: parts of ``'loss'`` a
+    #: trainer may step with an optimiser of their own
+    #: (:attr:`~mmgraph.train.Trainer.term_optimizers`); never logged.
+    step_terms: Tuple[str, ...] = ()
 
     def __init__(self, model, dataset) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ with SGD and hand-written gradients; mmgraph offers both):
 * **parity** -- the reference update: ``reduction="sum"``,
   ``flip_reg_rows="all"``, ``backbone_l2=`` :math:`\lambda_r` on all rows
   and plain SGD at :math:`\eta\cdot 0.99^{e+1}` (see
-  :func:`reference_parity_trainer`). With SGD, the summed loss and the
+  :func:`reference_parity_config`). With SGD, the summed loss and the
   all-rows L2 make one optimiser step exactly the reference's dense ascent
   step.
 
@@ -30,16 +30,17 @@ the whole objective (regularisers included): irrelevant for Adam up to its
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
+from mmgraph.config import TrainConfig
 from mmgraph.nn.losses import bpo_loss, nbpo_loss
 from mmgraph.train.objectives.base import Objective, register_objective
 
 __all__ = ["BPOObjective", "NBPOObjective", "FlipModel",
-           "reference_parity_trainer"]
+           "reference_parity_config", "reference_init"]
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -309,67 +310,56 @@ class NBPOObjective(_PointwiseObjective):
                 + super().extra_repr())
 
 
-def reference_parity_trainer(model, dataset, config=None,
-                             objective="nbpo", objective_params=None,
-                             decay: float = 0.99, reference_init: bool = True,
-                             **trainer_kwargs):
-    r"""A :class:`~mmgraph.train.Trainer` that follows the reference
-    optimisation loop (``train_Model`` in the reference's ``_NBPO.py``):
-    plain SGD on every parameter group
-    (model and flip model) at :math:`\eta\cdot\text{decay}^{e+1}` in epoch
-    :math:`e` (the reference decays at the *start* of each epoch), where
-    :math:`\eta` is ``config.learning_rate`` (and the flip model's
-    ``flip_lr`` if set).
+def reference_parity_config(config: Union[TrainConfig, Dict[str, Any], None]
+                            = None,
+                            objective_params: Optional[Dict[str, Any]] = None,
+                            decay: float = 0.99
+                            ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    r"""The reference optimisation loop (``train_Model`` in the reference's
+    ``_NBPO.py``) as a
+    configuration: plain SGD on every parameter group (model and flip
+    model) at :math:`\eta\cdot\text{decay}^{e+1}` in epoch :math:`e` (the
+    reference decays at the *start* of each epoch), where :math:`\eta` is
+    ``learning_rate`` (and the flip model's ``flip_lr`` if set).
 
-    Pair it with the parity settings of the objective --
-    ``reduction="sum"``, ``flip_reg_rows="all"``, ``backbone_l2=``
-    :math:`\lambda_r` and a model whose own regulariser is off (MF with
-    ``reg_weight=0``) -- and ``batch_size=5000``, ``neg_candidates="all"``.
-    With ``reference_init`` the model's ``user_emb`` / ``item_emb`` tables
-    (MF, LightGCN) are re-drawn from :math:`\mathcal{U}[0,1)/\sqrt{K_0}`
-    after :meth:`reset_parameters`, as in the reference.
+    Returns ``(train_config, objective_params)``: ``config`` with
+    ``optimizer="sgd"``, ``learning_rate`` :math:`\eta\cdot\text{decay}`
+    and the ``"exponential"`` schedule (``gamma=decay``, stepped after each
+    epoch), and ``objective_params`` with ``flip_lr`` scaled alike::
 
-    The shared trainer only offers Adam; this factory subclasses it (the
-    ``'sgd'`` optimiser and the per-epoch decay would better be
-    :class:`~mmgraph.config.TrainConfig` options, then the CLI could use
-    them).
+        train, params = reference_parity_config(
+            {"learning_rate": 0.05, "batch_size": 5000,
+             "neg_candidates": "all"},
+            {"reduction": "sum", "flip_reg_rows": "all", "backbone_l2": 1.0})
+        reference_init(model)
+        Trainer(model, dataset, train, "nbpo", objective_params=params).fit()
+
+    Pair it with the parity settings of the objective (``reduction="sum"``,
+    ``flip_reg_rows="all"``, ``backbone_l2=`` :math:`\lambda_r`), a model
+    whose own regulariser is off (MF with ``reg_weight=0``),
+    ``batch_size=5000`` and ``neg_candidates="all"``.
     """
-    from mmgraph.train.trainer import Trainer
-
-    class _ReferenceSGDTrainer(Trainer):
-        def _make_optimizer(self) -> torch.optim.Optimizer:
-            adam = super()._make_optimizer()
-            groups = [{"params": g["params"], "lr": g["lr"],
-                       "weight_decay": g["weight_decay"]}
-                      for g in adam.param_groups]
-            return torch.optim.SGD(groups)
-
-        def train_epoch(self, epoch: int) -> Dict[str, float]:
-            for group, base in zip(self.optimizer.param_groups,
-                                   self._base_lrs()):
-                group["lr"] = base * decay ** (epoch + 1)
-            return super().train_epoch(epoch)
-
-        def _base_lrs(self):
-            own = self.objective.learning_rate or self.config.learning_rate
-            return [self.config.learning_rate, own]
-
-    if reference_init:
-        _reference_reset(model)
-    trainer = _ReferenceSGDTrainer(model, dataset, config, objective,
-                                   objective_params, **trainer_kwargs)
-    return trainer
+    train = config.to_dict() if isinstance(config, TrainConfig) \
+        else dict(config or {})
+    lr = float(train.get("learning_rate", TrainConfig.learning_rate))
+    train.update(optimizer="sgd", optimizer_params={},
+                 learning_rate=lr * decay, lr_scheduler="exponential",
+                 lr_scheduler_params={"gamma": float(decay)})
+    params = dict(objective_params or {})
+    if params.get("flip_lr") is not None:
+        params["flip_lr"] = float(params["flip_lr"]) * decay
+    return train, params
 
 
-def _reference_reset(model) -> None:
+def reference_init(model) -> None:
     r"""Makes ``model.reset_parameters()`` end with the reference's
-    :math:`\mathcal{U}[0,1)/\sqrt{K_0}` draw of its ID tables."""
+    :math:`\mathcal{U}[0,1)/\sqrt{K_0}` draw of its ID tables
+    (``user_emb`` / ``item_emb``: MF, LightGCN)."""
     tables = [getattr(model, n, None) for n in ("user_emb", "item_emb")]
     if not all(isinstance(t, torch.nn.Embedding) for t in tables):
-        raise ValueError(f"reference_parity_trainer: reference_init needs "
-                         f"user_emb / item_emb embedding tables; "
-                         f"{model.__class__.__name__} has none (pass "
-                         f"reference_init=False)")
+        raise ValueError(f"reference_init needs user_emb / item_emb "
+                         f"embedding tables; {model.__class__.__name__} has "
+                         f"none")
     base_reset = model.reset_parameters
 
     def reset() -> None:

@@ -101,6 +101,7 @@ class UnlearnObjective(Objective):
             the retain term.
     """
     default_negatives = 1
+    step_terms = ("weighted_forget",)
 
     def __init__(self, model, dataset, alpha: float = 0.5,
                  forget_loss: str = "reverse_bpr",
@@ -166,6 +167,6 @@ class UnlearnObjective(Objective):
         weighted_forget = self.alpha * l_f
         loss = weighted_forget + (1.0 - self.alpha) * l_r + extra
         # 'weighted_forget' keeps its graph: a trainer may step the forget
-        # term with its own optimiser (see UnlearnTrainer).
+        # term with its own optimiser (Trainer.term_optimizers).
         return {"loss": loss, "forget": l_f.detach(), "retain": l_r.detach(),
                 "extra": extra.detach(), "weighted_forget": weighted_forget}

@@ -11,9 +11,16 @@ from mmgraph.models.base import Batch
 from mmgraph.train.objectives import create_objective
 from mmgraph.train.objectives.reverse_bpr import (UnlearnBatch,
                                                   UnlearnObjective)
-from mmgraph.train.unlearn import (REQUEST_FILE, ForgetRequest, Unlearner,
-                                   apply_saved_request, load_requests,
-                                   unlearning_metrics)
+from mmgraph.runs import REQUEST_FILE, RunFolder
+from mmgraph.unlearn import ForgetRequest, Unlearner, unlearning_metrics
+
+
+def apply_saved_request(ds, folder):
+    return RunFolder(folder).apply_requests(ds)
+
+
+def load_requests(path):
+    return RunFolder(path.parent).read_requests(path.name)
 
 
 def _pairs(ei):
@@ -344,16 +351,18 @@ def test_stopping_rule_respects_the_validation_tolerance(tiny_dataset,
 
 def test_unlearned_run_folder_reloads_the_retain_dataset(tiny_dataset,
                                                         tmp_path):
-    from mmgraph.train.run import load_run
+    from mmgraph.runs import load_run
     ds = tiny_dataset
     model, cfg = create_model("lightgcn", ds, n_layers=1), _CFG
     req = ForgetRequest.random("items", 0.1, ds, seed=0, remove_items=True)
     out = tmp_path / "unlearned"
-    un = Unlearner(model, ds, req, config=cfg, epochs=2, out_dir=out,
+    folder = RunFolder(out)
+    rel = folder.write_requests([req])
+    un = Unlearner(model, ds, req, config=cfg, epochs=2,
                    extra_results={"config": {"model": model.hparams,
                                              "train": cfg.to_dict()},
-                                  "data": "tiny"},
-                   show_progress=False)
+                                  "data": "tiny", "unlearn_request": rel},
+                   callbacks=folder.callbacks(), show_progress=False)
     res = un.fit()
     saved = json.loads((out / "results.json").read_text())
     assert saved["unlearn_request"] == REQUEST_FILE
@@ -377,7 +386,7 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     from mmgraph.cli import main
     from mmgraph.data import make_synthetic
     from mmgraph.experiment import train_model
-    from mmgraph.train.run import load_run
+    from mmgraph.runs import load_run
     folder = tmp_path / "data"
     make_synthetic(out=folder, num_users=80, num_items=50, avg_degree=8,
                    seed=0)

@@ -1,0 +1,247 @@
+r"""The selection and stopping rule of unlearning (MMRecUn, AAAI 2025;
+docs/unlearning.md), as
+callbacks of the :class:`~mmgraph.train.Trainer`.
+
+After every epoch two scores of ``valid_metric`` are watched: the *forget*
+score (forget edges as targets, retained items masked; lower is better)
+and the *validation* score (the retain dataset's validation pairs; for item
+requests without the pairs of the forgotten items, which would reward
+remembering them). Epoch ``-1`` is the trained model on the retain graph;
+its validation score :math:`v_0` is the reference. An epoch is
+*admissible* when its validation score is at least
+:math:`(1 - \text{tol})\,v_0`.
+
+* :class:`ForgetSelection` (the selection): the admissible trained epoch
+  with the lowest forget score (ties: higher validation); epoch ``-1`` is
+  kept only when no trained epoch is admissible and forgets at least as
+  well.
+* :class:`UnlearnStopping` (the stopping rule): stop when the forget score
+  reaches the target in an admissible epoch (or already at epoch ``-1``:
+  the rebuilt graphs alone forgot, no step is taken); when the validation
+  score falls below the tolerance -- unless the forget term has a learning
+  rate of its own above the retain one: then return to the selected
+  state, divide the forget learning rate by 10 (not below the retain one)
+  and go on (a *back-off*); when the forget score has not improved by 1 %
+  for ``config.patience`` epochs (a plateau); or after ``config.epochs``.
+
+``target_forget='auto'`` estimates the gold model's forget score without
+training it: for interaction requests the forgotten pairs are held-out
+pairs to a retrained model, so the target is :math:`v_0`; a forgotten user
+or item is unknown to a retrained model, so the target is the chance level
+:math:`k / I`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional, Union
+
+from torch import Tensor
+
+from mmgraph.evaluation import Evaluator
+from mmgraph.train.callbacks import Callback
+from mmgraph.train.utils import adam
+from mmgraph.unlearn.metrics import all_items_view
+
+__all__ = ["ForgetSelection", "UnlearnStopping", "FORGET_TERM"]
+
+log = logging.getLogger("mmgraph")
+
+#: The output of the unlearning objective stepped by the forget optimiser.
+FORGET_TERM = "weighted_forget"
+
+
+class ForgetSelection(Callback):
+    r"""Evaluates the forget set with each validation (one embeddings pass)
+    and selects the admissible epoch that forgets best.
+
+    At the start of the fit it evaluates the unlearning's starting point as
+    epoch ``-1`` (appended to the history, selected as the fallback).
+
+    Args:
+        forget_edge_index (Tensor): :math:`D_f`, ``[2, E_f]``.
+        valid_tolerance (float): admissible relative validation drop
+            (default: ``0.05``).
+    """
+    role = "selection"
+
+    def __init__(self, forget_edge_index: Tensor,
+                 valid_tolerance: float = 0.05) -> None:
+        self.forget_edge_index = forget_edge_index.long().cpu()
+        self.valid_tolerance = float(valid_tolerance)
+        self.evaluator: Optional[Evaluator] = None
+        self.start_valid = float("nan")
+        self.best_forget: Dict[str, float] = {}
+        self.admissible = True
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(forget="
+                f"{self.forget_edge_index.size(1)}, valid_tolerance="
+                f"{self.valid_tolerance})")
+
+    def _forget(self, trainer) -> Dict[str, float]:
+        # The forget evaluator sees removed items, to measure what is still
+        # remembered about them.
+        return self.evaluator.evaluate(trainer.model, self.forget_edge_index,
+                                       embeddings=trainer.valid_embeddings)
+
+    def on_fit_start(self, trainer) -> None:
+        c = trainer.config
+        self.evaluator = Evaluator(all_items_view(trainer.dataset), c.metrics,
+                                   c.topk, c.eval_batch_size)
+        t0 = time.perf_counter()
+        valid = trainer.validate()
+        forget = self._forget(trainer)
+        trainer.valid_embeddings = None
+        record = {"epoch": -1, "valid": valid, "forget": forget,
+                  "train_seconds": 0.0,
+                  "eval_seconds": time.perf_counter() - t0}
+        trainer.history.append(record)
+        self.start_valid = valid[c.valid_metric]
+        self.best_forget = forget
+        trainer.mark_best(record)
+
+    def on_epoch_end(self, trainer, epoch: int,
+                     record: Dict[str, Any]) -> None:
+        m = trainer.config.valid_metric
+        t0 = time.perf_counter()
+        forget = self._forget(trainer)
+        record["forget"] = forget
+        record["eval_seconds"] += time.perf_counter() - t0
+        f, v = forget[m], record["valid"][m]
+        self.admissible = v >= (1.0 - self.valid_tolerance) * self.start_valid
+        # Epoch -1 (no reverse step) is only the fallback: any admissible
+        # trained epoch that forgets at least as well replaces it.
+        better = f < self.best_forget[m] or (
+            f == self.best_forget[m] and
+            (trainer.best_epoch < 0 or v > trainer.best_score))
+        if self.admissible and better:
+            trainer.mark_best(record)
+            self.best_forget = forget
+        log.debug("unlearn epoch %2d  loss %.4f  forget %s %.4f  valid %s "
+                  "%.4f%s", epoch, record.get("loss", float("nan")), m, f, m,
+                  v, "  *" if record.get("improved") else "")
+
+
+class UnlearnStopping(Callback):
+    r"""The stopping rule of unlearning, with the forget learning rate and
+    its back-off (see the module docstring).
+
+    Args:
+        selection (ForgetSelection): the selection callback it reads.
+        target_forget (float or str): forget score at which to stop, or
+            ``'auto'`` (default).
+        request_kind (str): ``'users'``, ``'items'`` or ``'interactions'``
+            (for the ``'auto'`` target).
+        forget_learning_rate (float, optional): the forget term's own Adam
+            learning rate (:obj:`None` or the run's rate: one optimiser for
+            the summed loss).
+    """
+    role = "stopping"
+
+    def __init__(self, selection: ForgetSelection,
+                 target_forget: Union[float, str] = "auto",
+                 request_kind: str = "interactions",
+                 forget_learning_rate: Optional[float] = None) -> None:
+        if isinstance(target_forget, str) and target_forget != "auto":
+            raise ValueError(f"{self.__class__.__name__}: target_forget must "
+                             f"be a number or 'auto', got {target_forget!r}")
+        self.selection = selection
+        self.target_forget = target_forget if isinstance(target_forget, str) \
+            else float(target_forget)
+        self.request_kind = request_kind
+        self.initial_forget_learning_rate = forget_learning_rate
+        self.forget_learning_rate: Optional[float] = None
+        self.target = float("nan")
+        self.backoffs = 0
+        self._bad = 0
+        self._best_f = float("inf")
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(target_forget="
+                f"{self.target_forget!r}, forget_learning_rate="
+                f"{self.initial_forget_learning_rate})")
+
+    def _set_forget_optimizer(self, trainer, lr: Optional[float]) -> None:
+        base = trainer.config.learning_rate
+        if lr is None or float(lr) <= base * (1 + 1e-9) and \
+                float(lr) >= base * (1 - 1e-9):
+            lr = None
+        self.forget_learning_rate = None if lr is None else float(lr)
+        if lr is None:
+            trainer.term_optimizers.pop(FORGET_TERM, None)
+        else:
+            params = [p for p in trainer.model.parameters()
+                      if p.requires_grad]
+            trainer.term_optimizers[FORGET_TERM] = adam(params, lr=float(lr))
+
+    def _stop(self, trainer, reason: str) -> None:
+        trainer.should_stop = True
+        trainer.stop_reason = reason
+
+    def on_fit_start(self, trainer) -> None:
+        c, m = trainer.config, trainer.config.valid_metric
+        self._set_forget_optimizer(trainer, self.initial_forget_learning_rate)
+        v0 = self.selection.start_valid
+        if isinstance(self.target_forget, float):
+            self.target = self.target_forget
+        elif self.request_kind == "interactions":
+            self.target = float(v0)
+        else:
+            self.target = int(m.split("@")[1]) / trainer.dataset.num_items
+        f0 = self.selection.best_forget[m]
+        log.info("unlearn: start  forget %s %.4f  valid %s %.4f  (target "
+                 "forget %.4f)", m, f0, m, v0, self.target)
+        self._bad, self._best_f = 0, f0
+        trainer.stop_reason = f"max epochs ({c.epochs})"
+        if f0 <= self.target:
+            # Rebuilding the graphs alone forgot: a reverse step could only
+            # cost retained quality.
+            self._stop(trainer, f"forget {m} reached the target with the "
+                                f"rebuilt graphs alone")
+
+    def on_epoch_end(self, trainer, epoch: int,
+                     record: Dict[str, Any]) -> None:
+        c, m = trainer.config, trainer.config.valid_metric
+        f = record["forget"][m]
+        if not self.selection.admissible:
+            if self._back_off(trainer):
+                self._bad, self._best_f = 0, self.selection.best_forget[m]
+                record["backoff"] = self.forget_learning_rate or \
+                    c.learning_rate
+                return
+            self._stop(trainer, f"validation {m} fell below "
+                                f"{1 - self.selection.valid_tolerance:.2f} x "
+                                f"start")
+            return
+        if f <= self.target:
+            self._stop(trainer, f"forget {m} reached the target")
+            return
+        if f < self._best_f - max(1e-4, 0.01 * self._best_f):
+            self._bad, self._best_f = 0, f
+        else:
+            self._bad += 1
+            if self._bad >= c.patience:
+                self._stop(trainer, f"forget {m} plateaued for "
+                                    f"{c.patience} epoch(s)")
+
+    def _back_off(self, trainer) -> bool:
+        r"""Returns to the selected state with a 10x lower forget learning
+        rate (not below the retain one) and fresh optimisers; :obj:`False`
+        when there is nothing left to lower."""
+        lr = trainer.config.learning_rate
+        if self.forget_learning_rate is None or not trainer.has_best():
+            return False
+        new = max(self.forget_learning_rate / 10.0, lr)
+        trainer.restore_best()
+        trainer.configure_optimizers()
+        self._set_forget_optimizer(trainer, new)
+        log.info("unlearn: validation fell; back to epoch %d with forget "
+                 "learning rate %g", trainer.best_epoch, new)
+        self.backoffs += 1
+        return True
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"bad": self._bad, "best_f": self._best_f,
+                "backoffs": self.backoffs, "target": self.target,
+                "forget_learning_rate": self.forget_learning_rate}
