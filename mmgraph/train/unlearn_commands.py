@@ -1,24 +1,22 @@
-r"""``mmgraph unlearn``: forget users, items or interactions from a trained
-run (MMRecUn) and compare with retraining (gold) and fine-tuning."""
+r"""Unlearning a finished run (MMRecUn) and comparing with retraining (gold)
+and fine-tuning: the library side of ``mmgraph unlearn`` (whose parser is
+:mod:`mmgraph.cli.unlearn`)."""
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from mmgraph.errors import DataFormatError
-from mmgraph.train.objectives.reverse_bpr import FORGET_LOSSES, FORGET_SIDES
-from mmgraph.train.unlearn import (KINDS, REQUEST_FILE, ForgetRequest,
-                                   Unlearner, _run_requests, save_requests,
+from mmgraph.config import ConfigError
+from mmgraph.train.unlearn import (KINDS, REQUEST_FILE, Unlearner,
+                                   _run_requests, save_requests,
                                    unlearning_metrics)
 from mmgraph.train.utils import atomic_write_json
 
-__all__ = ["add_unlearn_parser", "unlearn_run", "unlearn_table",
+__all__ = ["unlearn_run", "unlearn_table",
            "parse_fraction", "UNLEARN_FILE"]
 
 log = logging.getLogger("mmgraph")
@@ -31,17 +29,20 @@ def parse_fraction(text: str):
     r"""``'users:0.05'`` -> ``('users', 0.05)``."""
     kind, sep, value = str(text).partition(":")
     if not sep:
-        raise ValueError(f"--forget-fraction {text!r}: expected KIND:FRACTION "
-                         f"with KIND one of {', '.join(KINDS)} (e.g. "
-                         f"users:0.05)")
+        raise ConfigError(f"--forget-fraction {text!r}: expected KIND:FRACTION "
+                          f"with KIND one of {', '.join(KINDS)} (e.g. "
+                          f"users:0.05)")
     try:
         fraction = float(value)
     except ValueError:
-        raise ValueError(f"--forget-fraction {text!r}: {value!r} is not a "
-                         f"number") from None
+        raise ConfigError(f"--forget-fraction {text!r}: {value!r} is not a "
+                          f"number") from None
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"--forget-fraction {text!r}: the fraction must be "
-                         f"in (0, 1)")
+        raise ConfigError(f"--forget-fraction {text!r}: the fraction must be "
+                          f"in (0, 1)")
+    if kind not in KINDS:
+        raise ConfigError(f"--forget-fraction {text!r}: unknown kind {kind!r}; "
+                          f"expected one of {', '.join(KINDS)}")
     return kind, fraction
 
 
@@ -212,145 +213,3 @@ def unlearn_table(summary: Dict[str, Any], metric: str = "recall@20",
     return format_table(rows, ["model", f"forget {metric} (low)",
                                f"forget {second}", f"test {metric}",
                                f"test {second}", "seconds", "epochs"])
-
-
-def _cmd_unlearn(args) -> int:
-    options = {}
-    if args.remove_items:
-        options["remove_items"] = True
-    if args.zero_features:
-        options["zero_features"] = True
-    numbers: Dict[str, Union[str, float]] = {}
-    for name in ("target_forget", "forget_lr"):
-        value = getattr(args, name)
-        try:
-            numbers[name] = value if value == "auto" else float(value)
-        except ValueError:
-            print(f"error: --{name.replace('_', '-')} {value!r}: expected a "
-                  f"number or 'auto'", file=sys.stderr)
-            return 2
-
-    def request_fn(dataset) -> ForgetRequest:
-        if args.forget_fraction:
-            kind, fraction = parse_fraction(args.forget_fraction)
-            return ForgetRequest.random(kind, fraction, dataset,
-                                        seed=args.seed, **options)
-        for kind in KINDS:
-            path = getattr(args, f"forget_{kind}")
-            if path:
-                return ForgetRequest.from_file(kind, path, dataset, **options)
-        raise ValueError("no forget request given")
-
-    try:
-        summary = unlearn_run(
-            args.run, args.out, request_fn, gold=args.gold,
-            finetune=args.finetune, device=args.device,
-            show_progress=not args.no_progress, alpha=args.alpha,
-            epochs=args.epochs, learning_rate=args.lr,
-            forget_learning_rate=numbers["forget_lr"],
-            batch_size=args.batch_size,
-            retain_batch_size=args.retain_batch_size, patience=args.patience,
-            min_steps=args.min_steps,
-            valid_tolerance=args.valid_tolerance,
-            target_forget=numbers["target_forget"],
-            forget_loss=args.forget_loss, forget_side=args.forget_side,
-            seed=args.seed)
-    except DataFormatError:
-        raise  # the CLI prints it without a traceback
-    except ValueError as e:
-        if args.verbose:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    req = summary["request"]
-    print(f"\n{summary['model']} on {summary['dataset']}: forget "
-          f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "
-          f"{req['forget_edges'] + req['retain_edges']} training "
-          f"interactions; {req['source']})")
-    print(unlearn_table(summary))
-    u = summary["models"]["unlearned"]
-    print(f"\nunlearning: {u['epochs']} epoch(s) over the forget set, "
-          f"selected epoch {u['selected_epoch']} ({u['stop_reason']})")
-    if "speedup_vs_gold" in summary:
-        print(f"unlearning was {summary['speedup_vs_gold']:.1f}x faster than "
-              f"retraining (gold) in wall-clock time, "
-              f"{summary['cpu_speedup_vs_gold']:.1f}x in CPU time")
-    print(f"\nrun folder: {args.out}  (table: "
-          f"{Path(args.out) / UNLEARN_FILE})")
-    return 0
-
-
-def add_unlearn_parser(subparsers) -> argparse.ArgumentParser:
-    r"""Adds ``mmgraph unlearn`` to the CLI."""
-    p = subparsers.add_parser(
-        "unlearn", help="forget users, items or interactions from a trained "
-        "run (MMRecUn reverse BPR)",
-        description="Unlearn a forget request from a trained run with "
-        "MMRecUn's reverse BPR (forget set) + BPR (retain set), rebuilding "
-        "the graphs from the retain set; write the unlearned run and "
-        "unlearn.json (forget/test metrics and time of the original, "
-        "unlearned and optionally gold and fine-tuned models).")
-    p.add_argument("--run", required=True, help="a trained run folder")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--forget-users", metavar="FILE",
-                   help="user ids, one per line")
-    g.add_argument("--forget-items", metavar="FILE",
-                   help="item ids, one per line")
-    g.add_argument("--forget-interactions", metavar="FILE",
-                   help="'user item' training pairs, one per line")
-    g.add_argument("--forget-fraction", metavar="KIND:FRACTION",
-                   help="a seeded random request, e.g. users:0.05, "
-                   "items:0.05, interactions:0.05")
-    p.add_argument("--remove-items", action="store_true",
-                   help="item requests: take the items out of the catalogue "
-                   "(masked from rankings); default: they stay as cold items")
-    p.add_argument("--zero-features", action="store_true",
-                   help="with --remove-items: zero their feature rows and "
-                   "rebuild the kNN graphs")
-    p.add_argument("--alpha", type=float, default=0.5,
-                   help="weight of the reverse-BPR term (default 0.5)")
-    p.add_argument("--epochs", type=int, default=10,
-                   help="max epochs over the forget set (default 10)")
-    p.add_argument("--lr", type=float,
-                   help="Adam learning rate (default: the run's)")
-    p.add_argument("--forget-lr", default="auto",
-                   help="the forget term's own learning rate (default auto: "
-                   "10x --lr for user and item requests, --lr for "
-                   "interactions)")
-    p.add_argument("--batch-size", type=int, default=128,
-                   help="forget pairs per step (default 128)")
-    p.add_argument("--retain-batch-size", type=int, default=1024,
-                   help="retain pairs per step (default 1024)")
-    p.add_argument("--min-steps", type=int, default=10,
-                   help="fewest steps of an epoch over the forget set "
-                   "(default 10)")
-    p.add_argument("--patience", type=int, default=3,
-                   help="stop after this many epochs without a 1%% forget "
-                   "improvement (default 3)")
-    p.add_argument("--valid-tolerance", type=float, default=0.05,
-                   help="admissible relative drop of validation recall "
-                   "(default 0.05)")
-    p.add_argument("--target-forget", default="auto",
-                   help="stop once forget recall@20 is at most this "
-                   "(default auto: validation recall for interactions, "
-                   "chance level for users/items)")
-    p.add_argument("--forget-loss", choices=FORGET_LOSSES,
-                   default="reverse_bpr",
-                   help="reverse_bpr (MMRecUn) or ascent (gradient ascent on "
-                   "BPR, an ablation)")
-    p.add_argument("--forget-side", choices=("auto",) + FORGET_SIDES,
-                   default="auto",
-                   help="representations the forget term moves (default "
-                   "auto: user for user requests, item for item requests, "
-                   "both for interactions)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random request and of the loop")
-    p.add_argument("--gold", action="store_true",
-                   help="also retrain from scratch on the retain set")
-    p.add_argument("--finetune", action="store_true",
-                   help="also fine-tune on the retain set only (alpha=0)")
-    p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--out", required=True, help="output run folder")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_unlearn)
-    return p

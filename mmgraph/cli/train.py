@@ -1,0 +1,148 @@
+r"""``mmgraph train``: one configuration, or a grid over hyper-parameters and
+seeds selected on validation."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from mmgraph.cli import values
+
+__all__ = ["add_parser", "run", "interrupted", "RUN_FILES"]
+
+#: What a run (or grid) folder holds (the names of mmgraph.runs.RunFolder):
+#: ``--overwrite`` removes exactly these before training.
+RUN_FILES = ("checkpoint.pt", "results.json", "test_topk.tsv", "training_curve.png",
+             "grid.json", "runs", "run.json", "unlearn_request.json", "unlearn.json",
+             "gold", "finetune", ".lock")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a model (or a grid) with early "
+                              "stopping on validation")
+    p.add_argument("--model", required=True, help="a registered model (mmgraph list-models)")
+    p.add_argument("--data", default="synthetic",
+                   help="a prepared MMRec folder, or 'synthetic' (default)")
+    p.add_argument("--config", help="YAML file with model/train/objective/grid sections")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key; a list value [a,b] is a grid axis "
+                        "(repeatable)")
+    p.add_argument("--grid", action="store_true", help="search the model's published grid")
+    p.add_argument("--seeds", type=values.seed_list,
+                   help="comma-separated distinct seeds (mean ± std)")
+    p.add_argument("--objective", help="bpr, bpo, nbpo or native")
+    p.add_argument("--epochs", type=values.positive_int, help="maximum epochs (>= 1)")
+    p.add_argument("--seed", type=values.non_negative_int)
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--out", type=Path,
+                   help="run folder (without it nothing is saved)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's checkpoint")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run in a non-empty --out (its files are removed first)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    from mmgraph.config import ConfigError, parse_override
+    out: Dict[str, Any] = {}
+    for item in args.set or []:
+        key, value = parse_override(item)
+        if not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        out[key] = value
+    values.check_train_values(out, "--set")
+    for key, value in (("epochs", args.epochs), ("seed", args.seed),
+                       ("device", args.device), ("objective", args.objective)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
+    r"""The resolved ``train`` section holds possible values and known
+    metric names, and its device exists."""
+    from mmgraph.cli.common import check_device
+    from mmgraph.evaluation.metrics import METRICS
+    train = config["train"]
+    values.check_train_values({f"train.{k}": v for k, v in train.items()}, where)
+    values.check_metric_names(train["metrics"], train["topk"], train["valid_metric"],
+                              METRICS, where)
+    check_device(train["device"], "--device" if where == "--set" else f"{where} device")
+
+
+def _prepare_out(args: argparse.Namespace) -> None:
+    from mmgraph.errors import RunFolderError
+    out: Optional[Path] = args.out
+    if out is None:
+        if args.resume:
+            raise RunFolderError("--resume needs --out (the run folder to continue)")
+        print("note: no --out: nothing is saved (the results are only printed)",
+              file=sys.stderr)
+        return
+    if out.exists() and not out.is_dir():
+        raise RunFolderError("exists and is not a folder; --out names a run folder", out)
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if args.resume:
+        if not entries:
+            raise RunFolderError("is empty: there is nothing to resume (drop --resume)", out)
+        return
+    if entries and not args.overwrite:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise RunFolderError(f"is not empty ({shown}); continue it with --resume, replace "
+                             "it with --overwrite, or choose another --out", out)
+    for name in entries:
+        if name in RUN_FILES:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmgraph.config import resolve_config
+    from mmgraph.distributed import init_from_env, is_main_process
+    from mmgraph.report import metrics_table
+    from mmgraph.train.run import grid_table, train_model
+    if args.seed is not None and args.seeds:
+        from mmgraph.config import ConfigError
+        raise ConfigError("--seed and --seeds: give one of them")
+    overrides = _overrides(args)
+    try:
+        config = resolve_config(args.model, args.config, overrides, use_grid=args.grid)
+    except KeyError as e:  # the model and objective registries: an unknown name
+        from mmgraph.config import ConfigError
+        raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    check_config(config, f"--config {args.config}" if args.config else "--set")
+    init_from_env(args.device or "cpu")
+    _prepare_out(args)
+    seeds: Optional[List[int]] = args.seeds
+    result = train_model(args.model, args.data, args.config, overrides,
+                         args.out, resume=args.resume, use_grid=args.grid,
+                         seeds=seeds, show_progress=not args.no_progress)
+    if not is_main_process():
+        return 0
+    if "points" in result:
+        print(grid_table(result))
+        best = result["best"]
+        print(f"\nselected on validation: {best['point']} "
+              f"(mean over seeds {result['seeds']})")
+        table = {s: {k: v[0] for k, v in best[s].items()} for s in ("valid", "test")}
+        print(metrics_table(table))
+    else:
+        print(f"\n{result['model']} on {result['dataset']}: best epoch "
+              f"{result['best_epoch']} of {result['epochs']} "
+              f"({result['seconds_per_epoch']:.2f} s/epoch)")
+        print(metrics_table({"valid": result["valid"], "test": result["test"]}))
+    if args.out:
+        print(f"\nrun folder: {args.out}")
+    return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    if args.out is None:
+        return "nothing was saved (no --out)"
+    return (f"the last checkpoint in {args.out} is kept; continue with the same command "
+            "plus --resume")
