@@ -45,7 +45,13 @@ def one_line(text: str) -> str:
 
 class Parser(argparse.ArgumentParser):
     r"""An :class:`argparse.ArgumentParser` whose usage errors are one line
-    (``error: <option>: <what> (see '<prog> --help')``), exit status 2."""
+    (``error: <option>: <what> (see '<prog> --help')``), exit status 2, and
+    which takes options only as spelt (no abbreviations: ``--over`` is not
+    ``--overwrite``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("argument "):
@@ -78,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    # The command is the application: it owns the root logger, bound to the
+    # current stderr (force: main() may run several times in one process).
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
 
 
 def _os_message(e: OSError) -> str:

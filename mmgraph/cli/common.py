@@ -95,8 +95,11 @@ def load_run(run_dir, dataset=None, device: Optional[str] = None):
         return _load_run(run, dataset=dataset, device=device)
     except ANTICIPATED:
         raise
-    except (OSError, KeyboardInterrupt):
-        raise
+    except OSError as e:
+        if e.filename is not None:  # a named file: the boundary names it
+            raise
+        raise RunFolderError(f"cannot be read as a checkpoint ({e.strerror or e})",
+                             checkpoint) from e
     except Exception as e:  # torch.load / load_state_dict on a damaged file
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise RunFolderError(f"cannot be loaded as the checkpoint of this '{results['model']}'"

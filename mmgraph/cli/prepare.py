@@ -60,10 +60,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _reader_options(args: argparse.Namespace):
+    r"""The reader options given on the command line; one the format's
+    reader does not take is refused by its flag."""
+    import inspect
+
+    from mmgraph.config import ConfigError
+    from mmgraph.data.formats import FORMATS
+    given = {"columns": (args.columns, "--columns"), "sep": (args.sep, "--sep"),
+             "header": (False if args.no_header else None, "--no-header")}
+    params = inspect.signature(FORMATS[args.format]).parameters
+    for key, (value, flag) in given.items():
+        if value is not None and key not in params:
+            raise ConfigError(f"{flag}: does not apply to --format {args.format}")
+    return {key: value for key, (value, _) in given.items()}
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mmgraph.data.prepare import prepare_dataset
+    options = _reader_options(args)
     if args.device == "cuda":
         from mmgraph.cli.common import check_device
         check_device(args.device)
@@ -71,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         args.format, args.interactions, args.out, args.name, k_core=args.k_core,
         split=args.split, seed=args.seed, item_text=args.item_text, images=args.images,
         device=args.device, batch_size=args.batch_size, overwrite=args.overwrite,
-        columns=args.columns, sep=args.sep, header=False if args.no_header else None)
+        **options)
     counts = np.bincount(data.label, minlength=3)
     print(f"wrote {path}: {data.num_users} users, {data.num_items} items, "
           f"{len(data.user)} interactions (train {counts[0]}, valid {counts[1]}, "

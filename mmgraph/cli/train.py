@@ -75,15 +75,15 @@ def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
     check_device(train["device"], "--device" if where == "--set" else f"{where} device")
 
 
-def _prepare_out(args: argparse.Namespace) -> None:
+def _prepare_out(args: argparse.Namespace) -> bool:
+    r"""Checks (and empties with ``--overwrite``) the run folder; returns
+    whether it was created here."""
     from mmgraph.errors import RunFolderError
     out: Optional[Path] = args.out
     if out is None:
         if args.resume:
             raise RunFolderError("--resume needs --out (the run folder to continue)")
-        print("note: no --out: nothing is saved (the results are only printed)",
-              file=sys.stderr)
-        return
+        return False
     if out.exists() and not out.is_dir():
         raise RunFolderError("exists and is not a folder; --out names a run folder", out)
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
@@ -99,6 +99,27 @@ def _prepare_out(args: argparse.Namespace) -> None:
         if name in RUN_FILES:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now
+    return created
+
+
+def _load_data(data: str, config: Dict[str, Dict[str, Any]]):
+    r"""The dataset (a folder by its absolute path, which the run records),
+    checked against the selection metric's cut-off."""
+    from mmgraph.config import ConfigError
+    from mmgraph.data import load_dataset
+    if data != "synthetic" or Path(data).exists():
+        data = str(Path(data).resolve())
+    dataset = load_dataset(data)
+    metric = config["train"]["valid_metric"]
+    k = int(str(metric).partition("@")[2])
+    if k > dataset.num_items:
+        raise ConfigError(f"valid_metric {metric}: the dataset {dataset.name!r} has only "
+                          f"{dataset.num_items} items, so there is no top-{k}; select on a "
+                          f"smaller cut-off (--set valid_metric=...@K with K <= "
+                          f"{dataset.num_items} and K in topk)")
+    return dataset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,11 +138,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
     check_config(config, f"--config {args.config}" if args.config else "--set")
     init_from_env(args.device or "cpu")
-    _prepare_out(args)
+    dataset = _load_data(args.data, config)
+    created = _prepare_out(args)
     seeds: Optional[List[int]] = args.seeds
-    result = train_model(args.model, args.data, args.config, overrides,
-                         args.out, resume=args.resume, use_grid=args.grid,
-                         seeds=seeds, show_progress=not args.no_progress)
+    try:
+        result = train_model(args.model, dataset, args.config, overrides,
+                             args.out, resume=args.resume, use_grid=args.grid,
+                             seeds=seeds, show_progress=not args.no_progress)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
     if not is_main_process():
         return 0
     if "points" in result:
@@ -138,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
         print(metrics_table({"valid": result["valid"], "test": result["test"]}))
     if args.out:
         print(f"\nrun folder: {args.out}")
+    else:
+        print("note: no --out: nothing was saved (the results above are only printed)",
+              file=sys.stderr)
     return 0
 
 

@@ -401,8 +401,26 @@ def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: st
     if split is not None and split not in SPLITS:
         raise DataFormatError(f"unknown split {split!r}; expected one of {SPLITS}", None, None,
                               "--split")
+    for path in (item_text, images):
+        if path is not None and not Path(path).exists():
+            raise DataFormatError("file not found", path)
     out = Path(out)
     check_output_folder(out, overwrite)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable output fails now
+    try:
+        return _prepare_into(out, format, interactions, name, k_core, split, seed,
+                             item_text, images, device, batch_size, overwrite, options)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
+
+
+def _prepare_into(out: Path, format: str, interactions: PathLike, name: str, k_core: int,
+                  split: Optional[str], seed: int, item_text: Optional[PathLike],
+                  images: Optional[PathLike], device: str, batch_size: int, overwrite: bool,
+                  options: Dict[str, Any]) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
     inter = read_interactions(format, interactions, **options)
     if inter.fixed_split and split is not None:
         raise DataFormatError(f"{format} keeps the split it is given; drop --split", None,
