@@ -141,6 +141,13 @@ def check_overwrite_replaced(env, out, err):
     assert manifest["name"] == "new" and "new.inter" in manifest["files"]
 
 
+def check_train_overwrite(env, out, err):
+    run = env.tmp / "r"
+    results = json.loads((run / "results.json").read_text())
+    assert results["epochs"] == 1 and len(results["history"]) == 1, results["epochs"]
+    assert (run / "notes.txt").read_text() == "mine"
+
+
 def check_no_out_note(env, out, err):
     assert "nothing was saved" in err and "recall@5" in out
 
@@ -297,6 +304,11 @@ CASES: List[Case] = [
          "--overwrite", None, 0,
          setup=lambda e: _stale_features(copy_ds(e)),
          check=check_overwrite_replaced),
+    Case("overwrite-legacy", "prepare",
+         "--overwrite on a folder prepared before manifests: its prepared files are replaced",
+         "prepare --format sequence --interactions {seq} --name new --out {tmp}/d "
+         "--overwrite", None, 0, setup=lambda e: _legacy(copy_ds(e)),
+         check=check_overwrite_replaced),
     Case("overwrite-stray", "prepare",
          "--overwrite with an .inter the manifest does not list: refused, nothing changes",
          "prepare --format sequence --interactions {seq} --name x --out {tmp}/d --overwrite",
@@ -426,6 +438,10 @@ CASES: List[Case] = [
     Case("train-into-run", "folders",
          "training into a finished run without --resume/--overwrite: refused, run intact",
          T + " --epochs 1 --out {run}", "{run}", protect=("{run}",)),
+    Case("train-overwrite", "folders",
+         "train --overwrite into a finished run: the old run files go first, other files stay",
+         T + " --epochs 1 --out {tmp}/r --overwrite", None, 0,
+         setup=lambda e: write(copy_run(e) / "notes.txt", "mine"), check=check_train_overwrite),
     Case("train-out-file", "folders", "train --out is a file",
          T + " --epochs 1 --out {seq}", "{seq}"),
     Case("train-out-unwritable", "folders", "train --out cannot be created",
@@ -559,6 +575,11 @@ CASES: List[Case] = [
 
 
 # ---------------------------------------------------------- setup helpers
+def _legacy(folder: Path) -> None:
+    (folder / "prepare.json").unlink()
+    np.save(folder / "text_feat.npy", np.ones((3, 2), np.float32))
+
+
 def _add_to_manifest(folder: Path, name: str) -> None:
     path = folder / "prepare.json"
     m = json.loads(path.read_text())
