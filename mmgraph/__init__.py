@@ -13,6 +13,13 @@ mmgraph`` (and with it ``mmgraph --help``) does not load torch.
 """
 import importlib as _importlib
 import warnings as _warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the same names, statically, for type checkers and the API docs
+    from mmgraph.data import RecDataset, load_dataset
+    from mmgraph.evaluation import Evaluator
+    from mmgraph.models import Recommender, create_model, list_models, register_model
+    from mmgraph.train import ForgetRequest, Trainer, Unlearner, train_model
 
 __version__ = "0.1.0"
 

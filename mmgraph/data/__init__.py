@@ -6,8 +6,16 @@ The names below are imported on first use (:pep:`562`): the readers in
 registered formats without loading torch.
 """
 import importlib as _importlib
+from typing import TYPE_CHECKING
 
 from mmgraph.errors import DataFormatError, MissingExtraError
+
+if TYPE_CHECKING:  # the same names, statically, for type checkers and the API docs
+    from .dataset import RecDataset, load_dataset
+    from .formats import Interactions
+    from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency
+    from .sampling import NegativeSampler
+    from .synthetic import generate_synthetic, make_synthetic
 
 #: Public name -> the submodule that defines it.
 _PUBLIC = {

@@ -50,3 +50,21 @@ def test_unknown_public_name_is_an_attribute_error():
     import mmgraph
     with pytest.raises(AttributeError, match="no attribute 'Trainr'"):
         mmgraph.Trainr
+
+
+@pytest.mark.parametrize("module", ["mmgraph", "mmgraph.data"])
+def test_static_names_match_the_lazy_ones(module):
+    # The TYPE_CHECKING imports (for type checkers and the API docs) and the
+    # lazy __getattr__ map must list the same public names.
+    import ast
+    import importlib
+    mod = importlib.import_module(module)
+    tree = ast.parse(open(mod.__file__).read())
+    static = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                static |= {a.asname or a.name for a in imp.names}
+    assert static == set(mod._PUBLIC)
+    for name in mod._PUBLIC:
+        assert getattr(mod, name) is not None
