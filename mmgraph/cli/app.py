@@ -7,7 +7,9 @@ exit status 2:
   are missing, corrupt or do not match), printed as ``error: <message>``;
 * :class:`OSError` (a missing, unreadable or unwritable file or folder),
   printed as ``error: <file>: <reason>``;
-* argument errors (argparse), printed as ``error: <option>: <what>``.
+* argument errors (argparse), printed as ``error: <option>: <what>``;
+* a training loss that is no longer finite (:class:`FloatingPointError`),
+  printed as ``error: training diverged: <epoch and loss>``.
 
 A missing optional extra exits with 1, Ctrl-C with 130 (one line saying what
 was kept and how to resume), a closed output pipe (``mmgraph ... | head``)
@@ -148,3 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.debug:
             raise
         return _fail(_os_message(e))
+    except FloatingPointError as e:  # the Trainer's non-finite loss check
+        if args.debug:
+            raise
+        return _fail(f"training diverged: {e}")

@@ -374,6 +374,8 @@ CASES: List[Case] = [
     Case("batch-zero", "values", "batch size 0", T + " --set batch_size=0", "batch_size"),
     Case("batch-grid", "values", "a grid axis holding an impossible batch size",
          T + " --set batch_size=[64,0]", "batch_size"),
+    Case("lr-diverges", "values", "a learning rate so large that the loss stops being finite",
+         T + " --epochs 3 --set learning_rate=1e30", "training diverged"),
     Case("set-epochs-zero", "values", "epochs 0 through --set", T + " --set epochs=0",
          "epochs"),
     Case("topk-zero", "values", "a cut-off of 0", T + " --set topk=[0,20]", "topk"),
