@@ -9,12 +9,45 @@ from typing import Any, Dict, Optional
 from mmgraph.config import ConfigError
 from mmgraph.errors import ANTICIPATED, RunFolderError
 
-__all__ = ["check_device", "load_run", "read_results"]
+__all__ = ["check_device", "load_run", "read_results", "run_dir_of_best", "claim_run_folder",
+           "RUN_FILES"]
 
 # The run folder's file names (the shared contract of mmgraph.runs.RunFolder).
 CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.json"
 GRID = "grid.json"
+#: What a run (or grid) folder holds: ``--overwrite`` removes exactly these.
+RUN_FILES = (CHECKPOINT, RESULTS, "test_topk.tsv", "training_curve.png", GRID, "runs",
+             "run.json", "unlearn_request.json", "unlearn.json", "gold", "finetune", ".lock")
+
+
+def claim_run_folder(out: Path, overwrite: bool, resume: Optional[bool] = False) -> bool:
+    r"""Checks an output run folder before anything is computed: a non-empty
+    one is refused unless :obj:`resume` (it must then hold something; ``None``
+    for a command that cannot resume) or
+    :obj:`overwrite` (its run files, :data:`RUN_FILES`, are removed first;
+    other files stay). Creates the folder, so an unwritable one fails now;
+    returns whether it was created here."""
+    import shutil
+    if out.exists() and not out.is_dir():
+        raise RunFolderError("exists and is not a folder; --out names a run folder", out)
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if resume:
+        if not entries:
+            raise RunFolderError("is empty: there is nothing to resume (drop --resume)", out)
+        return False
+    if entries and not overwrite:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise RunFolderError(f"is not empty ({shown}); replace it with --overwrite"
+                             + (" or continue it with --resume" if resume is not None else "")
+                             + ", or choose another --out", out)
+    for name in entries:
+        if name in RUN_FILES:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    return created
 
 
 def check_device(device: Optional[str], option: str = "--device") -> None:

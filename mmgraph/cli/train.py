@@ -3,20 +3,13 @@ seeds selected on validation."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from mmgraph.cli import values
 
-__all__ = ["add_parser", "run", "interrupted", "RUN_FILES"]
-
-#: What a run (or grid) folder holds (the names of mmgraph.runs.RunFolder):
-#: ``--overwrite`` removes exactly these before training.
-RUN_FILES = ("checkpoint.pt", "results.json", "test_topk.tsv", "training_curve.png",
-             "grid.json", "runs", "run.json", "unlearn_request.json", "unlearn.json",
-             "gold", "finetune", ".lock")
+__all__ = ["add_parser", "run", "interrupted"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -78,30 +71,14 @@ def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
 def _prepare_out(args: argparse.Namespace) -> bool:
     r"""Checks (and empties with ``--overwrite``) the run folder; returns
     whether it was created here."""
+    from mmgraph.cli.common import claim_run_folder
     from mmgraph.errors import RunFolderError
     out: Optional[Path] = args.out
     if out is None:
         if args.resume:
             raise RunFolderError("--resume needs --out (the run folder to continue)")
         return False
-    if out.exists() and not out.is_dir():
-        raise RunFolderError("exists and is not a folder; --out names a run folder", out)
-    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if args.resume:
-        if not entries:
-            raise RunFolderError("is empty: there is nothing to resume (drop --resume)", out)
-        return
-    if entries and not args.overwrite:
-        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
-        raise RunFolderError(f"is not empty ({shown}); continue it with --resume, replace "
-                             "it with --overwrite, or choose another --out", out)
-    for name in entries:
-        if name in RUN_FILES:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now
-    return created
+    return claim_run_folder(out, args.overwrite, args.resume)
 
 
 def _load_data(data: str, config: Dict[str, Dict[str, Any]]):

@@ -96,11 +96,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _check_folders(args: argparse.Namespace) -> None:
-    import shutil
-
-    from mmgraph.cli.common import read_results, run_dir_of_best
-    from mmgraph.cli.train import RUN_FILES
+def _check_folders(args: argparse.Namespace) -> bool:
+    from mmgraph.cli.common import claim_run_folder, read_results, run_dir_of_best
     from mmgraph.errors import RunFolderError
     run = run_dir_of_best(args.run)
     results = read_results(run)
@@ -113,17 +110,7 @@ def _check_folders(args: argparse.Namespace) -> None:
             or args.run.resolve() in resolved.parents:
         raise RunFolderError("--out is (inside) the --run folder; unlearning writes a new "
                              "run next to the original: choose another --out", out)
-    if out.exists() and not out.is_dir():
-        raise RunFolderError("exists and is not a folder; --out names a run folder", out)
-    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if entries and not args.overwrite:
-        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
-        raise RunFolderError(f"is not empty ({shown}); replace it with --overwrite or "
-                             "choose another --out", out)
-    for name in entries:
-        if name in RUN_FILES:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return claim_run_folder(out, args.overwrite, resume=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     fraction = parse_fraction(args.forget_fraction) if args.forget_fraction else None
     if args.zero_features and not args.remove_items:
         raise ConfigError("--zero-features needs --remove-items")
-    _check_folders(args)
+    created = _check_folders(args)
     options: Dict[str, bool] = {}
     if args.remove_items:
         options["remove_items"] = True
@@ -153,14 +140,19 @@ def run(args: argparse.Namespace) -> int:
                 return ForgetRequest.from_file(kind, path, dataset, **options)
         raise ConfigError("no forget request given")  # argparse requires one
 
-    summary = unlearn_run(
-        args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
-        device=args.device, show_progress=not args.no_progress, alpha=args.alpha,
-        epochs=args.epochs, learning_rate=args.lr, forget_learning_rate=args.forget_lr,
-        batch_size=args.batch_size, retain_batch_size=args.retain_batch_size,
-        patience=args.patience, min_steps=args.min_steps,
-        valid_tolerance=args.valid_tolerance, target_forget=args.target_forget,
-        forget_loss=args.forget_loss, forget_side=args.forget_side, seed=args.seed)
+    try:
+        summary = unlearn_run(
+            args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
+            device=args.device, show_progress=not args.no_progress, alpha=args.alpha,
+            epochs=args.epochs, learning_rate=args.lr, forget_learning_rate=args.forget_lr,
+            batch_size=args.batch_size, retain_batch_size=args.retain_batch_size,
+            patience=args.patience, min_steps=args.min_steps,
+            valid_tolerance=args.valid_tolerance, target_forget=args.target_forget,
+            forget_loss=args.forget_loss, forget_side=args.forget_side, seed=args.seed)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
     req = summary["request"]
     print(f"\n{summary['model']} on {summary['dataset']}: forget "
           f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "
