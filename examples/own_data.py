@@ -108,7 +108,7 @@ def main() -> None:
 
     # 4. Recommend with raw ids and names (training items are never
     #    recommended). The run folder also works with the CLI:
-    #    mmgraph recommend --run RUN --users 0,1 --k 5
+    #    mmgraph recommend --run RUN --users RAW_ID,RAW_ID --k 5  (or --internal-ids 0,1)
     model, dataset, _ = mmgraph.load_run(work / "run")
     raw_users = dataset.id_mapping("user")
     raw_items = dataset.id_mapping("item")

@@ -127,8 +127,8 @@ class RunFolder:
                                  f"run folder of 'mmgraph train'?)",
                                  self.path) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise RunFolderError(f"{name} is not readable JSON ({e}); the "
-                                 f"folder is corrupt", self.path) from None
+            raise RunFolderError(f"is not readable JSON ({e}); the run "
+                                 f"folder is corrupt", path) from None
         if not isinstance(data, dict):
             raise RunFolderError(f"{name}: expected a JSON object",
                                  self.path)
@@ -160,9 +160,10 @@ class RunFolder:
         try:
             return safe_torch_load(path, map_location=map_location)
         except Exception as e:  # noqa: BLE001 - torch raises many types
-            raise RunFolderError(f"{CHECKPOINT} cannot be read "
-                                 f"({type(e).__name__}: {str(e)[:200]}); the "
-                                 f"folder is corrupt", self.path) from None
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise RunFolderError(f"cannot be read as a checkpoint "
+                                 f"({type(e).__name__}: {first}); the run "
+                                 f"folder is corrupt", path) from None
 
     def read_grid(self) -> Dict[str, Any]:
         r"""``grid.json``."""

@@ -12,6 +12,18 @@ understands.
   ``test_data.json``; entry ``u`` of each list holds the item ids of user ``u``.
 * **Delimited** — any CSV/TSV with a user-given column mapping.
 
+Each input format is a plain reader function registered under its name with
+:func:`register_format`; ``mmgraph prepare --format NAME`` offers exactly the
+registered names (:func:`list_formats`) and calls the reader through
+:func:`read_interactions`. A reader takes the input path and keyword options
+and returns an :class:`Interactions` record (item features, if the input has
+some, in :attr:`Interactions.item_features`). A new format is one decorated
+function in this module::
+
+    @register_format("my-format")
+    def read_my_format(path, columns=None) -> Interactions:
+        ...
+
 Every reader returns an :class:`Interactions` record and raises
 :class:`~mmgraph.data.errors.DataFormatError` naming the file, the line or
 field and what was expected when the input is malformed. Every writer is
@@ -27,11 +39,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
+import inspect
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from mmgraph.errors import DataFormatError
+from mmgraph.errors import DataFormatError, did_you_mean
 
 PathLike = Union[str, os.PathLike]
 
@@ -42,7 +55,8 @@ SPLIT_NAMES = ("train", "valid", "test")
 NBPO_FILES = ("train_data.json", "validation_data.json", "test_data.json")
 
 __all__ = [
-    "Interactions", "read_inter", "read_features", "read_mmrec_folder",
+    "register_format", "list_formats", "read_interactions", "FORMATS", "Interactions",
+    "read_inter", "read_features", "read_mmrec_folder",
     "find_inter_file", "read_sequence", "read_item_names", "read_nbpo_json",
     "read_delimited", "parse_column_mapping", "write_inter", "write_features",
     "write_id_mapping", "read_id_mapping", "atomic_write", "atomic_write_text",
@@ -63,6 +77,13 @@ class Interactions:
         rating (np.ndarray, optional): ``float64`` ratings.
         source (str): The file or folder the rows came from.
         item_text (dict, optional): Raw item id -> text, if the source has it.
+        item_features (dict, optional): Modality -> ``[num_raw_items, dim]``
+            matrix whose row ``r`` belongs to raw (integer) item id ``r``, if
+            the source has features.
+        fixed_split (bool): The source defines its split and its ids, which
+            preparation keeps (no ``--split``).
+        time_is_order (bool): :attr:`timestamp` is only the position in each
+            user's sequence, not a time (no temporal split).
     """
     user: np.ndarray
     item: np.ndarray
@@ -71,6 +92,9 @@ class Interactions:
     rating: Optional[np.ndarray] = None
     source: str = ""
     item_text: Optional[Dict[str, str]] = None
+    item_features: Optional[Dict[str, np.ndarray]] = None
+    fixed_split: bool = False
+    time_is_order: bool = False
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -81,7 +105,54 @@ class Interactions:
             return None if a is None else a[mask]
         return Interactions(self.user[mask], self.item[mask], take(self.label),
                             take(self.timestamp), take(self.rating),
-                            self.source, self.item_text)
+                            self.source, self.item_text, self.item_features,
+                            self.fixed_split, self.time_is_order)
+
+
+# --------------------------------------------------------------------------
+# the format registry
+# --------------------------------------------------------------------------
+#: Format name -> reader ``(path, **options) -> Interactions``.
+FORMATS: Dict[str, Callable[..., Interactions]] = {}
+
+
+def register_format(name: str) -> Callable[[Callable[..., Interactions]],
+                                           Callable[..., Interactions]]:
+    r"""Decorator registering a reader ``(path, **options) -> Interactions``
+    as the input format :obj:`name` of ``mmgraph prepare --format``. The
+    reader is returned unchanged; a name can be registered once."""
+    def decorator(reader: Callable[..., Interactions]) -> Callable[..., Interactions]:
+        if name in FORMATS and FORMATS[name] is not reader:
+            raise ValueError(f"the format {name!r} is already registered "
+                             f"({FORMATS[name].__name__})")
+        FORMATS[name] = reader
+        return reader
+    return decorator
+
+
+def list_formats() -> List[str]:
+    r"""The registered format names, sorted."""
+    return sorted(FORMATS)
+
+
+def read_interactions(format: str, path: PathLike, **options: Any) -> Interactions:
+    r"""Read :obj:`path` with the reader registered as :obj:`format`.
+
+    Options that are ``None`` are left to the reader's defaults; an option the
+    reader does not take raises :class:`DataFormatError` naming it as
+    ``--<option>`` (the command line's spelling)."""
+    if format not in FORMATS:
+        raise DataFormatError(f"unknown format {format!r}; expected one of "
+                              f"{list_formats()}.{did_you_mean(format, FORMATS)}",
+                              None, None, "--format")
+    reader = FORMATS[format]
+    params = inspect.signature(reader).parameters
+    given = {k: v for k, v in options.items() if v is not None}
+    for key in given:
+        if key not in params or key == "path":
+            raise DataFormatError(f"does not apply to --format {format}", None, None,
+                                  "--" + key.replace("_", "-"))
+    return reader(path, **given)
 
 
 def _current_umask() -> int:
@@ -298,6 +369,9 @@ def load_feature_file(path: PathLike, num_items: Optional[int] = None) -> np.nda
     if arr.ndim != 2:
         raise DataFormatError(f"expected a 2-D [num_items, dim] matrix, got shape {arr.shape}",
                               path)
+    if arr.shape[1] == 0:
+        raise DataFormatError(f"has zero-width rows (shape {arr.shape}); expected at least one "
+                              "feature per item", path)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataFormatError(f"expected a numeric array, got dtype {arr.dtype}", path)
     if num_items is not None and arr.shape[0] != num_items:
@@ -324,6 +398,20 @@ def read_mmrec_folder(folder: PathLike, name: Optional[str] = None):
     return inter_path.stem, inter, read_features(folder)
 
 
+@register_format("mmrec")
+def read_mmrec(path: PathLike, name: Optional[str] = None) -> Interactions:
+    r"""An MMRec folder as input of preparation: its interactions (with their
+    split) and its feature matrices, whose rows must cover every item id."""
+    _, inter, features = read_mmrec_folder(path, name)
+    n_raw = int(inter.item.max()) + 1 if len(inter) else 0
+    for m, x in features.items():
+        if x.shape[0] != n_raw:
+            raise DataFormatError(f"has {x.shape[0]} rows but the dataset has {n_raw} items",
+                                  Path(path) / f"{m}{FEATURE_SUFFIX}")
+    inter.item_features = features or None
+    return inter
+
+
 # --------------------------------------------------------------------------
 # sequence files
 # --------------------------------------------------------------------------
@@ -344,6 +432,7 @@ def read_item_names(path: PathLike) -> Dict[str, str]:
     return out
 
 
+@register_format("sequence")
 def read_sequence(path: PathLike, item_names: Optional[PathLike] = None) -> Interactions:
     r"""Read ``user_sequence.txt``: per line a user id followed by the ids of
     the items the user interacted with, in chronological order. The position
@@ -365,7 +454,8 @@ def read_sequence(path: PathLike, item_names: Optional[PathLike] = None) -> Inte
         items.extend(parts[1:])
         pos.extend(range(n))
     inter = Interactions(np.asarray(users, dtype=object), np.asarray(items, dtype=object),
-                         None, np.asarray(pos, dtype=np.float64), None, str(path))
+                         None, np.asarray(pos, dtype=np.float64), None, str(path),
+                         time_is_order=True)
     if item_names is not None:
         inter.item_text = read_item_names(item_names)
     return inter
@@ -374,6 +464,7 @@ def read_sequence(path: PathLike, item_names: Optional[PathLike] = None) -> Inte
 # --------------------------------------------------------------------------
 # NBPO JSON split
 # --------------------------------------------------------------------------
+@register_format("nbpo-json")
 def read_nbpo_json(folder: PathLike) -> Interactions:
     r"""Read the NBPO split: ``train_data.json``, ``validation_data.json``,
     ``test_data.json`` in :obj:`folder`; entry ``u`` of each JSON list is the
@@ -405,7 +496,8 @@ def read_nbpo_json(folder: PathLike) -> Interactions:
             items.extend(row)
             labels.extend([label] * len(row))
     return Interactions(np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64),
-                        np.asarray(labels, dtype=np.int8), None, None, str(folder))
+                        np.asarray(labels, dtype=np.int8), None, None, str(folder),
+                        fixed_split=True)
 
 
 # --------------------------------------------------------------------------
@@ -438,7 +530,8 @@ def parse_column_mapping(spec: Union[str, Mapping[str, str]]) -> Dict[str, str]:
     return mapping
 
 
-def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
+@register_format("delimited")
+def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str], None] = None,
                    sep: str = ",", header: bool = True) -> Interactions:
     r"""Read a delimited file with a column mapping ``role -> column``.
 
@@ -448,13 +541,19 @@ def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
     ``rating`` must be numeric; ``label`` must be 0/1/2.
     """
     path = Path(path)
+    if not columns:
+        raise DataFormatError("--format delimited needs --columns user=COL,item=COL[,...]",
+                              None, None, "--columns")
     mapping = parse_column_mapping(columns)
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
-    lines = _read_lines(path)
-    reader = csv.reader(lines, delimiter=sep)
-    start = 1
+    if len(sep) != 1:
+        raise DataFormatError(f"expected one separator character, got {sep!r}", None, None,
+                              "--sep")
+    # csv reads quoted fields, which may hold the separator or a line break.
+    text = "\n".join(_read_lines(path))
+    records = _csv_records(text, sep, path)
     try:
-        first = next(reader)
+        first_line, first = next(records)
     except StopIteration:
         raise DataFormatError("empty file", path, 1) from None
     if header:
@@ -463,10 +562,9 @@ def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
         for role, col in mapping.items():
             if col not in head:
                 raise DataFormatError(f"missing column {col!r} (mapped to '{role}'); header "
-                                      f"is {head}", path, 1, col)
+                                      f"is {head}", path, first_line, col)
             index[role] = head.index(col)
-        start = 2
-        rows_iter = reader
+        rows_iter = records
     else:
         index = {}
         for role, col in mapping.items():
@@ -475,11 +573,14 @@ def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
             except ValueError:
                 raise DataFormatError(f"without a header, columns are 0-based indices; got "
                                       f"{col!r} for '{role}'", path, None, "--columns") from None
-        rows_iter = _chain_first(first, reader)
+            if index[role] < 0:
+                raise DataFormatError(f"column indices are 0-based, got {col!r} for "
+                                      f"'{role}'", path, None, "--columns")
+        rows_iter = _chain_first((first_line, first), records)
     need = max(index.values()) + 1
     data = {r: [] for r in index}
     line_numbers = []
-    for ln, row in enumerate(rows_iter, start=start):
+    for ln, row in rows_iter:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) < need:
@@ -491,6 +592,10 @@ def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
         for v, ln in zip(data[r], line_numbers):
             if not v:
                 raise DataFormatError(f"empty {r} id", path, ln, mapping[r])
+            if "\t" in v or "\n" in v or "\r" in v:
+                raise DataFormatError(f"the {r} id {v!r} holds a tab or a line break, which "
+                                      "the tab-separated id maps cannot store", path, ln,
+                                      mapping[r])
     ts = _parse_float_column(data["time"], path, mapping["time"], line_numbers) \
         if "time" in data else None
     rating = _parse_float_column(data["rating"], path, mapping["rating"], line_numbers) \
@@ -502,6 +607,21 @@ def read_delimited(path: PathLike, columns: Union[str, Mapping[str, str]],
                               path, line_numbers, mapping["label"])
     return Interactions(np.asarray(data["user"], dtype=object),
                         np.asarray(data["item"], dtype=object), label, ts, rating, str(path))
+
+
+def _csv_records(text: str, sep: str, path: Path):
+    r"""``(line number, fields)`` of each record; a malformed quote is a
+    :class:`DataFormatError` naming its line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataFormatError(f"malformed quoted field ({e})", path,
+                                  reader.line_num) from None
+        yield reader.line_num, row
 
 
 def _chain_first(first, rest):

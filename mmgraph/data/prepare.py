@@ -13,18 +13,29 @@ Steps (each also usable on its own):
    ``i_id_mapping.csv`` and ``<modality>_feat.npy``, every file written
    atomically; the ``.inter`` file is written last so a folder that has one
    is complete.
+
+:func:`prepare_dataset` runs them all from a registered input format (what
+``mmgraph prepare`` does). It never mixes two preparations in one folder: a
+non-empty output folder is refused unless ``overwrite=True``, and then exactly
+the files of the previous preparation (listed in its manifest
+``prepare.json``) are replaced, after the new ones were completely written
+beside them.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mmgraph.errors import DataFormatError
-from .formats import (Interactions, PathLike, write_features, write_id_mapping,
-                      write_inter)
+from .formats import (Interactions, PathLike, atomic_write_text, read_interactions,
+                      read_item_names, write_features, write_id_mapping, write_inter)
 
 log = logging.getLogger("mmgraph")
 
@@ -32,7 +43,13 @@ SPLITS = ("mmrec", "loo", "temporal")
 
 __all__ = ["factorize", "deduplicate", "k_core_mask", "split_mmrec", "split_leave_one_out",
            "split_temporal", "make_split", "write_mmrec_folder", "prepare_interactions",
-           "PreparedData", "SPLITS"]
+           "PreparedData", "SPLITS", "prepare_dataset", "previous_preparation",
+           "check_output_folder", "check_name", "MANIFEST"]
+
+#: The manifest of a prepared folder: what was written, from what.
+MANIFEST = "prepare.json"
+#: What a preparation writes (how a folder from before manifests is read).
+PREPARED_PATTERNS = ("*.inter", "*_feat.npy", "u_id_mapping.csv", "i_id_mapping.csv")
 
 
 def factorize(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -249,9 +266,14 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
     if split is None:
         label = sub.label.astype(np.int8)
     else:
-        if split == "temporal" and sub.timestamp is None:
-            raise DataFormatError("the temporal split needs timestamps; this input has none",
-                                  inter.source, None, "timestamp")
+        if split == "temporal" and (sub.timestamp is None or inter.time_is_order
+                                    or np.all(sub.timestamp == sub.timestamp[0])):
+            what = "only the order of each user's items" if inter.timestamp is not None \
+                and inter.time_is_order else "no time" if sub.timestamp is None \
+                else "the same time on every row"
+            raise DataFormatError(f"the temporal split needs a time per interaction; this "
+                                  f"input has {what} (use --split mmrec or loo)",
+                                  inter.source, None, "--split")
         label = make_split(split, user, sub.timestamp, seed)
     counts = np.bincount(label, minlength=3)
     log.info("prepared %d users, %d items, %d/%d/%d train/valid/test interactions",
@@ -282,3 +304,170 @@ def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
                        data.timestamp)
     log.info("wrote %s", path)
     return path
+
+
+# --------------------------------------------------------------------------
+# the whole preparation, into a folder that never mixes two of them
+# --------------------------------------------------------------------------
+def check_name(name: str) -> str:
+    r"""A dataset name is a plain file stem (``NAME.inter``), never a path."""
+    if (not name or name in (".", "..") or Path(name).name != name or "\\" in name
+            or name.startswith(".") or any(c in name for c in "\0\t\r\n")):
+        raise DataFormatError(f"expected a name such as 'beauty' (not a path), got {name!r}",
+                              None, None, "--name")
+    return name
+
+
+def previous_preparation(out: PathLike) -> List[Path]:
+    r"""The files a previous preparation wrote into :obj:`out`: those its
+    manifest lists (and the manifest), or for a folder prepared before
+    manifests existed, the files a preparation writes
+    (:obj:`PREPARED_PATTERNS`)."""
+    out = Path(out)
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+            paths = [out / f for f in files if Path(f).name == f]
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataFormatError(f"corrupt manifest ({type(e).__name__}: {e}); remove the "
+                                  "folder by hand", manifest) from None
+        return [p for p in paths if p.exists()] + [manifest]
+    found = {p for pattern in PREPARED_PATTERNS for p in out.glob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def check_output_folder(out: PathLike, overwrite: bool = False) -> List[Path]:
+    r"""Refuses an output folder that is a file, or that is not empty unless
+    :obj:`overwrite`; returns the files of the previous preparation that the
+    new one will replace."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataFormatError("exists and is not a folder; expected an output folder", out,
+                              None, "--out")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        return []
+    old = previous_preparation(out)
+    if not overwrite:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise DataFormatError(
+            f"the output folder is not empty ({shown}); choose another --out, or pass "
+            "--overwrite to replace the dataset prepared there", out)
+    if (out / MANIFEST).is_file():
+        ours = {p.name for p in old}
+        strays = sorted(p.name for pattern in PREPARED_PATTERNS for p in out.glob(pattern)
+                        if p.name not in ours)
+        if strays:
+            raise DataFormatError(
+                f"holds {', '.join(strays)}, which its manifest does not list; --overwrite "
+                "replaces only what a preparation wrote: move those away first", out)
+    return old
+
+
+def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: str, *,
+                    k_core: int = 0, split: Optional[str] = None, seed: int = 999,
+                    item_text: Optional[PathLike] = None, images: Optional[PathLike] = None,
+                    device: str = "cpu", batch_size: int = 64, overwrite: bool = False,
+                    **options: Any) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
+    r"""Reads :obj:`interactions` in the registered :obj:`format`, filters,
+    re-indexes, splits, encodes item text / images and writes the MMRec folder
+    :obj:`out` with its manifest.
+
+    Nothing in :obj:`out` changes until the new files are completely written
+    (in a hidden folder beside them); only then are the previous
+    preparation's files removed and the new ones moved in, the manifest last.
+
+    Args:
+        format (str): A name of :func:`~mmgraph.data.formats.list_formats`.
+        interactions: The input file or folder.
+        out: The output folder (created if missing).
+        name (str): The dataset name (``NAME.inter``); not a path.
+        k_core (int): Minimum user/item degree (``0`` = off).
+        split (str, optional): ``mmrec``, ``loo`` or ``temporal``; default:
+            keep the input's split if it has one, else ``mmrec``.
+        seed (int): Seed of the ``mmrec`` split.
+        item_text, images: ``item_names.txt`` / an image folder to encode.
+        overwrite (bool): Replace the dataset prepared in a non-empty
+            :obj:`out`.
+        **options: Reader options (e.g. ``columns``, ``sep``, ``header``).
+
+    Returns:
+        ``(inter_path, data, features)``.
+    """
+    check_name(name)
+    if k_core < 0:
+        raise DataFormatError(f"expected an integer >= 0, got {k_core}", None, None, "--k-core")
+    if split is not None and split not in SPLITS:
+        raise DataFormatError(f"unknown split {split!r}; expected one of {SPLITS}", None, None,
+                              "--split")
+    for path in (item_text, images):
+        if path is not None and not Path(path).exists():
+            raise DataFormatError("file not found", path)
+    out = Path(out)
+    check_output_folder(out, overwrite)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable output fails now
+    try:
+        return _prepare_into(out, format, interactions, name, k_core, split, seed,
+                             item_text, images, device, batch_size, overwrite, options)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
+
+
+def _prepare_into(out: Path, format: str, interactions: PathLike, name: str, k_core: int,
+                  split: Optional[str], seed: int, item_text: Optional[PathLike],
+                  images: Optional[PathLike], device: str, batch_size: int, overwrite: bool,
+                  options: Dict[str, Any]) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
+    inter = read_interactions(format, interactions, **options)
+    if inter.fixed_split and split is not None:
+        raise DataFormatError(f"{format} keeps the split it is given; drop --split", None,
+                              None, "--split")
+    if split is None and inter.label is None:
+        split = "mmrec"
+    data = prepare_interactions(inter, k_core=k_core, split=split, seed=seed)
+    features: Dict[str, np.ndarray] = {}
+    for m, x in (inter.item_features or {}).items():  # rows follow the new item ids
+        features[m] = x[data.item_raw.astype(np.int64)]
+    if item_text is not None:
+        from .features import encode_texts
+        names = read_item_names(item_text)
+        texts = [names.get(str(r)) for r in data.item_raw]
+        missing = sum(t is None for t in texts)
+        if missing:
+            log.warning("%d of %d items have no line in %s", missing, len(texts), item_text)
+        features["text"] = encode_texts(texts, batch_size=batch_size, device=device)
+    if images is not None:
+        from .features import encode_images
+        features["image"] = encode_images(Path(images), [str(r) for r in data.item_raw],
+                                          device=device)
+    manifest = {"name": name, "format": format, "source": str(Path(interactions).resolve()),
+                "k_core": k_core, "split": split, "seed": seed,
+                "num_users": data.num_users, "num_items": data.num_items,
+                "interactions": int(len(data.user))}
+    path = _write_replacing(out, name, data, features, manifest, overwrite)
+    return path, data, features
+
+
+def _write_replacing(out: Path, name: str, data: PreparedData,
+                     features: Mapping[str, np.ndarray], manifest: Dict[str, Any],
+                     overwrite: bool) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    old = check_output_folder(out, overwrite)  # again: the folder may have changed
+    stage = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
+    try:
+        write_mmrec_folder(stage, name, data, features)
+        new = sorted(p.name for p in stage.iterdir())
+        # The .inter last, so a folder that has one is complete.
+        new.sort(key=lambda n: n.endswith(".inter"))
+        for p in old:
+            p.unlink()
+        for n in new:
+            os.replace(stage / n, out / n)
+        atomic_write_text(out / MANIFEST, json.dumps({**manifest, "files": new}, indent=2)
+                          + "\n")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / f"{name}.inter"

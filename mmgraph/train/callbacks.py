@@ -115,18 +115,23 @@ class EarlyStopping(Callback):
 
 class ProgressBar(Callback):
     r"""One progress bar over the epochs (tqdm); its postfix shows the loss,
-    the current and the best validation score (with the best epoch). Without
-    a terminal (``disable=None``) tqdm prints nothing.
+    the current and the best validation score (with the best epoch). Where no
+    bar is shown (``enabled=False``, or no terminal), each epoch is one log
+    line instead, so logs of unattended runs still show progress.
 
     Args:
         desc (str): the bar's label (default: ``"train"``).
+        enabled (bool): show the bar (default: :obj:`True`).
     """
 
-    def __init__(self, desc: str = "train") -> None:
+    def __init__(self, desc: str = "train", enabled: bool = True) -> None:
         self.desc = desc
+        self.enabled = enabled
         self.bar = None
 
     def on_fit_start(self, trainer) -> None:
+        if not self.enabled:
+            return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # pragma: no cover - tqdm ships with PyG
@@ -140,10 +145,12 @@ class ProgressBar(Callback):
                      record: Dict[str, Any]) -> None:
         m = trainer.config.valid_metric
         score = record["valid"][m]
-        log.debug("epoch %3d  loss %.4f  valid %s %.4f%s", epoch,
-                  record.get("loss", math.nan), m, score,
-                  "  *" if record.get("improved") else "")
-        if self.bar is None:
+        shown = self.bar is not None and not self.bar.disable
+        log.log(logging.DEBUG if shown else logging.INFO,
+                "epoch %3d  loss %.4f  valid %s %.4f%s", epoch,
+                record.get("loss", math.nan), m, score,
+                "  *" if record.get("improved") else "")
+        if not shown:
             return
         self.bar.set_postfix(loss=f"{record.get('loss', math.nan):.4f}",
                              valid=f"{score:.4f}",

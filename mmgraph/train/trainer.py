@@ -177,8 +177,9 @@ class Trainer:
             defaults.append(BestValidScore())
         if "stopping" not in roles:
             defaults.append(EarlyStopping(self.config.patience))
-        tail: List[Callback] = [ProgressBar()] if self.show_progress and \
-            not any(isinstance(cb, ProgressBar) for cb in callbacks) else []
+        tail: List[Callback] = [] if any(
+            isinstance(cb, ProgressBar) for cb in callbacks) else \
+            [ProgressBar(enabled=self.show_progress)]
         return defaults + callbacks + tail
 
     def __repr__(self) -> str:

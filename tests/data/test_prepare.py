@@ -115,5 +115,5 @@ def test_prepare_keeps_given_split_and_requires_one():
     inter.label = None
     with pytest.raises(DataFormatError, match="no split labels"):
         prepare_interactions(inter, split=None)
-    with pytest.raises(DataFormatError, match="timestamps"):
+    with pytest.raises(DataFormatError, match="needs a time per interaction"):
         prepare_interactions(inter, split="temporal")

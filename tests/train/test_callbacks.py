@@ -1,3 +1,4 @@
+import logging
 import pytest
 
 from mmgraph.config import TrainConfig
@@ -44,9 +45,11 @@ def test_hooks_are_called_in_order(tiny_dataset, monkeypatch):
     assert cb.calls == ["fit_start", "start0", "end0:True", "start1",
                         "end1:False", "start2", "end2:True", "fit_end"]
     assert res["seen"] and res["best_epoch"] == 2
-    # the defaults come first, the given callback after them
-    assert [type(c) for c in trainer.callbacks] == [BestValidScore,
-                                                    EarlyStopping, _Record]
+    # the defaults come first, the given callback after them, the progress
+    # report last (without a bar: one log line per epoch)
+    assert [type(c) for c in trainer.callbacks] == [
+        BestValidScore, EarlyStopping, _Record, ProgressBar]
+    assert not trainer.callbacks[-1].enabled
 
 
 def test_a_callback_can_replace_the_selection(tiny_dataset):
@@ -79,12 +82,13 @@ def test_early_stopping_state_round_trips():
     assert t.should_stop and t.stop_reason == "early_stopping"
 
 
-def test_progress_bar_is_one_bar_with_the_scores(tiny_dataset, monkeypatch):
+def test_progress_bar_is_one_bar_with_the_scores(caplog, tiny_dataset, monkeypatch):
     bars = []
 
     class FakeBar:
         def __init__(self, total, **kw):
             self.total, self.n, self.postfix, self.closed = total, 0, {}, False
+            self.disable = False
             bars.append(self)
 
         def set_postfix(self, refresh=True, **kw):
@@ -108,9 +112,16 @@ def test_progress_bar_is_one_bar_with_the_scores(tiny_dataset, monkeypatch):
     assert bar.postfix["valid"] == f"{last:.4f}"
     assert bar.postfix["best"] == \
         f"{res['valid']['recall@20']:.4f}@{res['best_epoch']}"
-    assert Trainer(create_model("mf", tiny_dataset), tiny_dataset,
-                   _config(), show_progress=False).callbacks[-1].__class__ \
-        is not ProgressBar
+    # show_progress=False: no bar, one log line per epoch instead
+    bars.clear()
+    quiet = Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                    _config(epochs=2), show_progress=False)
+    assert not quiet.callbacks[-1].enabled
+    with caplog.at_level(logging.INFO, logger="mmgraph"):
+        quiet.fit()
+    assert not bars
+    assert sum("valid recall@20" in r.message and r.message.startswith("epoch")
+               for r in caplog.records) == 2
 
 
 def test_plot_training_curve_writes_a_png(tmp_path):

@@ -1,13 +1,12 @@
-import argparse
 import json
 
 import numpy as np
 import pytest
 
+from mmgraph.cli import build_parser, main
 from mmgraph.data import load_dataset
-from mmgraph.data.commands import add_info_parser, add_prepare_parser, main
 
-from .conftest import write_inter
+from tests.data.conftest import write_inter
 
 
 def _seq(tmp_path, n_users=12, n_items=8):
@@ -21,10 +20,7 @@ def _seq(tmp_path, n_users=12, n_items=8):
 
 
 def test_parsers_wire_into_argparse():
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    add_prepare_parser(sub)
-    add_info_parser(sub)
+    parser = build_parser()
     args = parser.parse_args(["prepare", "--format", "sequence", "--interactions", "x",
                               "--name", "n", "--out", "o"])
     assert callable(args.func) and args.seed == 999 and args.k_core == 0

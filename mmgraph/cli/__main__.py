@@ -1,0 +1,6 @@
+r"""``python -m mmgraph.cli``."""
+import sys
+
+from mmgraph.cli.app import main
+
+sys.exit(main())

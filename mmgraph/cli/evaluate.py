@@ -1,0 +1,32 @@
+r"""``mmgraph evaluate``: the metrics of a trained run."""
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("evaluate", help="evaluate a trained run")
+    p.add_argument("--run", required=True, help="a run (or grid) folder of 'mmgraph train'")
+    p.add_argument("--split", choices=["valid", "test"], action="append",
+                   help="valid and/or test (repeatable; default both)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: the run's")
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmgraph.cli.common import load_run
+    from mmgraph.evaluation import Evaluator
+    from mmgraph.report import metrics_table
+    model, dataset, results = load_run(args.run, device=args.device)
+    tc = results["config"]["train"]
+    ev = Evaluator(dataset, tc["metrics"], tc["topk"], tc["eval_batch_size"])
+    splits = list(dict.fromkeys(args.split or ["valid", "test"]))
+    out = {s: ev.evaluate(model, s) for s in splits}
+    print(metrics_table(out))
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 0

@@ -1,0 +1,155 @@
+r"""``mmgraph train``: one configuration, or a grid over hyper-parameters and
+seeds selected on validation."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from mmgraph.cli import values
+
+__all__ = ["add_parser", "run", "interrupted"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a model (or a grid) with early "
+                              "stopping on validation")
+    p.add_argument("--model", required=True, help="a registered model (mmgraph list-models)")
+    p.add_argument("--data", default="synthetic",
+                   help="a prepared MMRec folder, or 'synthetic' (default)")
+    p.add_argument("--config", help="YAML file with model/train/objective/grid sections")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key; a list value [a,b] is a grid axis "
+                        "(repeatable)")
+    p.add_argument("--grid", action="store_true", help="search the model's published grid")
+    p.add_argument("--seeds", type=values.seed_list,
+                   help="comma-separated distinct seeds (mean ± std)")
+    p.add_argument("--objective", help="bpr, bpo, nbpo or native")
+    p.add_argument("--epochs", type=values.positive_int, help="maximum epochs (>= 1)")
+    p.add_argument("--seed", type=values.non_negative_int)
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--out", type=Path,
+                   help="run folder (without it nothing is saved)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the run folder's checkpoint")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run in a non-empty --out (its files are removed first)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    from mmgraph.config import ConfigError
+    from mmgraph.experiment import parse_override
+    out: Dict[str, Any] = {}
+    for item in args.set or []:
+        key, value = parse_override(item)
+        if not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        out[key] = value
+    values.check_train_values(out, "--set")
+    for key, value in (("epochs", args.epochs), ("seed", args.seed),
+                       ("device", args.device), ("objective", args.objective)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
+    r"""The resolved ``train`` section holds possible values and known
+    metric names, and its device exists."""
+    from mmgraph.cli.common import check_device
+    from mmgraph.evaluation.metrics import METRICS
+    train = config["train"]
+    values.check_train_values({f"train.{k}": v for k, v in train.items()}, where)
+    values.check_metric_names(train["metrics"], train["topk"], train["valid_metric"],
+                              METRICS, where)
+    check_device(train["device"], "--device" if where == "--set" else f"{where} device")
+
+
+def _prepare_out(args: argparse.Namespace) -> bool:
+    r"""Checks (and empties with ``--overwrite``) the run folder; returns
+    whether it was created here."""
+    from mmgraph.cli.common import claim_run_folder
+    from mmgraph.errors import RunFolderError
+    out: Optional[Path] = args.out
+    if out is None:
+        if args.resume:
+            raise RunFolderError("--resume needs --out (the run folder to continue)")
+        return False
+    return claim_run_folder(out, args.overwrite, args.resume)
+
+
+def _load_data(data: str, config: Dict[str, Dict[str, Any]]):
+    r"""The dataset (a folder by its absolute path, which the run records),
+    checked against the selection metric's cut-off."""
+    from mmgraph.config import ConfigError
+    from mmgraph.data import load_dataset
+    if data != "synthetic" or Path(data).exists():
+        data = str(Path(data).resolve())
+    dataset = load_dataset(data)
+    metric = config["train"]["valid_metric"]
+    k = int(str(metric).partition("@")[2])
+    if k > dataset.num_items:
+        raise ConfigError(f"valid_metric {metric}: the dataset {dataset.name!r} has only "
+                          f"{dataset.num_items} items, so there is no top-{k}; select on a "
+                          f"smaller cut-off (--set valid_metric=...@K with K <= "
+                          f"{dataset.num_items} and K in topk)")
+    return dataset
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmgraph.distributed import init_from_env, is_main_process
+    from mmgraph.experiment import grid_table, resolve_config, train_model
+    from mmgraph.report import metrics_table
+    if args.seed is not None and args.seeds:
+        from mmgraph.config import ConfigError
+        raise ConfigError("--seed and --seeds: give one of them")
+    overrides = _overrides(args)
+    try:
+        config = resolve_config(args.model, args.config, overrides, use_grid=args.grid)
+    except KeyError as e:  # the model and objective registries: an unknown name
+        from mmgraph.config import ConfigError
+        raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    check_config(config, f"--config {args.config}" if args.config else "--set")
+    init_from_env(args.device or "cpu")
+    dataset = _load_data(args.data, config)
+    created = _prepare_out(args)
+    seeds: Optional[List[int]] = args.seeds
+    try:
+        result = train_model(args.model, dataset, args.config, overrides,
+                             args.out, resume=args.resume, use_grid=args.grid,
+                             seeds=seeds, show_progress=not args.no_progress)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
+    if not is_main_process():
+        return 0
+    if "points" in result:
+        print(grid_table(result))
+        best = result["best"]
+        print(f"\nselected on validation: {best['point']} "
+              f"(mean over seeds {result['seeds']})")
+        table = {s: {k: v[0] for k, v in best[s].items()} for s in ("valid", "test")}
+        print(metrics_table(table))
+    else:
+        print(f"\n{result['model']} on {result['dataset']}: best epoch "
+              f"{result['best_epoch']} of {result['epochs']} "
+              f"({result['seconds_per_epoch']:.2f} s/epoch)")
+        print(metrics_table({"valid": result["valid"], "test": result["test"]}))
+    if args.out:
+        print(f"\nrun folder: {args.out}")
+    else:
+        print("note: no --out: nothing was saved (the results above are only printed)",
+              file=sys.stderr)
+    return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    if args.out is None:
+        return "nothing was saved (no --out)"
+    return (f"the last checkpoint in {args.out} is kept; continue with the same command "
+            "plus --resume")

@@ -1,0 +1,214 @@
+r"""``mmgraph unlearn``: forget users, items or interactions from a trained
+run (MMRecUn) and compare with retraining (gold) and fine-tuning
+(:func:`mmgraph.runs.unlearn_run`)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from mmgraph.cli import values
+
+__all__ = ["add_parser", "run", "interrupted"]
+
+# The library's names (mmgraph.unlearn.KINDS, reverse_bpr.FORGET_LOSSES /
+# FORGET_SIDES), repeated so that the parser imports no torch; a test checks
+# that they agree.
+KINDS = ("users", "items", "interactions")
+FORGET_LOSSES = ("reverse_bpr", "ascent")
+FORGET_SIDES = ("both", "user", "item")
+
+
+def _positive_or_auto(text: str) -> Union[str, float]:
+    return text if text == "auto" else values.positive_float(text)
+
+
+def _fraction_or_auto(text: str) -> Union[str, float]:
+    return text if text == "auto" else values.fraction(text)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "unlearn", help="forget users, items or interactions from a trained "
+        "run (MMRecUn reverse BPR)",
+        description="Unlearn a forget request from a trained run with "
+        "MMRecUn's reverse BPR (forget set) + BPR (retain set), rebuilding "
+        "the graphs from the retain set; write the unlearned run and "
+        "unlearn.json (forget/test metrics and time of the original, "
+        "unlearned and optionally gold and fine-tuned models) into a new "
+        "folder --out.")
+    p.add_argument("--run", required=True, type=Path, help="a trained run folder")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--forget-users", metavar="FILE", help="user ids, one per line")
+    g.add_argument("--forget-items", metavar="FILE", help="item ids, one per line")
+    g.add_argument("--forget-interactions", metavar="FILE",
+                   help="'user item' training pairs, one per line")
+    g.add_argument("--forget-fraction", metavar="KIND:FRACTION",
+                   help="a seeded random request, e.g. users:0.05, items:0.05, "
+                   "interactions:0.05")
+    p.add_argument("--remove-items", action="store_true",
+                   help="item requests: take the items out of the catalogue "
+                   "(masked from rankings); default: they stay as cold items")
+    p.add_argument("--zero-features", action="store_true",
+                   help="with --remove-items: zero their feature rows and "
+                   "rebuild the kNN graphs")
+    p.add_argument("--alpha", type=values.fraction, default=0.5,
+                   help="weight of the reverse-BPR term in [0, 1] (default 0.5)")
+    p.add_argument("--epochs", type=values.positive_int, default=10,
+                   help="max epochs over the forget set (default 10)")
+    p.add_argument("--lr", type=values.positive_float,
+                   help="Adam learning rate (default: the run's)")
+    p.add_argument("--forget-lr", type=_positive_or_auto, default="auto",
+                   help="the forget term's own learning rate (default auto: "
+                   "10x --lr for user and item requests, --lr for interactions)")
+    p.add_argument("--batch-size", type=values.positive_int, default=128,
+                   help="forget pairs per step (default 128)")
+    p.add_argument("--retain-batch-size", type=values.positive_int, default=1024,
+                   help="retain pairs per step (default 1024)")
+    p.add_argument("--min-steps", type=values.positive_int, default=10,
+                   help="fewest steps of an epoch over the forget set (default 10)")
+    p.add_argument("--patience", type=values.positive_int, default=3,
+                   help="stop after this many epochs without a 1%% forget "
+                   "improvement (default 3)")
+    p.add_argument("--valid-tolerance", type=values.fraction, default=0.05,
+                   help="admissible relative drop of validation recall (default 0.05)")
+    p.add_argument("--target-forget", type=_fraction_or_auto, default="auto",
+                   help="stop once forget recall@20 is at most this (default auto: "
+                   "validation recall for interactions, chance level for users/items)")
+    p.add_argument("--forget-loss", choices=FORGET_LOSSES, default="reverse_bpr",
+                   help="reverse_bpr (MMRecUn) or ascent (gradient ascent on BPR, an "
+                   "ablation)")
+    p.add_argument("--forget-side", choices=("auto",) + FORGET_SIDES, default="auto",
+                   help="representations the forget term moves (default auto: user for "
+                   "user requests, item for item requests, both for interactions)")
+    p.add_argument("--seed", type=values.non_negative_int, default=0,
+                   help="seed of the random request and of the loop")
+    p.add_argument("--gold", action="store_true",
+                   help="also retrain from scratch on the retain set")
+    p.add_argument("--finetune", action="store_true",
+                   help="also fine-tune on the retain set only (alpha=0)")
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--out", required=True, type=Path,
+                   help="the new run folder (never the --run folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in a non-empty --out (its files are removed first)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _check_folders(args: argparse.Namespace) -> bool:
+    from mmgraph.cli.common import claim_run_folder, read_results, run_dir_of_best
+    from mmgraph.errors import RunFolderError
+    run = run_dir_of_best(args.run)
+    results = read_results(run)
+    if not results.get("finished", True):
+        raise RunFolderError("the run has not finished training (resume it with "
+                             "'mmgraph train ... --resume')", run)
+    out: Path = args.out
+    resolved = out.resolve()
+    if resolved in (args.run.resolve(), run.resolve()) \
+            or args.run.resolve() in resolved.parents:
+        raise RunFolderError("--out is (inside) the --run folder; unlearning writes a new "
+                             "run next to the original: choose another --out", out)
+    return claim_run_folder(out, args.overwrite, resume=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmgraph.cli.common import check_device
+    from mmgraph.config import ConfigError
+    from mmgraph.runs import UNLEARN_FILE, unlearn_run
+    from mmgraph.unlearn import ForgetRequest
+    check_device(args.device)
+    fraction = parse_fraction(args.forget_fraction) if args.forget_fraction else None
+    if args.zero_features and not args.remove_items:
+        raise ConfigError("--zero-features needs --remove-items")
+    created = _check_folders(args)
+    options: Dict[str, bool] = {}
+    if args.remove_items:
+        options["remove_items"] = True
+    if args.zero_features:
+        options["zero_features"] = True
+
+    def request_fn(dataset) -> ForgetRequest:
+        if fraction is not None:
+            return ForgetRequest.random(fraction[0], fraction[1], dataset, seed=args.seed,
+                                        **options)
+        for kind in KINDS:
+            path = getattr(args, f"forget_{kind}")
+            if path:
+                return ForgetRequest.from_file(kind, path, dataset, **options)
+        raise ConfigError("no forget request given")  # argparse requires one
+
+    try:
+        summary = unlearn_run(
+            args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
+            device=args.device, show_progress=not args.no_progress, alpha=args.alpha,
+            epochs=args.epochs, learning_rate=args.lr, forget_learning_rate=args.forget_lr,
+            batch_size=args.batch_size, retain_batch_size=args.retain_batch_size,
+            patience=args.patience, min_steps=args.min_steps,
+            valid_tolerance=args.valid_tolerance, target_forget=args.target_forget,
+            forget_loss=args.forget_loss, forget_side=args.forget_side, seed=args.seed)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # nothing was written: leave no empty folder behind
+        raise
+    req = summary["request"]
+    print(f"\n{summary['model']} on {summary['dataset']}: forget "
+          f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "
+          f"{req['forget_edges'] + req['retain_edges']} training "
+          f"interactions; {req['source']})")
+    print(unlearn_table(summary))
+    u = summary["models"]["unlearned"]
+    print(f"\nunlearning: {u['epochs']} epoch(s) over the forget set, "
+          f"selected epoch {u['selected_epoch']} ({u['stop_reason']})")
+    if "speedup_vs_gold" in summary:
+        print(f"unlearning was {summary['speedup_vs_gold']:.1f}x faster than "
+              f"retraining (gold) in wall-clock time, "
+              f"{summary['cpu_speedup_vs_gold']:.1f}x in CPU time")
+    print(f"\nrun folder: {args.out}  (table: {Path(args.out) / UNLEARN_FILE})")
+    return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    return (f"{args.run} is unchanged; {args.out} holds a partial unlearning run: "
+            "run the command again with --overwrite")
+
+
+def parse_fraction(text: str):
+    r"""``'users:0.05'`` -> ``('users', 0.05)``."""
+    from mmgraph.config import ConfigError
+    kind, sep, value = str(text).partition(":")
+    if not sep:
+        raise ConfigError(f"--forget-fraction {text!r}: expected KIND:FRACTION "
+                          f"with KIND one of {', '.join(KINDS)} (e.g. "
+                          f"users:0.05)")
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise ConfigError(f"--forget-fraction {text!r}: {value!r} is not a "
+                          f"number") from None
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"--forget-fraction {text!r}: the fraction must be "
+                          f"in (0, 1)")
+    if kind not in KINDS:
+        raise ConfigError(f"--forget-fraction {text!r}: unknown kind {kind!r}; "
+                          f"expected one of {', '.join(KINDS)}")
+    return kind, fraction
+
+
+def unlearn_table(summary: Dict[str, Any], metric: str = "recall@20",
+                  second: str = "ndcg@20") -> str:
+    r"""One row per model: forget and test metrics, seconds, epochs."""
+    from mmgraph.report import format_table
+    rows = []
+    for name, r in summary["models"].items():
+        secs = r.get("seconds")
+        rows.append([name, r["forget"].get(metric, float("nan")),
+                     r["forget"].get(second, float("nan")),
+                     r["test"].get(metric, float("nan")),
+                     r["test"].get(second, float("nan")),
+                     float(secs) if secs is not None else "-",
+                     r.get("epochs") if r.get("epochs") is not None else "-"])
+    return format_table(rows, ["model", f"forget {metric} (low)",
+                               f"forget {second}", f"test {metric}",
+                               f"test {second}", "seconds", "epochs"])

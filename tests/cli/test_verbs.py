@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from mmgraph.cli import main
+
+
+def test_list_models(capsys):
+    assert main(["list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "lightgcn" in out and "mf" in out
+
+
+def test_train_evaluate_recommend_on_synthetic(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mf", "--data", "synthetic", "--epochs",
+                 "2", "--out", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "recall@20" in out and "test" in out
+    results = json.loads((run / "results.json").read_text())
+    assert results["model"] == "mf" and results["data"] == "synthetic"
+    assert main(["evaluate", "--run", str(run), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"{results['test']['recall@20']:.4f}" in out
+    assert main(["recommend", "--run", str(run), "--users", "0,3",
+                 "--k", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "top-5" in out
+
+
+def test_grid_selects_on_validation(tmp_path, capsys):
+    out_dir = tmp_path / "grid"
+    assert main(["train", "--model", "mf", "--epochs", "1", "--set",
+                 "reg_weight=[0.1,0.001]", "--seeds", "1,2", "--out",
+                 str(out_dir), "--no-progress"]) == 0
+    grid = json.loads((out_dir / "grid.json").read_text())
+    assert grid["selected_on"] == "valid" and len(grid["points"]) == 2
+    best = max(grid["points"], key=lambda p: p["valid"]["recall@20"][0])
+    assert grid["best"]["index"] == best["index"]
+    assert len(best["runs"]) == 2
+    assert "±" in capsys.readouterr().out
+
+
+def test_unknown_key_is_a_clear_error(capsys):
+    assert main(["train", "--model", "lightgcn", "--set", "n_layer=3"]) == 2
+    assert "Did you mean 'n_layers'" in capsys.readouterr().err
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    assert main(["train", "--model", "lightgnc"]) == 2
+    assert "Did you mean 'lightgcn'" in capsys.readouterr().err
+
+
+def test_parser_constants_match_the_library():
+    # The parsers repeat a few library names so that they import no torch.
+    from mmgraph.cli import prepare as cli_prepare
+    from mmgraph.cli import unlearn as cli_unlearn
+    from mmgraph.data.prepare import SPLITS
+    from mmgraph.train.objectives.reverse_bpr import FORGET_LOSSES, FORGET_SIDES
+    from mmgraph.unlearn import KINDS
+    assert cli_unlearn.KINDS == KINDS
+    assert cli_unlearn.FORGET_LOSSES == FORGET_LOSSES
+    assert cli_unlearn.FORGET_SIDES == FORGET_SIDES
+    assert cli_prepare.SPLITS == SPLITS
+
+
+def test_every_verb_has_a_parser_and_a_handler():
+    from mmgraph.cli.app import VERBS, build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert len(sub.choices) == len(VERBS)
+    for verb in VERBS:
+        assert callable(verb.add_parser) and callable(verb.run)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from mmgraph.errors import DataFormatError
+    with pytest.raises(DataFormatError):
+        main(["--debug", "info", str(tmp_path / "none")])
+    with pytest.raises(DataFormatError):
+        main(["info", str(tmp_path / "none"), "--debug"])
+
+
+def test_options_are_not_abbreviated(capsys):
+    assert main(["train", "--model", "mf", "--epoch", "1"]) == 2
+    assert "--epoch" in capsys.readouterr().err
+
+
+def test_recommend_never_returns_a_training_item():
+    from mmgraph.cli.recommend import recommend
+    from mmgraph.data import make_synthetic
+    from mmgraph.models import create_model
+    ds = make_synthetic(num_users=20, num_items=15, avg_degree=6, seed=1)
+    model = create_model("mf", ds).eval()
+    lists = recommend(model, ds, list(range(ds.num_users)), k=ds.num_items)
+    for u, items in enumerate(lists):
+        seen = set(ds.train_edge_index[1][ds.train_edge_index[0] == u].tolist())
+        assert not seen & set(items)
+        assert sorted(items) == sorted(set(range(ds.num_items)) - seen)  # all the rest
+        assert len(items) == len(set(items))
+    # k below what is left: exactly k, a prefix of the full ranking.
+    short = recommend(model, ds, [0, 1, 2], k=3)
+    assert [len(x) for x in short] == [3, 3, 3]
+    assert all(s == full[:3] for s, full in zip(short, lists[:3]))
