@@ -64,10 +64,16 @@ class Recommender(torch.nn.Module):
         native_loss (bool): whether :meth:`loss` is implemented.
         uses_negatives (bool): whether :meth:`loss` needs sampled negatives.
         multimodal (bool): whether the model reads item features.
+        scores_from_content (bool): whether an item's score depends on its
+            own features, so that a cold item (no training interaction) is
+            scored from content. ``False`` for ID-only scorers, whose cold
+            items keep untrained embeddings: the evaluator then reports no
+            cold-item metrics for them, only a note.
     """
     native_loss: bool = False
     uses_negatives: bool = True
     multimodal: bool = False
+    scores_from_content: bool = False
 
     def __init__(self, dataset) -> None:
         super().__init__()

@@ -113,6 +113,8 @@ class LIRDRec(Recommender):
         dropout (float): FREEDOM edge pruning ratio (default: ``0.0``).
     """
     multimodal = True
+    #: Item inputs are encoders of the features and their DCT.
+    scores_from_content = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
