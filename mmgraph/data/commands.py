@@ -76,6 +76,12 @@ def add_prepare_parser(subparsers) -> argparse.ArgumentParser:
                    help="delimited: no header row; --columns gives 0-based indices")
     p.add_argument("--device", default="cpu", help="device of the feature encoders")
     p.add_argument("--batch-size", type=int, default=64, help="feature encoder batch size")
+    # --- cold-start split (helper metrics) -----------------------------------
+    p.add_argument("--cold-items", type=float, default=0.0, metavar="FRACTION",
+                   help="cold-start split: a random FRACTION of the items (seeded by --seed) "
+                        "gets no training interaction; half of them are held out in "
+                        "validation, half in test; recorded in cold_items.txt (default: 0)")
+    # --- end cold-start split -------------------------------------------------
     p.set_defaults(func=run_prepare)
     return p
 
@@ -112,7 +118,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     split = args.split
     if split is None and inter.label is None:
         split = "mmrec"
-    data = prepare_interactions(inter, k_core=args.k_core, split=split, seed=args.seed)
+    data = prepare_interactions(inter, k_core=args.k_core, split=split, seed=args.seed,
+                                cold_items=getattr(args, "cold_items", 0.0))
     features: Dict[str, np.ndarray] = {}
     for m, x in feats_in.items():  # keep input features, rows follow the new item ids
         features[m] = x[data.item_raw.astype(np.int64)]
@@ -131,7 +138,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     print(f"wrote {path}: {data.num_users} users, {data.num_items} items, "
           f"{len(data.user)} interactions (train {counts[0]}, valid {counts[1]}, "
           f"test {counts[2]}); features: "
-          + (", ".join(f"{m} {x.shape[1]}-d" for m, x in features.items()) or "none"))
+          + (", ".join(f"{m} {x.shape[1]}-d" for m, x in features.items()) or "none")
+          + ("" if data.cold_items is None else
+             f"; {len(data.cold_items)} cold items (no training interaction)"))
     return 0
 
 
@@ -168,6 +177,7 @@ def format_card(s: Dict[str, Any]) -> str:
         ["users / items in train", f"{s['users_in_train']:,} / {s['items_in_train']:,}"],
         ["cold-start rows dropped (valid/test)",
          f"{s['cold_start_dropped']['valid']} / {s['cold_start_dropped']['test']}"],
+        ["cold items (no training interaction)", f"{s.get('cold_items', 0):,}"],
         ["modalities", ", ".join(f"{m} ({d}-d)" for m, d in s["modalities"].items()) or "none"],
     ]
     if "components" in s:

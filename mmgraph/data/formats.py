@@ -40,13 +40,15 @@ REQUIRED_INTER_COLUMNS = ("userID", "itemID", "x_label")
 FEATURE_SUFFIX = "_feat.npy"
 SPLIT_NAMES = ("train", "valid", "test")
 NBPO_FILES = ("train_data.json", "validation_data.json", "test_data.json")
+#: The cold items of a cold-start split (``prepare --cold-items``).
+COLD_ITEMS_FILE = "cold_items.txt"
 
 __all__ = [
     "Interactions", "read_inter", "read_features", "read_mmrec_folder",
     "find_inter_file", "read_sequence", "read_item_names", "read_nbpo_json",
     "read_delimited", "parse_column_mapping", "write_inter", "write_features",
     "write_id_mapping", "read_id_mapping", "atomic_write", "atomic_write_text",
-    "atomic_save_npy",
+    "atomic_save_npy", "write_cold_items", "read_cold_items", "COLD_ITEMS_FILE",
 ]
 
 
@@ -562,3 +564,33 @@ def read_id_mapping(path: PathLike) -> List[str]:
         except ValueError:
             raise DataFormatError(f"expected an integer new id, got {parts[1]!r}", path, ln) from None
     return [raw[k] for k in sorted(raw)]
+
+
+# --------------------------------------------------------------------------
+# cold items of a cold-start split
+# --------------------------------------------------------------------------
+def write_cold_items(path: PathLike, items: Sequence[int]) -> Path:
+    r"""Atomically write ``cold_items.txt``: a header ``itemID`` and one
+    (new, 0-based) item id per line, ascending."""
+    body = "".join(f"{i}\n" for i in sorted(int(i) for i in items))
+    return atomic_write_text(path, "itemID\n" + body)
+
+
+def read_cold_items(path: PathLike, num_items: int) -> np.ndarray:
+    r"""Inverse of :func:`write_cold_items`: the sorted unique cold item
+    ids, each checked to be an item id below :obj:`num_items`."""
+    path = Path(path)
+    lines = _read_lines(path)
+    if not lines or lines[0].strip() != "itemID":
+        raise DataFormatError("expected the header 'itemID'", path, 1)
+    values, numbers = [], []
+    for ln, line in enumerate(lines[1:], start=2):
+        if line.strip():
+            values.append(line.strip())
+            numbers.append(ln)
+    ids = _parse_int_column(values, path, "itemID", numbers)
+    if ids.size and ids.max() >= num_items:
+        pos = int(np.argmax(ids >= num_items))
+        raise DataFormatError(f"item id {ids[pos]} is not below the number of items "
+                              f"{num_items}", path, numbers[pos], "itemID")
+    return np.unique(ids)

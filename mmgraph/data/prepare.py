@@ -9,10 +9,12 @@ Steps (each also usable on its own):
 4. One split: :func:`split_mmrec` (random per user, MMRec's rule),
    :func:`split_leave_one_out` (last two by order), :func:`split_temporal`
    (global time ratio).
+   Optionally :func:`split_cold_items` first takes a random share of the
+   items out of training altogether (the cold-start protocol).
 5. :func:`write_mmrec_folder` — ``<name>.inter``, ``u_id_mapping.csv``,
-   ``i_id_mapping.csv`` and ``<modality>_feat.npy``, every file written
-   atomically; the ``.inter`` file is written last so a folder that has one
-   is complete.
+   ``i_id_mapping.csv``, ``<modality>_feat.npy`` and, for a cold-start
+   split, ``cold_items.txt``, every file written atomically; the ``.inter``
+   file is written last so a folder that has one is complete.
 """
 from __future__ import annotations
 
@@ -23,15 +25,16 @@ from typing import Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from mmgraph.errors import DataFormatError
-from .formats import (Interactions, PathLike, write_features, write_id_mapping,
-                      write_inter)
+from .formats import (COLD_ITEMS_FILE, Interactions, PathLike, write_cold_items,
+                      write_features, write_id_mapping, write_inter)
 
 log = logging.getLogger("mmgraph")
 
 SPLITS = ("mmrec", "loo", "temporal")
 
 __all__ = ["factorize", "deduplicate", "k_core_mask", "split_mmrec", "split_leave_one_out",
-           "split_temporal", "make_split", "write_mmrec_folder", "prepare_interactions",
+           "split_temporal", "make_split", "split_cold_items", "write_mmrec_folder",
+           "prepare_interactions",
            "PreparedData", "SPLITS"]
 
 
@@ -196,6 +199,55 @@ def make_split(kind: str, user: np.ndarray, timestamp: Optional[np.ndarray] = No
     raise ValueError(f"unknown split {kind!r}; expected one of {SPLITS}")
 
 
+def split_cold_items(item: np.ndarray, user: np.ndarray, fraction: float, kind: str = "mmrec",
+                     timestamp: Optional[np.ndarray] = None,
+                     seed: int = 999) -> Tuple[np.ndarray, np.ndarray]:
+    r"""The cold-start item split.
+
+    :math:`\mathrm{round}(f \cdot I)` items (at least one) are drawn
+    uniformly without replacement (seeded by :obj:`seed`, a stream distinct
+    from the per-user split's): these **cold** items get no training
+    interaction. The first half of them (rounded down, in draw order) has
+    all its interactions in validation, the rest in test. The remaining
+    (warm) rows are split with :func:`make_split` (:obj:`kind`), so warm
+    items keep the usual per-user proportions.
+
+    Args:
+        item, user (np.ndarray): Contiguous ``int64`` ids of each row.
+        fraction (float): Share of the items made cold, in ``(0, 1)``.
+        kind (str): Split of the warm rows (``mmrec``, ``loo``, ``temporal``).
+        timestamp (np.ndarray, optional): For ``loo`` / ``temporal``.
+        seed (int): Seed of both draws.
+
+    Returns:
+        ``(labels, cold_items)``: ``int8`` labels aligned with the rows and
+        the sorted cold item ids.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataFormatError(f"expected a fraction in (0, 1), got {fraction}", None, None,
+                              "--cold-items")
+    item = np.asarray(item, np.int64)
+    num_items = int(item.max()) + 1 if item.size else 0
+    n_cold = max(1, int(round(fraction * num_items)))
+    if n_cold >= num_items:
+        raise DataFormatError(f"{fraction} of {num_items} items leaves no warm item", None,
+                              None, "--cold-items")
+    rng = np.random.default_rng([seed, 1])
+    drawn = rng.choice(num_items, n_cold, replace=False)
+    group = np.zeros(num_items, np.int8)        # 0 warm, 1 cold valid, 2 cold test
+    group[drawn[:n_cold // 2]] = 1
+    group[drawn[n_cold // 2:]] = 2
+    row_group = group[item]
+    labels = row_group.copy()
+    warm = row_group == 0
+    labels[warm] = make_split(kind, np.asarray(user, np.int64)[warm],
+                              None if timestamp is None else np.asarray(timestamp)[warm], seed)
+    log.info("cold items: %d of %d items (%d valid, %d test) with %d interactions moved out "
+             "of training", n_cold, num_items, n_cold // 2, n_cold - n_cold // 2,
+             int((~warm).sum()))
+    return labels.astype(np.int8), np.sort(drawn)
+
+
 class PreparedData:
     r"""Re-indexed, filtered, split interactions ready to be written.
 
@@ -204,12 +256,16 @@ class PreparedData:
         label (np.ndarray): ``int8`` split labels.
         timestamp, rating (np.ndarray, optional): Carried through.
         user_raw, item_raw (np.ndarray): Raw id of each new id.
+        cold_items (np.ndarray, optional): Sorted new ids of the cold items
+            of a cold-start split (see :func:`split_cold_items`).
     """
 
-    def __init__(self, user, item, label, timestamp, rating, user_raw, item_raw) -> None:
+    def __init__(self, user, item, label, timestamp, rating, user_raw, item_raw,
+                 cold_items: Optional[np.ndarray] = None) -> None:
         self.user, self.item, self.label = user, item, label
         self.timestamp, self.rating = timestamp, rating
         self.user_raw, self.item_raw = user_raw, item_raw
+        self.cold_items = cold_items
 
     @property
     def num_users(self) -> int:
@@ -221,7 +277,7 @@ class PreparedData:
 
 
 def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[str] = "mmrec",
-                         seed: int = 999) -> PreparedData:
+                         seed: int = 999, cold_items: float = 0.0) -> PreparedData:
     r"""Deduplicate, :math:`k`-core filter, re-index and split.
 
     Args:
@@ -229,7 +285,9 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
         k_core (int): Minimum degree of users and items (``0`` = no filter).
         split (str, optional): ``mmrec``, ``loo`` or ``temporal``; ``None``
             keeps the labels of :obj:`inter` (which must then have some).
-        seed (int): Seed of the ``mmrec`` split.
+        seed (int): Seed of the ``mmrec`` split (and of the cold items).
+        cold_items (float): Share of the items made cold (no training
+            interaction; see :func:`split_cold_items`); ``0`` = none.
     """
     if len(inter) == 0:
         raise DataFormatError("no interactions", inter.source)
@@ -246,17 +304,24 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
                               inter.source)
     user, user_raw = factorize(sub.user)
     item, item_raw = factorize(sub.item)
+    cold = None
     if split is None:
+        if cold_items:
+            raise DataFormatError("a cold-start split re-splits the data; choose --split",
+                                  inter.source, None, "--cold-items")
         label = sub.label.astype(np.int8)
     else:
         if split == "temporal" and sub.timestamp is None:
             raise DataFormatError("the temporal split needs timestamps; this input has none",
                                   inter.source, None, "timestamp")
-        label = make_split(split, user, sub.timestamp, seed)
+        if cold_items:
+            label, cold = split_cold_items(item, user, cold_items, split, sub.timestamp, seed)
+        else:
+            label = make_split(split, user, sub.timestamp, seed)
     counts = np.bincount(label, minlength=3)
     log.info("prepared %d users, %d items, %d/%d/%d train/valid/test interactions",
              len(user_raw), len(item_raw), counts[0], counts[1], counts[2])
-    return PreparedData(user, item, label, sub.timestamp, sub.rating, user_raw, item_raw)
+    return PreparedData(user, item, label, sub.timestamp, sub.rating, user_raw, item_raw, cold)
 
 
 def _masked_core(u: np.ndarray, i: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
@@ -278,6 +343,11 @@ def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
     write_features(out, features or {})
     write_id_mapping(out / "u_id_mapping.csv", data.user_raw.tolist(), "user_id", "userID")
     write_id_mapping(out / "i_id_mapping.csv", data.item_raw.tolist(), "item_id", "itemID")
+    cold = getattr(data, "cold_items", None)
+    if cold is not None:
+        write_cold_items(out / COLD_ITEMS_FILE, cold)
+    elif (out / COLD_ITEMS_FILE).exists():  # left by an earlier cold-start split
+        (out / COLD_ITEMS_FILE).unlink()
     path = write_inter(out / f"{name}.inter", data.user, data.item, data.label, data.rating,
                        data.timestamp)
     log.info("wrote %s", path)
