@@ -21,7 +21,7 @@ from mmgraph.errors import DataFormatError, MissingExtraError
 
 log = logging.getLogger("mmgraph")
 
-FORMATS = ("sequence", "mmrec", "nbpo-json", "delimited")
+FORMATS = ("sequence", "mmrec", "nbpo-json", "delimited", "amazon2023", "microlens")
 
 __all__ = ["add_prepare_parser", "add_info_parser", "run_prepare", "run_info", "format_card",
            "main"]
@@ -52,12 +52,16 @@ def add_prepare_parser(subparsers) -> argparse.ArgumentParser:
                     "<modality>_feat.npy.")
     p.add_argument("--format", required=True, choices=FORMATS,
                    help="sequence: user_sequence.txt; mmrec: an MMRec folder; nbpo-json: a "
-                        "folder with train/validation/test_data.json; delimited: CSV/TSV")
+                        "folder with train/validation/test_data.json; delimited: CSV/TSV; "
+                        "amazon2023: Amazon Reviews 2023 reviews JSONL; microlens: MicroLens "
+                        "folder or MicroLens-*_pairs.csv/.tsv")
     p.add_argument("--interactions", required=True, type=Path,
                    help="interaction file (sequence, delimited) or folder (mmrec, nbpo-json)")
     p.add_argument("--item-text", type=Path, default=None,
                    help="'ITEM_ID text...' per line (item_names.txt) -> text_feat.npy (384-d "
-                        "MiniLM; needs mmgraph[text])")
+                        "MiniLM; needs mmgraph[text]); amazon2023: the item metadata JSONL "
+                        "(title + description); microlens: the titles CSV (default: the "
+                        "folder's MicroLens-*_titles.csv)")
     p.add_argument("--images", type=Path, default=None,
                    help="folder of images named <item id>.<ext> -> image_feat.npy (1280-d "
                         "EfficientNet-Lite0; needs mmgraph[image])")
@@ -109,6 +113,12 @@ def run_prepare(args: argparse.Namespace) -> int:
             raise DataFormatError("nbpo-json keeps the split it is given; drop --split", None,
                                   None, "--split")
         inter = formats.read_nbpo_json(args.interactions)
+    # --- readers of released datasets (helper metrics) -----------------------
+    elif fmt == "amazon2023":
+        inter = formats.read_amazon2023(args.interactions, meta=args.item_text)
+    elif fmt == "microlens":
+        inter = formats.read_microlens(args.interactions, titles=args.item_text)
+    # --- end readers of released datasets --------------------------------------
     else:
         if not args.columns:
             raise DataFormatError("--format delimited needs --columns user=COL,item=COL[,...]",
@@ -123,12 +133,14 @@ def run_prepare(args: argparse.Namespace) -> int:
     features: Dict[str, np.ndarray] = {}
     for m, x in feats_in.items():  # keep input features, rows follow the new item ids
         features[m] = x[data.item_raw.astype(np.int64)]
-    if args.item_text is not None:
-        names = formats.read_item_names(args.item_text)
+    if args.item_text is not None or inter.item_text:
+        names = inter.item_text if inter.item_text is not None \
+            else formats.read_item_names(args.item_text)
         texts = [names.get(str(r)) for r in data.item_raw]
         missing = sum(t is None for t in texts)
         if missing:
-            log.warning("%d of %d items have no line in %s", missing, len(texts), args.item_text)
+            log.warning("%d of %d items have no text in %s", missing, len(texts),
+                        args.item_text or args.interactions)
         features["text"] = encode_texts(texts, batch_size=args.batch_size, device=args.device)
     if args.images is not None:
         features["image"] = encode_images(args.images, [str(r) for r in data.item_raw],
