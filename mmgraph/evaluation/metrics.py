@@ -161,15 +161,18 @@ def avg_popularity(ranked: Tensor, k: int, popularity: Tensor) -> Tensor:
 
 def intra_list_distance(ranked: Tensor, features: Tensor,
                         topk: Sequence[int],
-                        chunk_elements: int = 1 << 22) -> Dict[int, Tensor]:
+                        chunk_elements: int = 1 << 24) -> Dict[int, Tensor]:
     r"""Per-user intra-list distance (mean pairwise :math:`1 - \cos`) of
     the top-k items in a feature space, for every ``k`` in ``topk``.
 
-    Uses :math:`\sum_{r<s} \hat{x}_r^\top \hat{x}_s = (\lVert \sum_r
-    \hat{x}_r \rVert^2 - \sum_r \lVert \hat{x}_r \rVert^2) / 2` on unit
-    rows, so no :math:`k \times k` matrix is formed; users are processed in
-    chunks of about ``chunk_elements`` gathered feature values. An all-zero
-    feature row has cosine 0 with every item (distance 1).
+    With unit rows :math:`\hat{x}`, :math:`\sum_{r<s} \hat{x}_r^\top
+    \hat{x}_s = (\lVert S_k \rVert^2 - \sum_{r \le k} \lVert \hat{x}_r
+    \rVert^2) / 2` where :math:`S_k = \sum_{r \le k} \hat{x}_r`, so no
+    :math:`k \times k` matrix is formed. :math:`S_k` is accumulated
+    with one :func:`~torch.nn.functional.embedding_bag` sum per band of
+    ranks between consecutive cut-offs, users in chunks of about
+    ``chunk_elements`` output values. An all-zero feature row has cosine 0
+    with every item (distance 1).
 
     Args:
         ranked (Tensor): ``[num_users, K]`` item ids, ``K >= max(topk)``.
@@ -178,23 +181,30 @@ def intra_list_distance(ranked: Tensor, features: Tensor,
     """
     if not topk:
         return {}
+    topk = sorted(topk)
     unit = torch.nn.functional.normalize(features.to(ranked.device).float(),
                                          dim=1)
-    K = max(topk)
-    step = max(1, chunk_elements // max(1, K * unit.size(1)))
+    sq_norm = unit.pow(2).sum(1)                                # 1 or 0
+    step = max(1, chunk_elements // max(1, unit.size(1)))
     out: Dict[int, List[Tensor]] = {k: [] for k in topk}
     for start in range(0, ranked.size(0), step):
-        x = unit[ranked[start:start + step, :K]].double()      # [b, K, d]
+        rows = ranked[start:start + step]
+        b = rows.size(0)
+        total = unit.new_zeros(b, unit.size(1))
+        lo = 0
         for k in topk:
+            if k > lo:
+                total = total + torch.nn.functional.embedding_bag(
+                    rows[:, lo:k], unit, mode="sum")
+                lo = k
             if k < 2:
-                out[k].append(x.new_zeros(x.size(0)))
+                out[k].append(torch.zeros(b, dtype=torch.double,
+                                          device=rows.device))
                 continue
-            head = x[:, :k]
-            total = head.sum(1).pow(2).sum(1)
-            own = head.pow(2).sum((1, 2))
-            mean_cos = (total - own) / (k * (k - 1))
+            own = sq_norm[rows[:, :k]].sum(1)
+            mean_cos = (total.pow(2).sum(1) - own).double() / (k * (k - 1))
             out[k].append(1.0 - mean_cos)
-    empty = ranked.new_zeros(0, dtype=torch.double)
+    empty = torch.zeros(0, dtype=torch.double, device=ranked.device)
     return {k: torch.cat(v) if v else empty for k, v in out.items()}
 
 
