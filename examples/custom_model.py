@@ -54,6 +54,7 @@ class ContentLightGCN(Recommender):
             (default: ``1e-4``).
     """
     multimodal = True  # reads dataset.features; checked by the base class
+    scores_from_content = True  # an item's own features enter its score
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,
                  content_weight: float = 1.0,

@@ -68,7 +68,7 @@ class TrainConfig:
     patience: int = 20
     valid_metric: str = "recall@20"
     metrics: List[str] = field(
-        default_factory=lambda: ["recall", "ndcg", "precision", "map"])
+        default_factory=lambda: ["recall", "ndcg", "precision", "map", "mrr", "coverage", "novelty", "avg_popularity", "gini", "diversity"])  # noqa: E501
     topk: List[int] = field(default_factory=lambda: [5, 10, 20, 50])
     eval_batch_size: int = 4096
     eval_test_each_epoch: bool = False

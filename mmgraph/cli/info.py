@@ -39,6 +39,7 @@ def format_card(s: Dict[str, Any]) -> str:
         ["users / items in train", f"{s['users_in_train']:,} / {s['items_in_train']:,}"],
         ["cold-start rows dropped (valid/test)",
          f"{s['cold_start_dropped']['valid']} / {s['cold_start_dropped']['test']}"],
+        ["cold items (no training interaction)", f"{s.get('cold_items', 0):,}"],
         ["modalities", ", ".join(f"{m} ({d}-d)" for m, d in s["modalities"].items()) or "none"],
     ]
     if "components" in s:

@@ -23,13 +23,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "preparation wrote.")
     p.add_argument("--format", required=True, choices=list_formats(),
                    help="sequence: user_sequence.txt; mmrec: an MMRec folder; nbpo-json: a "
-                        "folder with train/validation/test_data.json; delimited: CSV/TSV "
-                        "(the registered formats of mmgraph.data.formats)")
+                        "folder with train/validation/test_data.json; delimited: CSV/TSV; "
+                        "amazon2023: Amazon Reviews 2023 reviews JSONL; microlens: MicroLens "
+                        "folder or MicroLens-*_pairs.csv/.tsv (the registered formats of "
+                        "mmgraph.data.formats)")
     p.add_argument("--interactions", required=True, type=Path,
                    help="interaction file (sequence, delimited) or folder (mmrec, nbpo-json)")
     p.add_argument("--item-text", type=Path, default=None,
                    help="'ITEM_ID text...' per line (item_names.txt) -> text_feat.npy (384-d "
-                        "MiniLM; needs mmgraph[text])")
+                        "MiniLM; needs mmgraph[text]); amazon2023: the item metadata JSONL "
+                        "(title + description); microlens: the titles CSV (default: the "
+                        "folder's MicroLens-*_titles.csv)")
     p.add_argument("--images", type=Path, default=None,
                    help="folder of images named <item id>.<ext> -> image_feat.npy (1280-d "
                         "EfficientNet-Lite0; needs mmgraph[image])")
@@ -40,7 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "else mmrec); nbpo-json always keeps its split; temporal needs a "
                         "time per interaction")
     p.add_argument("--seed", type=values.non_negative_int, default=999,
-                   help="seed of the mmrec split")
+                   help="seed of the mmrec split (and of the cold items)")
+    p.add_argument("--cold-items", type=values.fraction, default=0.0, metavar="FRACTION",
+                   help="cold-start split: a random FRACTION of the items gets no training "
+                        "interaction; half of them are held out in validation, half in "
+                        "test; recorded in cold_items.txt (default: 0)")
     p.add_argument("--name", required=True, type=values.name,
                    help="dataset name (NAME.inter); a name, not a path")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -88,12 +96,14 @@ def run(args: argparse.Namespace) -> int:
         args.format, args.interactions, args.out, args.name, k_core=args.k_core,
         split=args.split, seed=args.seed, item_text=args.item_text, images=args.images,
         device=args.device, batch_size=args.batch_size, overwrite=args.overwrite,
-        **options)
+        cold_items=args.cold_items, **options)
     counts = np.bincount(data.label, minlength=3)
     print(f"wrote {path}: {data.num_users} users, {data.num_items} items, "
           f"{len(data.user)} interactions (train {counts[0]}, valid {counts[1]}, "
           f"test {counts[2]}); features: "
-          + (", ".join(f"{m} {x.shape[1]}-d" for m, x in features.items()) or "none"))
+          + (", ".join(f"{m} {x.shape[1]}-d" for m, x in features.items()) or "none")
+          + ("" if data.cold_items is None else
+             f"; {len(data.cold_items)} cold items (no training interaction)"))
     return 0
 
 

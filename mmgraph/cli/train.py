@@ -61,11 +61,11 @@ def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
     r"""The resolved ``train`` section holds possible values and known
     metric names, and its device exists."""
     from mmgraph.cli.common import check_device
-    from mmgraph.evaluation.metrics import METRICS
+    from mmgraph.evaluation.metrics import ALL_METRICS
     train = config["train"]
     values.check_train_values({f"train.{k}": v for k, v in train.items()}, where)
     values.check_metric_names(train["metrics"], train["topk"], train["valid_metric"],
-                              METRICS, where)
+                              ALL_METRICS, where)
     check_device(train["device"], "--device" if where == "--set" else f"{where} device")
 
 

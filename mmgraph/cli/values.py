@@ -163,7 +163,8 @@ def check_metric_names(metrics: Iterable[str], topk: Iterable[int], valid_metric
     from mmgraph.errors import did_you_mean
     known = sorted(known)
     for m in metrics:
-        if str(m).lower() not in known:
+        # diversity_<modality>: the diversity in one modality's feature space
+        if str(m).lower() not in known and not str(m).lower().startswith("diversity_"):
             raise ConfigError(f"{option} metrics: unknown metric {m!r}; expected some of "
                               f"{known}.{did_you_mean(m, known)}")
     name_, _, k = str(valid_metric).partition("@")

@@ -17,7 +17,8 @@ from torch_geometric.index import index2ptr
 from torch_geometric.utils import coalesce
 
 from mmgraph.errors import DataFormatError
-from .formats import SPLIT_NAMES, find_inter_file, read_features, read_id_mapping, read_inter
+from .formats import (COLD_ITEMS_FILE, SPLIT_NAMES, find_inter_file, read_cold_items,
+                      read_features, read_id_mapping, read_inter)
 from .graphs import fuse_graphs, fusion_weights, knn_graph, normalized_adjacency
 
 log = logging.getLogger("mmgraph")
@@ -72,6 +73,10 @@ class RecDataset:
             :func:`~mmgraph.data.noise.hide_positives`).
         synthetic (SyntheticData, optional): The generator's arrays and
             hidden factors (:func:`~mmgraph.data.make_synthetic`).
+        cold_items (LongTensor, optional): The cold items of a cold-start
+            split (no training interaction; held-out interactions in
+            validation / test; see ``prepare --cold-items``), read from
+            ``cold_items.txt``. ``None`` for an ordinary split.
     """
 
     name: str
@@ -89,6 +94,7 @@ class RecDataset:
     excluded_items: Optional[Tensor]
     hidden_edge_index: Optional[Tensor]
     synthetic: Optional[Any]
+    cold_items: Optional[Tensor]
 
     def __init__(self, name: str, num_users: int, num_items: int, train_edge_index: Tensor,
                  valid_edge_index: Tensor, test_edge_index: Tensor,
@@ -97,7 +103,8 @@ class RecDataset:
                  mm_image_weight: float = 0.1, knn_chunk_size: int = 4096,
                  excluded_items: Optional[Tensor] = None,
                  hidden_edge_index: Optional[Tensor] = None,
-                 synthetic: Optional[Any] = None) -> None:
+                 synthetic: Optional[Any] = None,
+                 cold_items: Optional[Union[Tensor, np.ndarray]] = None) -> None:
         self.name = name
         self.root = None if root is None else Path(root)
         self.num_users = int(num_users)
@@ -129,6 +136,18 @@ class RecDataset:
         self.excluded_items = excluded_items
         self.hidden_edge_index = hidden_edge_index
         self.synthetic = synthetic
+        self.cold_items: Optional[Tensor] = None
+        if cold_items is not None:
+            cold = torch.unique(torch.as_tensor(np.asarray(cold_items)).long())
+            if cold.numel() and (cold.min() < 0 or cold.max() >= self.num_items):
+                raise DataFormatError(f"cold item ids must lie in [0, {self.num_items})",
+                                      self.root, None, COLD_ITEMS_FILE)
+            warm = torch.isin(cold, self.train_edge_index[1])
+            if warm.any():
+                raise DataFormatError(f"item {int(cold[warm][0])} is listed as cold but has "
+                                      "training interactions; expected none",
+                                      self.root, None, COLD_ITEMS_FILE)
+            self.cold_items = cold
         self._cache: Dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ build
@@ -186,6 +205,8 @@ class RecDataset:
             raise DataFormatError("no interactions (only a header)", inter_path)
         num_items = int(inter.item.max()) + 1
         feats = read_features(folder, num_items)
+        if (folder / COLD_ITEMS_FILE).exists() and "cold_items" not in kwargs:
+            kwargs["cold_items"] = read_cold_items(folder / COLD_ITEMS_FILE, num_items)
         return cls.from_interactions(inter.user, inter.item, inter.label, feats,
                                      name=inter_path.stem, root=folder,
                                      source=str(inter_path), **kwargs)
@@ -501,6 +522,7 @@ class RecDataset:
             "items_in_train": int(torch.unique(self.train_edge_index[1]).numel()),
             "users_in_train": int(torch.unique(self.train_edge_index[0]).numel()),
             "cold_start_dropped": dict(self.cold_start_dropped),
+            "cold_items": 0 if self.cold_items is None else int(self.cold_items.numel()),
             "modalities": {m: int(x.size(1)) for m, x in self.features.items()},
         }
         if components:
@@ -517,4 +539,7 @@ class RecDataset:
     def __repr__(self) -> str:
         return (f"RecDataset(name={self.name!r}, users={self.num_users}, items={self.num_items}, "
                 f"train={self.train_edge_index.size(1)}, valid={self.valid_edge_index.size(1)}, "
-                f"test={self.test_edge_index.size(1)}, modalities={self.modalities})")
+                f"test={self.test_edge_index.size(1)}, modalities={self.modalities}"
+                + ("" if self.cold_items is None else f", cold_items={self.cold_items.numel()}")
+                + ")")
+

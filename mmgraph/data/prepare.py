@@ -9,10 +9,12 @@ Steps (each also usable on its own):
 4. One split: :func:`split_mmrec` (random per user, MMRec's rule),
    :func:`split_leave_one_out` (last two by order), :func:`split_temporal`
    (global time ratio).
+   Optionally :func:`split_cold_items` first takes a random share of the
+   items out of training altogether (the cold-start protocol).
 5. :func:`write_mmrec_folder` — ``<name>.inter``, ``u_id_mapping.csv``,
-   ``i_id_mapping.csv`` and ``<modality>_feat.npy``, every file written
-   atomically; the ``.inter`` file is written last so a folder that has one
-   is complete.
+   ``i_id_mapping.csv``, ``<modality>_feat.npy`` and, for a cold-start
+   split, ``cold_items.txt``, every file written atomically; the ``.inter``
+   file is written last so a folder that has one is complete.
 
 :func:`prepare_dataset` runs them all from a registered input format (what
 ``mmgraph prepare`` does). It never mixes two preparations in one folder: a
@@ -23,6 +25,7 @@ beside them.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -34,22 +37,25 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from mmgraph.errors import DataFormatError
-from .formats import (Interactions, PathLike, atomic_write_text, read_interactions,
-                      read_item_names, write_features, write_id_mapping, write_inter)
+from .formats import (COLD_ITEMS_FILE, FORMATS, Interactions, PathLike, atomic_write_text,
+                      read_interactions, read_item_names, write_cold_items,
+                      write_features, write_id_mapping, write_inter)
 
 log = logging.getLogger("mmgraph")
 
 SPLITS = ("mmrec", "loo", "temporal")
 
 __all__ = ["factorize", "deduplicate", "k_core_mask", "split_mmrec", "split_leave_one_out",
-           "split_temporal", "make_split", "write_mmrec_folder", "prepare_interactions",
+           "split_temporal", "make_split", "split_cold_items", "write_mmrec_folder",
+           "prepare_interactions",
            "PreparedData", "SPLITS", "prepare_dataset", "previous_preparation",
            "check_output_folder", "check_name", "MANIFEST"]
 
 #: The manifest of a prepared folder: what was written, from what.
 MANIFEST = "prepare.json"
 #: What a preparation writes (how a folder from before manifests is read).
-PREPARED_PATTERNS = ("*.inter", "*_feat.npy", "u_id_mapping.csv", "i_id_mapping.csv")
+PREPARED_PATTERNS = ("*.inter", "*_feat.npy", "u_id_mapping.csv", "i_id_mapping.csv",
+                     COLD_ITEMS_FILE)
 
 
 def factorize(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -213,6 +219,55 @@ def make_split(kind: str, user: np.ndarray, timestamp: Optional[np.ndarray] = No
     raise ValueError(f"unknown split {kind!r}; expected one of {SPLITS}")
 
 
+def split_cold_items(item: np.ndarray, user: np.ndarray, fraction: float, kind: str = "mmrec",
+                     timestamp: Optional[np.ndarray] = None,
+                     seed: int = 999) -> Tuple[np.ndarray, np.ndarray]:
+    r"""The cold-start item split.
+
+    :math:`\mathrm{round}(f \cdot I)` items (at least one) are drawn
+    uniformly without replacement (seeded by :obj:`seed`, a stream distinct
+    from the per-user split's): these **cold** items get no training
+    interaction. The first half of them (rounded down, in draw order) has
+    all its interactions in validation, the rest in test. The remaining
+    (warm) rows are split with :func:`make_split` (:obj:`kind`), so warm
+    items keep the usual per-user proportions.
+
+    Args:
+        item, user (np.ndarray): Contiguous ``int64`` ids of each row.
+        fraction (float): Share of the items made cold, in ``(0, 1)``.
+        kind (str): Split of the warm rows (``mmrec``, ``loo``, ``temporal``).
+        timestamp (np.ndarray, optional): For ``loo`` / ``temporal``.
+        seed (int): Seed of both draws.
+
+    Returns:
+        ``(labels, cold_items)``: ``int8`` labels aligned with the rows and
+        the sorted cold item ids.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataFormatError(f"expected a fraction in (0, 1), got {fraction}", None, None,
+                              "--cold-items")
+    item = np.asarray(item, np.int64)
+    num_items = int(item.max()) + 1 if item.size else 0
+    n_cold = max(1, int(round(fraction * num_items)))
+    if n_cold >= num_items:
+        raise DataFormatError(f"{fraction} of {num_items} items leaves no warm item", None,
+                              None, "--cold-items")
+    rng = np.random.default_rng([seed, 1])
+    drawn = rng.choice(num_items, n_cold, replace=False)
+    group = np.zeros(num_items, np.int8)        # 0 warm, 1 cold valid, 2 cold test
+    group[drawn[:n_cold // 2]] = 1
+    group[drawn[n_cold // 2:]] = 2
+    row_group = group[item]
+    labels = row_group.copy()
+    warm = row_group == 0
+    labels[warm] = make_split(kind, np.asarray(user, np.int64)[warm],
+                              None if timestamp is None else np.asarray(timestamp)[warm], seed)
+    log.info("cold items: %d of %d items (%d valid, %d test) with %d interactions moved out "
+             "of training", n_cold, num_items, n_cold // 2, n_cold - n_cold // 2,
+             int((~warm).sum()))
+    return labels.astype(np.int8), np.sort(drawn)
+
+
 class PreparedData:
     r"""Re-indexed, filtered, split interactions ready to be written.
 
@@ -221,12 +276,16 @@ class PreparedData:
         label (np.ndarray): ``int8`` split labels.
         timestamp, rating (np.ndarray, optional): Carried through.
         user_raw, item_raw (np.ndarray): Raw id of each new id.
+        cold_items (np.ndarray, optional): Sorted new ids of the cold items
+            of a cold-start split (see :func:`split_cold_items`).
     """
 
-    def __init__(self, user, item, label, timestamp, rating, user_raw, item_raw) -> None:
+    def __init__(self, user, item, label, timestamp, rating, user_raw, item_raw,
+                 cold_items: Optional[np.ndarray] = None) -> None:
         self.user, self.item, self.label = user, item, label
         self.timestamp, self.rating = timestamp, rating
         self.user_raw, self.item_raw = user_raw, item_raw
+        self.cold_items = cold_items
 
     @property
     def num_users(self) -> int:
@@ -238,7 +297,7 @@ class PreparedData:
 
 
 def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[str] = "mmrec",
-                         seed: int = 999) -> PreparedData:
+                         seed: int = 999, cold_items: float = 0.0) -> PreparedData:
     r"""Deduplicate, :math:`k`-core filter, re-index and split.
 
     Args:
@@ -246,7 +305,9 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
         k_core (int): Minimum degree of users and items (``0`` = no filter).
         split (str, optional): ``mmrec``, ``loo`` or ``temporal``; ``None``
             keeps the labels of :obj:`inter` (which must then have some).
-        seed (int): Seed of the ``mmrec`` split.
+        seed (int): Seed of the ``mmrec`` split (and of the cold items).
+        cold_items (float): Share of the items made cold (no training
+            interaction; see :func:`split_cold_items`); ``0`` = none.
     """
     if len(inter) == 0:
         raise DataFormatError("no interactions", inter.source)
@@ -263,7 +324,11 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
                               inter.source)
     user, user_raw = factorize(sub.user)
     item, item_raw = factorize(sub.item)
+    cold = None
     if split is None:
+        if cold_items:
+            raise DataFormatError("a cold-start split re-splits the data; choose --split",
+                                  inter.source, None, "--cold-items")
         label = sub.label.astype(np.int8)
     else:
         if split == "temporal" and (sub.timestamp is None or inter.time_is_order
@@ -274,11 +339,14 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
             raise DataFormatError(f"the temporal split needs a time per interaction; this "
                                   f"input has {what} (use --split mmrec or loo)",
                                   inter.source, None, "--split")
-        label = make_split(split, user, sub.timestamp, seed)
+        if cold_items:
+            label, cold = split_cold_items(item, user, cold_items, split, sub.timestamp, seed)
+        else:
+            label = make_split(split, user, sub.timestamp, seed)
     counts = np.bincount(label, minlength=3)
     log.info("prepared %d users, %d items, %d/%d/%d train/valid/test interactions",
              len(user_raw), len(item_raw), counts[0], counts[1], counts[2])
-    return PreparedData(user, item, label, sub.timestamp, sub.rating, user_raw, item_raw)
+    return PreparedData(user, item, label, sub.timestamp, sub.rating, user_raw, item_raw, cold)
 
 
 def _masked_core(u: np.ndarray, i: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
@@ -300,6 +368,11 @@ def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
     write_features(out, features or {})
     write_id_mapping(out / "u_id_mapping.csv", data.user_raw.tolist(), "user_id", "userID")
     write_id_mapping(out / "i_id_mapping.csv", data.item_raw.tolist(), "item_id", "itemID")
+    cold = getattr(data, "cold_items", None)
+    if cold is not None:
+        write_cold_items(out / COLD_ITEMS_FILE, cold)
+    elif (out / COLD_ITEMS_FILE).exists():  # left by an earlier cold-start split
+        (out / COLD_ITEMS_FILE).unlink()
     path = write_inter(out / f"{name}.inter", data.user, data.item, data.label, data.rating,
                        data.timestamp)
     log.info("wrote %s", path)
@@ -369,7 +442,8 @@ def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: st
                     k_core: int = 0, split: Optional[str] = None, seed: int = 999,
                     item_text: Optional[PathLike] = None, images: Optional[PathLike] = None,
                     device: str = "cpu", batch_size: int = 64, overwrite: bool = False,
-                    **options: Any) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
+                    cold_items: float = 0.0, **options: Any
+                    ) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
     r"""Reads :obj:`interactions` in the registered :obj:`format`, filters,
     re-indexes, splits, encodes item text / images and writes the MMRec folder
     :obj:`out` with its manifest.
@@ -388,6 +462,11 @@ def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: st
             keep the input's split if it has one, else ``mmrec``.
         seed (int): Seed of the ``mmrec`` split.
         item_text, images: ``item_names.txt`` / an image folder to encode.
+            A reader that takes ``item_text`` itself (the item metadata of
+            ``amazon2023``, the titles of ``microlens``) gets the file, and
+            the texts it returns are encoded.
+        cold_items (float): Share of the items made cold (see
+            :func:`split_cold_items`); ``0`` = none.
         overwrite (bool): Replace the dataset prepared in a non-empty
             :obj:`out`.
         **options: Reader options (e.g. ``columns``, ``sep``, ``header``).
@@ -410,7 +489,8 @@ def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: st
     out.mkdir(parents=True, exist_ok=True)  # an unwritable output fails now
     try:
         return _prepare_into(out, format, interactions, name, k_core, split, seed,
-                             item_text, images, device, batch_size, overwrite, options)
+                             item_text, images, device, batch_size, overwrite,
+                             cold_items, options)
     except BaseException:
         if created and not any(out.iterdir()):
             out.rmdir()  # nothing was written: leave no empty folder behind
@@ -420,31 +500,37 @@ def prepare_dataset(format: str, interactions: PathLike, out: PathLike, name: st
 def _prepare_into(out: Path, format: str, interactions: PathLike, name: str, k_core: int,
                   split: Optional[str], seed: int, item_text: Optional[PathLike],
                   images: Optional[PathLike], device: str, batch_size: int, overwrite: bool,
-                  options: Dict[str, Any]) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
+                  cold_items: float, options: Dict[str, Any]
+                  ) -> Tuple[Path, PreparedData, Dict[str, np.ndarray]]:
+    reader = FORMATS.get(format)  # an unknown name: read_interactions says so
+    if reader is not None and "item_text" in inspect.signature(reader).parameters:
+        options = {**options, "item_text": item_text}  # the reader's own text source
     inter = read_interactions(format, interactions, **options)
     if inter.fixed_split and split is not None:
         raise DataFormatError(f"{format} keeps the split it is given; drop --split", None,
                               None, "--split")
     if split is None and inter.label is None:
         split = "mmrec"
-    data = prepare_interactions(inter, k_core=k_core, split=split, seed=seed)
+    data = prepare_interactions(inter, k_core=k_core, split=split, seed=seed,
+                                cold_items=cold_items)
     features: Dict[str, np.ndarray] = {}
     for m, x in (inter.item_features or {}).items():  # rows follow the new item ids
         features[m] = x[data.item_raw.astype(np.int64)]
-    if item_text is not None:
+    if item_text is not None or inter.item_text:
         from .features import encode_texts
-        names = read_item_names(item_text)
+        names = inter.item_text if inter.item_text is not None else read_item_names(item_text)
         texts = [names.get(str(r)) for r in data.item_raw]
         missing = sum(t is None for t in texts)
         if missing:
-            log.warning("%d of %d items have no line in %s", missing, len(texts), item_text)
+            log.warning("%d of %d items have no text in %s", missing, len(texts),
+                        item_text or interactions)
         features["text"] = encode_texts(texts, batch_size=batch_size, device=device)
     if images is not None:
         from .features import encode_images
         features["image"] = encode_images(Path(images), [str(r) for r in data.item_raw],
                                           device=device)
     manifest = {"name": name, "format": format, "source": str(Path(interactions).resolve()),
-                "k_core": k_core, "split": split, "seed": seed,
+                "k_core": k_core, "split": split, "seed": seed, "cold_items": cold_items,
                 "num_users": data.num_users, "num_items": data.num_items,
                 "interactions": int(len(data.user))}
     path = _write_replacing(out, name, data, features, manifest, overwrite)

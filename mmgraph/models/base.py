@@ -68,11 +68,17 @@ class Recommender(torch.nn.Module):
             :class:`~mmgraph.config.TrainConfig` fields (e.g. its paper's
             learning rate), under any explicit setting: ``Trainer(model,
             dataset)`` and the CLI start from them alike.
+        scores_from_content (bool): whether an item's score depends on its
+            own features, so that a cold item (no training interaction) is
+            scored from content. ``False`` for ID-only scorers, whose cold
+            items keep untrained embeddings: the evaluator then reports no
+            cold-item metrics for them, only a note.
     """
     native_loss: bool = False
     uses_negatives: bool = True
     multimodal: bool = False
     train_defaults: Dict[str, Any] = {}
+    scores_from_content: bool = False
 
     def __init__(self, dataset) -> None:
         super().__init__()

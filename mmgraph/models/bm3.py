@@ -114,6 +114,10 @@ class BM3(Recommender):
     native_loss = True
     uses_negatives = False
     multimodal = True
+    #: Features enter BM3's loss only; scores use ID embeddings propagated
+    #: on the interaction graph, so a cold item is scored from its
+    #: untrained ID embedding.
+    scores_from_content = False
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 1,
                  dropout: float = 0.5, reg_weight: float = 0.1,

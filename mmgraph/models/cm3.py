@@ -148,6 +148,8 @@ class CM3(Recommender):
     uses_negatives = True
     multimodal = True
     train_defaults = {"patience": 10}
+    #: Item inputs are MLPs of the features (and their fusion).
+    scores_from_content = True
 
     #: Hidden size of the modality MLPs, in multiples of ``embedding_dim``
     #: (the reference's ``4 * embedding_size``).

@@ -168,6 +168,8 @@ class FREEDOM(Recommender):
             (default: ``1e-4``).
     """
     multimodal = True
+    #: Items aggregate their neighbours in the feature kNN graph.
+    scores_from_content = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,

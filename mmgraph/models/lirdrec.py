@@ -117,6 +117,8 @@ class LIRDRec(Recommender):
     """
     multimodal = True
     train_defaults = {"learning_rate": 1e-4}
+    #: Item inputs are encoders of the features and their DCT.
+    scores_from_content = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,

@@ -62,6 +62,8 @@ class VBPR(Recommender):
             127 epochs, below BPR-MF).
     """
     multimodal = True
+    #: The item vector concatenates a projection of its own features.
+    scores_from_content = True
 
     def __init__(self, dataset, embedding_dim: int = 64,
                  reg_weight: float = 1.0) -> None:

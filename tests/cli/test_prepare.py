@@ -95,3 +95,22 @@ def test_bad_input_exit_code(tmp_path, capsys):
                  "--name", "x", "--out", str(tmp_path / "o")]) == 2
     assert "--columns" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_prepare_cold_items(tmp_path, capsys):
+    seq = _seq(tmp_path, n_users=30, n_items=20)
+    out = tmp_path / "cold"
+    rc = main(["prepare", "--format", "sequence", "--interactions", str(seq), "--split",
+               "mmrec", "--cold-items", "0.2", "--name", "toy", "--out", str(out)])
+    assert rc == 0
+    assert "4 cold items" in capsys.readouterr().out
+    ds = load_dataset(out)
+    assert ds.cold_items.numel() == 4
+    assert not np.isin(ds.cold_items.numpy(), ds.train_edge_index[1].numpy()).any()
+    assert main(["info", str(out)]) == 0
+    assert "cold items" in capsys.readouterr().out
+    rc = main(["prepare", "--format", "sequence", "--interactions", str(seq), "--split",
+               "mmrec", "--cold-items", "1.5", "--name", "toy", "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "--cold-items" in capsys.readouterr().err
+

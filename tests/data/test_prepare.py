@@ -117,3 +117,84 @@ def test_prepare_keeps_given_split_and_requires_one():
         prepare_interactions(inter, split=None)
     with pytest.raises(DataFormatError, match="needs a time per interaction"):
         prepare_interactions(inter, split="temporal")
+
+
+def test_split_cold_items_moves_every_interaction_of_the_cold_items():
+    from mmgraph.data.prepare import split_cold_items
+    rng = np.random.default_rng(0)
+    user = np.repeat(np.arange(30), 8)
+    item = np.concatenate([rng.choice(40, 8, replace=False) for _ in range(30)])
+    label, cold = split_cold_items(item, user, 0.1, "mmrec", seed=5)
+    assert cold.tolist() == sorted(cold.tolist()) and len(cold) == 4
+    is_cold = np.isin(item, cold)
+    assert (label[is_cold] > 0).all()            # no training row of a cold item
+    for c in cold:                               # one held-out split per cold item
+        assert np.unique(label[item == c]).size == 1
+    split_of = {int(c): int(label[item == c][0]) for c in cold if (item == c).any()}
+    assert sorted(split_of.values()) == [1, 1, 2, 2]
+    # The warm rows are split per user exactly as split_mmrec splits them.
+    warm = ~is_cold
+    assert np.array_equal(label[warm], split_mmrec(user[warm], seed=5))
+    again, cold2 = split_cold_items(item, user, 0.1, "mmrec", seed=5)
+    assert np.array_equal(again, label) and np.array_equal(cold, cold2)
+    assert not np.array_equal(split_cold_items(item, user, 0.1, seed=6)[1], cold)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
+def test_split_cold_items_rejects_bad_fractions(fraction):
+    from mmgraph.data.prepare import split_cold_items
+    with pytest.raises(DataFormatError, match="--cold-items"):
+        split_cold_items(np.arange(10), np.zeros(10, np.int64), fraction)
+
+
+def test_cold_start_folder_roundtrip(tmp_path):
+    rng = np.random.default_rng(1)
+    user = np.repeat([f"u{u}" for u in range(20)], 6)
+    item = np.concatenate([[f"i{i}" for i in rng.choice(25, 6, replace=False)]
+                           for _ in range(20)]).astype(object)
+    data = prepare_interactions(Interactions(user.astype(object), item), split="mmrec",
+                                seed=3, cold_items=0.2)
+    feats = {"text": rng.standard_normal((data.num_items, 4)).astype(np.float32)}
+    write_mmrec_folder(tmp_path, "cs", data, feats)
+    assert (tmp_path / "cold_items.txt").read_text().splitlines()[0] == "itemID"
+    ds = load_dataset(tmp_path)
+    assert ds.cold_items.tolist() == sorted(data.cold_items.tolist())
+    assert ds.cold_items.numel() == 5
+    assert not np.isin(ds.cold_items.numpy(), ds.train_edge_index[1].numpy()).any()
+    held_out = np.concatenate([ds.valid_edge_index[1].numpy(), ds.test_edge_index[1].numpy()])
+    assert np.isin(ds.cold_items.numpy(), held_out).any()
+    assert ds.summary(components=False)["cold_items"] == 5
+    assert ds.features["text"].shape[0] == ds.num_items      # cold items keep features
+    # Re-preparing the folder without cold items removes the stale record.
+    write_mmrec_folder(tmp_path, "cs", prepare_interactions(
+        Interactions(user.astype(object), item), split="mmrec", seed=3), feats)
+    assert not (tmp_path / "cold_items.txt").exists()
+    assert load_dataset(tmp_path).cold_items is None
+
+
+def test_cold_items_file_errors(tmp_path):
+    from mmgraph.data.formats import read_cold_items
+    (tmp_path / "cold_items.txt").write_text("itemID\n3\nx\n")
+    with pytest.raises(DataFormatError, match=r"cold_items.txt.*line 3.*itemID"):
+        read_cold_items(tmp_path / "cold_items.txt", 10)
+    (tmp_path / "cold_items.txt").write_text("itemID\n3\n12\n")
+    with pytest.raises(DataFormatError, match="line 3.*not below the number of items 10"):
+        read_cold_items(tmp_path / "cold_items.txt", 10)
+    (tmp_path / "cold_items.txt").write_text("3\n")
+    with pytest.raises(DataFormatError, match="header 'itemID'"):
+        read_cold_items(tmp_path / "cold_items.txt", 10)
+
+
+def test_a_cold_item_with_training_interactions_is_an_error():
+    import torch
+    from mmgraph.data import RecDataset
+    ei = torch.tensor([[0, 1], [0, 1]])
+    with pytest.raises(DataFormatError, match="item 1 is listed as cold"):
+        RecDataset("x", 2, 3, ei, ei[:, :1], ei[:, :1], cold_items=torch.tensor([1, 2]))
+
+
+def test_cold_items_need_a_split():
+    inter = Interactions(np.array(["a", "b", "c"], dtype=object),
+                         np.array(["x", "y", "z"], dtype=object), np.array([0, 1, 2], np.int8))
+    with pytest.raises(DataFormatError, match="choose --split"):
+        prepare_interactions(inter, split=None, cold_items=0.3)

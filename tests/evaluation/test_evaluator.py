@@ -120,3 +120,85 @@ def test_items_out_of_the_catalogue_are_never_ranked():
     after = Evaluator(ds, batch_size=7).rank(model, users, 5)
     assert torch.isin(before, removed).any()
     assert not torch.isin(after, removed).any()
+
+
+def hand_dataset():
+    # The tiny case of tests/evaluation/test_metrics.py: per-user scores
+    # give the top-2 lists [1, 2], [2, 3], [1, 3] once training items are
+    # masked; test targets are item 2, 3 and 1.
+    train = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 0]])
+    test = torch.tensor([[0, 1, 2], [2, 3, 1]])
+    ds = TinyDataset(3, 4, train, test, test)
+    ds.features = {"text": torch.tensor([[1.0, 0.0], [1.0, 0.0],
+                                         [0.0, 1.0], [1.0, 1.0]])}
+    scores = torch.tensor([[9.0, 3, 2, 1], [9, 8, 3, 2], [9, 3, 1, 2]])
+    return ds, FixedScores(torch.eye(3), scores.t().contiguous())
+
+
+def test_beyond_accuracy_metrics_hand_computed():
+    ds, model = hand_dataset()
+    res = Evaluator(ds, topk=[2], batch_size=2).evaluate(model, "test")
+    c = 1 / math.sqrt(2)
+    expected = {"recall@2": 1.0, "mrr@2": 2 / 3, "coverage@2": 0.75,
+                "gini@2": 0.25, "novelty@2": 8 / 3,
+                "avg_popularity@2": 1 / 3,
+                "diversity_text@2": (1 + 2 * (1 - c)) / 3}
+    for key, value in expected.items():
+        assert res[key] == pytest.approx(value), key
+    assert res["num_users"] == 3
+    assert "cold_num_users" not in res and "cold_note" not in res
+
+
+def test_per_user_values_cover_per_user_metrics_only():
+    ds, model = hand_dataset()
+    res = Evaluator(ds, topk=[2]).evaluate(model, "test", per_user=True)
+    assert res["per_user"]["novelty@2"].tolist() == pytest.approx(
+        [2.5, 3.0, 2.5])
+    assert "coverage@2" not in res["per_user"]
+
+
+def cold_dataset():
+    # 3 users, 6 items; items 4 and 5 are cold (no training interaction).
+    # Scores rank items 5 > 0 > 1 > 2 > 3 > 4 for every user; each user's
+    # training item is masked.
+    train = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    test = torch.tensor([[0, 0, 1, 2], [3, 4, 3, 5]])
+    ds = TinyDataset(3, 6, train, test, test)
+    ds.cold_items = torch.tensor([4, 5])
+    item = torch.tensor([[5.0], [4], [3], [2], [1], [6]])
+    return ds, FixedScores(torch.ones(3, 1), item)
+
+
+def test_cold_items_ranked_among_all_and_among_cold():
+    ds, model = cold_dataset()
+    model.scores_from_content = True
+    res = Evaluator(ds, ["recall", "mrr"], [1, 2, 3]).evaluate(model, "test")
+    # Users 0 (cold target 4) and 2 (cold target 5); user 1 has none.
+    assert res["cold_num_users"] == 2 and res["cold_items"] == 2
+    # Among all items: user 0 ranks [5, 1, 2, ...] (4 is last), user 2
+    # ranks [5, 0, 1]: recall@1 = (0 + 1) / 2.
+    assert res["cold_recall@1"] == pytest.approx(0.5)
+    assert res["cold_recall@3"] == pytest.approx(0.5)
+    # Among the cold items [5, 4]: user 0 finds 4 at rank 2.
+    assert res["cold_among_cold_recall@1"] == pytest.approx(0.5)
+    assert res["cold_among_cold_recall@2"] == pytest.approx(1.0)
+    assert res["cold_among_cold_mrr@2"] == pytest.approx(0.75)
+    assert "cold_among_cold_recall@3" not in res  # only 2 cold items
+    # The overall metrics still cover every user and every target.
+    assert res["num_users"] == 3
+
+
+def test_id_only_models_get_a_note_not_cold_metrics():
+    ds, model = cold_dataset()  # FixedScores has no scores_from_content
+    res = Evaluator(ds, ["recall"], [1, 2]).evaluate(model, "test")
+    assert not [k for k in res if k.startswith("cold_") and "@" in k]
+    assert "scores_from_content=False" in res["cold_note"]
+    assert "recall@2" in res
+    off = Evaluator(ds, ["recall"], [1], cold=False).evaluate(model, "test")
+    assert "cold_note" not in off and "cold_items" not in off
+
+
+def test_cold_true_without_cold_items_is_an_error():
+    ds, model = hand_dataset()
+    with pytest.raises(ValueError, match="records no cold items"):
+        Evaluator(ds, cold=True).evaluate(model, "test")
