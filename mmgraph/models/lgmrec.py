@@ -57,9 +57,9 @@ def full_infonce(anchor: Tensor, positive: Tensor, candidates: Tensor,
         \mathbf{c})/\tau)},
 
     computed with ``logsumexp`` (stable)."""
-    a = F.normalize(anchor, dim=1)
-    pos = (a * F.normalize(positive, dim=1)).sum(-1) / temperature
-    logits = a @ F.normalize(candidates, dim=1).t() / temperature
+    a = F.normalize(anchor, dim=1) / temperature
+    pos = (a * F.normalize(positive, dim=1)).sum(-1)
+    logits = a @ F.normalize(candidates, dim=1).t()
     return (torch.logsumexp(logits, dim=1) - pos).sum()
 
 
@@ -213,19 +213,32 @@ class LGMRec(Recommender):
             return F.dropout(h, p=1.0 - self.keep_rate)
         return torch.softmax(logits / self.tau, dim=1)
 
-    def modality_embedding(self, modality: str) -> Tensor:
-        r"""MGE of one modality, ``[U + I, d]``."""
-        items = getattr(self, f"feat_{modality}") @ self.proj[modality]
+    def _projections(self, modality: str) -> Tuple[Tensor, Tensor]:
+        # F_m W_m and F_m V_m in one product (one pass over the features,
+        # forward and backward).
+        w = torch.cat([self.proj[modality], self.hyper[modality]], 1)
+        both = getattr(self, f"feat_{modality}") @ w
+        return both[:, :self.embedding_dim], both[:, self.embedding_dim:]
+
+    def modality_embedding(self, modality: str,
+                           items: Optional[Tensor] = None) -> Tensor:
+        r"""MGE of one modality, ``[U + I, d]`` (``items``: the projected
+        item features :math:`\mathbf{F}_m\mathbf{W}_m` if at hand)."""
+        if items is None:
+            items = self._projections(modality)[0]
         users = spmm(self.inter, items, self.inter_t) * self.user_deg_inv
         x = torch.cat([users, items], 0)
         for _ in range(self.n_mm_layers):
             x = symmetric_spmm(self.adj, x)
         return x
 
-    def hypergraph_embedding(self, modality: str,
-                             item_emb: Tensor) -> Tuple[Tensor, Tensor]:
-        r"""GHE of one modality, ``(G_u [U, d], G_i [I, d])``."""
-        logits = getattr(self, f"feat_{modality}") @ self.hyper[modality]
+    def hypergraph_embedding(self, modality: str, item_emb: Tensor,
+                             logits: Optional[Tensor] = None
+                             ) -> Tuple[Tensor, Tensor]:
+        r"""GHE of one modality, ``(G_u [U, d], G_i [I, d])`` (``logits``:
+        :math:`\mathbf{F}_m\mathbf{V}_m` if at hand)."""
+        if logits is None:
+            logits = self._projections(modality)[1]
         user_logits = spmm(self.inter, logits, self.inter_t)
         return hypergraph_propagation(self._assign(logits),
                                       self._assign(user_logits), item_emb,
@@ -238,8 +251,10 @@ class LGMRec(Recommender):
         ghe = None
         hyper = {}
         for m in self.modalities:
-            out = out + F.normalize(self.modality_embedding(m), dim=1)
-            gu, gi = self.hypergraph_embedding(m, cge[self.num_users:])
+            items, logits = self._projections(m)
+            out = out + F.normalize(self.modality_embedding(m, items), dim=1)
+            gu, gi = self.hypergraph_embedding(m, cge[self.num_users:],
+                                               logits)
             hyper[m] = (gu, gi)
             g = torch.cat([gu, gi], 0)
             ghe = g if ghe is None else ghe + g
