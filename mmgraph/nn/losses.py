@@ -3,6 +3,7 @@ r"""Functional training objectives and regularisers.
 Sign convention: every function returns a quantity to **minimise**.
 """
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ __all__ = [
     'bpo_loss',
     'nbpo_loss',
     'emb_loss',
+    'half_squared_norm_loss',
     'mean_square_loss',
     'alignment_loss',
     'uniformity_loss',
@@ -207,6 +209,27 @@ def emb_loss(*embeddings: Tensor, p: int = 2) -> Tensor:
         raise ValueError("emb_loss: expected at least one tensor")
     total = sum(torch.linalg.vector_norm(e, ord=p) for e in embeddings)
     return total / embeddings[-1].size(0)
+
+
+def half_squared_norm_loss(*embeddings: Tensor,
+                           batch_size: Optional[int] = None) -> Tensor:
+    r"""The squared-norm regulariser of LATTICE and MGCN (their ``bpr_loss``):
+    half the squared Frobenius norms summed, divided by the batch size,
+
+    .. math::
+        \mathcal{R} = \frac{1}{2B}\sum_{\mathbf{X}}
+        \lVert \mathbf{X} \rVert_F^2 .
+
+    Args:
+        *embeddings (torch.Tensor): Embedding matrices of the batch rows.
+        batch_size (int, optional): :math:`B`. (default: :obj:`None`, the
+            number of rows of the first matrix)
+    """
+    if len(embeddings) == 0:
+        raise ValueError("half_squared_norm_loss: expected at least one "
+                         "tensor")
+    b = embeddings[0].size(0) if batch_size is None else batch_size
+    return sum(e.pow(2).sum() for e in embeddings) / (2.0 * max(b, 1))
 
 
 def mean_square_loss(*embeddings: Tensor) -> Tensor:
