@@ -68,6 +68,7 @@ MODELS: Dict[str, Tuple[str, Dict[str, Any], Dict[str, Any]]] = {
     "freedom": ("FREEDOM", {"dropout": 0.8, "reg_weight": 1e-4}, {}),
     "bm3": ("BM3", {"n_layers": 1, "dropout": 0.5, "reg_weight": 0.1}, {}),
     "lattice": ("LATTICE", {"reg_weight": 1e-4, "learning_rate": 1e-3}, {}),
+    "mgcn": ("MGCN", {"cl_loss": 0.01}, {}),
 }
 
 #: Models of mmgraph that MMRec does not have.

@@ -15,3 +15,4 @@ from mmgraph.models.lirdrec import LIRDRec  # noqa: E402,F401
 from mmgraph.models.bm3 import BM3  # noqa: E402,F401
 from mmgraph.models.cm3 import CM3  # noqa: E402,F401
 from mmgraph.models.lattice import LATTICE  # noqa: E402,F401
+from mmgraph.models.mgcn import MGCN  # noqa: E402,F401

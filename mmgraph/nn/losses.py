@@ -16,6 +16,7 @@ __all__ = [
     'nbpo_loss',
     'emb_loss',
     'half_squared_norm_loss',
+    'info_nce_loss',
     'mean_square_loss',
     'alignment_loss',
     'uniformity_loss',
@@ -230,6 +231,35 @@ def half_squared_norm_loss(*embeddings: Tensor,
                          "tensor")
     b = embeddings[0].size(0) if batch_size is None else batch_size
     return sum(e.pow(2).sum() for e in embeddings) / (2.0 * max(b, 1))
+
+
+def info_nce_loss(view1: Tensor, view2: Tensor,
+                  temperature: float = 0.2) -> Tensor:
+    r"""InfoNCE between two views of the same rows (MGCN's ``InfoNCE``),
+    with in-batch negatives:
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_{b}\log
+        \frac{\exp(\hat{\mathbf{a}}_b^{\top}\hat{\mathbf{b}}_b/\tau)}
+        {\sum_{c}\exp(\hat{\mathbf{a}}_b^{\top}\hat{\mathbf{b}}_c/\tau)},
+
+    :math:`\hat{\cdot}` the L2-normalised rows (computed with
+    :func:`torch.logsumexp`, so no overflow for small :math:`\tau`).
+
+    Args:
+        view1 (torch.Tensor): :obj:`[B, d]`.
+        view2 (torch.Tensor): :obj:`[B, d]`, row :math:`b` the positive of
+            row :math:`b` of :obj:`view1`.
+        temperature (float, optional): :math:`\tau`. (default: :obj:`0.2`)
+    """
+    if view1.shape != view2.shape or view1.dim() != 2:
+        raise ValueError(f"info_nce_loss: expected two [B, d] views of the "
+                         f"same shape (got {list(view1.shape)} and "
+                         f"{list(view2.shape)})")
+    a = F.normalize(view1, dim=1)
+    b = F.normalize(view2, dim=1)
+    logits = a @ b.t() / temperature
+    return (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
 
 
 def mean_square_loss(*embeddings: Tensor) -> Tensor:
