@@ -69,6 +69,10 @@ MODELS: Dict[str, Tuple[str, Dict[str, Any], Dict[str, Any]]] = {
     "bm3": ("BM3", {"n_layers": 1, "dropout": 0.5, "reg_weight": 0.1}, {}),
     "lattice": ("LATTICE", {"reg_weight": 1e-4, "learning_rate": 1e-3}, {}),
     "mgcn": ("MGCN", {"cl_loss": 0.01}, {}),
+    "dualgnn": ("DualGNN", {"reg_weight": 1e-4, "learning_rate": 1e-3,
+                            "aggr_mode": "add"}, {}),
+    "dragon": ("DRAGON", {"reg_weight": 1e-4, "learning_rate": 1e-3,
+                          "aggr_mode": "add"}, {}),
 }
 
 #: Models of mmgraph that MMRec does not have.

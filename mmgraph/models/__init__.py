@@ -16,3 +16,5 @@ from mmgraph.models.bm3 import BM3  # noqa: E402,F401
 from mmgraph.models.cm3 import CM3  # noqa: E402,F401
 from mmgraph.models.lattice import LATTICE  # noqa: E402,F401
 from mmgraph.models.mgcn import MGCN  # noqa: E402,F401
+from mmgraph.models.dualgnn import DualGNN  # noqa: E402,F401
+from mmgraph.models.dragon import DRAGON  # noqa: E402,F401
