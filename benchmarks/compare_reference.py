@@ -18,7 +18,8 @@ same prepared data, the same hyper-parameters and the same thread count.
    reference moves a few graphs with ``.cuda()`` unconditionally; the runner
    makes that a no-op so the CPU run works, and stands in an empty module
    for ``torchvision`` (imported by MMRec only for raw-image input) and
-   restores numpy's ``np.float`` alias (MMRec pins numpy 1.21).
+   restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
+   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7).
 3. mmgraph trains the same model on the same folder with its packaged
    defaults plus the overrides below (which pin every grid key of the
    reference to one value), same epochs, batch size, learning rate, seed
@@ -111,6 +112,9 @@ for _alias, _type in (("float", float), ("int", int), ("bool", bool)):
     if not hasattr(np, _alias):  # removed in numpy 1.24; MMRec pins 1.21
         setattr(np, _alias, _type)
 torch.set_num_threads(int(threads))
+import scipy.sparse as _sp
+if not hasattr(_sp.dok_matrix, "_update"):  # private API gone in scipy 1.11
+    _sp.dok_matrix._update = lambda self, data: self._dict.update(data)
 torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU run
 import types  # torchvision: imported only for raw-image input, unused here
 _tv = {n: types.ModuleType(n) for n in (
