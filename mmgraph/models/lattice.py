@@ -1,7 +1,7 @@
 r"""LATTICE: a learned item--item structure on top of a LightGCN backbone."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 r"""MGCN: multi-view graph convolution with purified modality features."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor

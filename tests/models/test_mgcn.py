@@ -1,6 +1,5 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmgraph.models import create_model
 from mmgraph.nn.losses import info_nce_loss
@@ -10,16 +9,6 @@ from .helpers import (assert_objective_reaches_every_parameter, assert_repr,
                       assert_same_seed_same_result, eval_embeddings,
                       fixed_batch, objective_backward, tiny_data,
                       training_losses)
-
-
-def test_info_nce_by_hand():
-    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    b = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
-    # normalised: a = e1, e2; b = e1, (e1 + e2)/sqrt 2; tau = 1
-    c = 2 ** -0.5
-    l0 = -1 + torch.log(torch.exp(torch.tensor(1.0)) + torch.exp(torch.tensor(c)))
-    l1 = -c + torch.log(torch.exp(torch.tensor(0.0)) + torch.exp(torch.tensor(c)))
-    assert torch.allclose(info_nce_loss(a, b, 1.0), (l0 + l1) / 2)
 
 
 def _naive(model, ds):
