@@ -35,14 +35,17 @@ def sample_user_graph(indptr: Tensor, neighbours: Tensor, counts: Tensor,
     \exp(c_{us'})`; a user drawn several times gets the sum of its slots. A
     user without co-occurring users has an empty row.
     """
+    device = indptr.device
     n = (indptr[1:] - indptr[:-1]).clamp_max(k)
     users = torch.nonzero(n > 0).view(-1)
     if users.numel() == 0:
-        return to_csr(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0),
-                      (num_users, num_users))
+        return to_csr(torch.zeros(2, 0, dtype=torch.long, device=device),
+                      torch.zeros(0, device=device), (num_users, num_users))
     nu = n[users].unsqueeze(1)
-    slot = torch.arange(k).unsqueeze(0).expand(users.numel(), k)
-    pad = (torch.rand(users.numel(), k) * nu).long().clamp_max(nu - 1)
+    slot = torch.arange(k, device=device).unsqueeze(0).expand(
+        users.numel(), k)
+    pad = (torch.rand(users.numel(), k, device=device) * nu).long()
+    pad = torch.minimum(pad, nu - 1)
     pos = torch.where(slot < nu, slot, pad) + indptr[users].unsqueeze(1)
     w = torch.softmax(counts[pos], dim=1)
     rows = users.unsqueeze(1).expand(-1, k)
@@ -135,11 +138,13 @@ class DualGraphRecommender(Recommender):
         self.user_graph_t: Optional[Tensor] = None
 
     def build_graphs(self, dataset) -> None:
-        self.register_buffer("adj", dataset.norm_adj(), persistent=False)
+        device = next(iter(self.gcn.values())).preference.device
+        self.register_buffer("adj", dataset.norm_adj().to(device),
+                             persistent=False)
         graph = user_cooccurrence_graph(dataset, self.user_graph_size)
         for name, t in zip(("ug_indptr", "ug_neighbours", "ug_counts"),
                            graph):
-            self.register_buffer(name, t, persistent=False)
+            self.register_buffer(name, t.to(device), persistent=False)
         self.user_graph = None
 
     def reset_parameters(self) -> None:

@@ -178,8 +178,9 @@ class LATTICE(Recommender):
 
     def build_graphs(self, dataset) -> None:
         self.register_buffer(
-            "adj", random_walk_adjacency(dataset.train_edge_index,
-                                         self.num_users, self.num_items),
+            "adj", random_walk_adjacency(
+                dataset.train_edge_index.to(self.user_emb.weight.device),
+                self.num_users, self.num_items),
             persistent=False)
         self._stale = True
 

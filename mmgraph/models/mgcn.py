@@ -140,8 +140,10 @@ class MGCN(Recommender):
         self.reset_parameters()
 
     def build_graphs(self, dataset) -> None:
-        self.register_buffer("adj", dataset.norm_adj(), persistent=False)
-        edges = dataset.train_edge_index
+        device = self.user_emb.weight.device
+        self.register_buffer("adj", dataset.norm_adj().to(device),
+                             persistent=False)
+        edges = dataset.train_edge_index.to(device)
         r = to_csr(edges, pruning_weights(edges, self.num_users,
                                           self.num_items),
                    (self.num_users, self.num_items))
