@@ -90,7 +90,8 @@ class LATTICE(Recommender):
     items, each is :math:`63001^2 \times 4` B = 15.9 GB, and about five are
     alive at once, so LATTICE has no Elec result). Here every graph is an
     edge list of at most :math:`2 M k I` entries (Elec, :math:`M = 2`,
-    :math:`k = 10`: 2.5 M edges, 40 MB) and the similarities are computed
+    :math:`k = 10`: 2.5 M edges, 50 MB with their indices) and the
+    similarities are computed
     in blocks of ``knn_chunk_size`` rows (1,024 rows x 63,001 items x 4 B =
     258 MB); the graph step's backward keeps one ``[edges, d]`` message
     tensor (2.5 M x 64 x 4 B = 645 MB). The per-epoch rebuild costs
