@@ -19,7 +19,9 @@ same prepared data, the same hyper-parameters and the same thread count.
    makes that a no-op so the CPU run works, and stands in an empty module
    for ``torchvision`` (imported by MMRec only for raw-image input) and
    restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
-   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7).
+   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7), and
+   stands in ``torch_scatter.scatter_add`` (an ``index_add_``) when
+   torch-scatter is not installed (SMORE's kNN graph uses it).
 3. mmgraph trains the same model on the same folder with its packaged
    defaults plus the overrides below (which pin every grid key of the
    reference to one value), same epochs, batch size, learning rate, seed
@@ -77,6 +79,15 @@ MODELS: Dict[str, Tuple[str, Dict[str, Any], Dict[str, Any]]] = {
                             "aggr_mode": "add"}, {}),
     "dragon": ("DRAGON", {"reg_weight": 1e-4, "learning_rate": 1e-3,
                           "aggr_mode": "add"}, {}),
+    "lgmrec": ("LGMRec", {"n_ui_layers": 2, "n_mm_layers": 2,
+                          "n_hyper_layer": 1, "hyper_num": 4,
+                          "keep_rate": 0.5, "alpha": 0.3, "cl_weight": 1e-4,
+                          "reg_weight": 1e-6}, {}),
+    "smore": ("SMORE", {"n_ui_layers": 3, "image_knn_k": 10,
+                        "text_knn_k": 10, "reg_weight": 1e-5,
+                        "dropout_rate": 0.0}, {}),
+    "grcn": ("GRCN", {"reg_weight": 1e-3, "learning_rate": 1e-3}, {}),
+    "mmgcn": ("MMGCN", {"reg_weight": 1e-4, "learning_rate": 1e-3}, {}),
 }
 
 #: Models of mmgraph that MMRec does not have.
@@ -119,6 +130,17 @@ import scipy.sparse as _sp
 if not hasattr(_sp.dok_matrix, "_update"):  # private API gone in scipy 1.11
     _sp.dok_matrix._update = lambda self, data: self._dict.update(data)
 torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU run
+import types
+try:
+    import torch_scatter  # noqa: F401
+except ImportError:  # SMORE's kNN normalisation needs only scatter_add
+    _ts = types.ModuleType("torch_scatter")
+    def _scatter_add(src, index, dim=0, dim_size=None):
+        n = int(index.max()) + 1 if dim_size is None else int(dim_size)
+        out = torch.zeros((n,) + tuple(src.shape[1:]), dtype=src.dtype)
+        return out.index_add_(0, index, src)
+    _ts.scatter_add = _scatter_add
+    sys.modules["torch_scatter"] = _ts
 import types  # torchvision: imported only for raw-image input, unused here
 _tv = {n: types.ModuleType(n) for n in (
     "torchvision", "torchvision.transforms",
