@@ -69,10 +69,12 @@ def in_batch_infonce(view1: Tensor, view2: Tensor,
     r"""InfoNCE with in-batch negatives on cosine similarities, mean over
     the batch: :math:`-\frac{1}{B}\sum_b \log\frac{\exp(\cos(\mathbf{a}_b,
     \mathbf{b}_b)/\tau)}{\sum_{c}\exp(\cos(\mathbf{a}_b,\mathbf{b}_c)/\tau)}`
-    (``logsumexp``, stable)."""
-    a, b = F.normalize(view1, dim=1), F.normalize(view2, dim=1)
-    logits = a @ b.t() / temperature
-    return (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
+    (the row-wise cross-entropy of the logits against the diagonal: one
+    fused, stable log-softmax)."""
+    a = F.normalize(view1, dim=1) / temperature
+    logits = a @ F.normalize(view2, dim=1).t()
+    target = torch.arange(logits.size(0), device=logits.device)
+    return F.cross_entropy(logits, target)
 
 
 class SpectralFusion(torch.nn.Module):
