@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.utils import softmax as edge_softmax
 
 from mmgraph.models.base import Batch, Recommender
+from mmgraph.models.mmgcn import id_mean_square
 from mmgraph.models.registry import register_model
 
 __all__ = ["GRCN", "neighbour_attention"]
@@ -187,16 +188,12 @@ class GRCN(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        items = [batch.pos_items.view(-1, 1)]
-        if batch.neg_items is not None:
-            items.append(batch.neg_items.reshape(batch.users.numel(), -1))
-        items = torch.cat(items, 1)
-        users = batch.users.view(-1, 1).expand_as(items).reshape(-1)
-        e = self.id_embedding
-        reg = (e.index_select(0, users).pow(2) + e.index_select(
-            0, items.reshape(-1) + self.num_users).pow(2)).mean()
+        reg = id_mean_square(self.id_embedding, batch, self.num_users)
         if "image" in self.preference:
             reg = reg + self.preference["image"].pow(2).mean()
+        users = batch.users.repeat_interleave(
+            1 if batch.neg_items is None else
+            1 + batch.neg_items.reshape(batch.users.numel(), -1).size(1))
         for p in self.preference.values():
             reg = reg + p.index_select(0, users).pow(2).mean()
         return self.reg_weight * reg

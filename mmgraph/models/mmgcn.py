@@ -12,7 +12,22 @@ from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.sparse import spmm, to_csr, transpose_csr
 
-__all__ = ["MMGCN", "mean_adjacency"]
+__all__ = ["MMGCN", "mean_adjacency", "id_mean_square"]
+
+
+def id_mean_square(embedding: Tensor, batch: Batch,
+                   num_users: int) -> Tensor:
+    r"""MMGCN's and GRCN's ID regulariser on a joint ``[U + I, d]`` table:
+    :math:`\mathrm{mean}(\mathbf{e}^2_{u_b} + \mathbf{e}^2_{U + i})` over
+    every (user, item) pair of the batch, positives and negatives (each user
+    repeated once per item)."""
+    items = [batch.pos_items.view(-1, 1)]
+    if batch.neg_items is not None:
+        items.append(batch.neg_items.reshape(batch.users.numel(), -1))
+    items = torch.cat(items, 1)
+    users = batch.users.view(-1, 1).expand_as(items).reshape(-1)
+    return (embedding.index_select(0, users).pow(2) + embedding.index_select(
+        0, items.reshape(-1) + num_users).pow(2)).mean()
 
 
 def mean_adjacency(edge_index: Tensor, num_users: int,
@@ -218,14 +233,7 @@ class MMGCN(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        items = [batch.pos_items.view(-1, 1)]
-        if batch.neg_items is not None:
-            items.append(batch.neg_items.reshape(batch.users.numel(), -1))
-        items = torch.cat(items, 1)
-        users = batch.users.view(-1, 1).expand_as(items).reshape(-1)
-        e = self.id_embedding
-        reg = (e.index_select(0, users).pow(2) + e.index_select(
-            0, items.reshape(-1) + self.num_users).pow(2)).mean()
+        reg = id_mean_square(self.id_embedding, batch, self.num_users)
         if "image" in self.gcns:
             reg = reg + self.gcns["image"].preference.pow(2).mean()
         return self.reg_weight * reg
