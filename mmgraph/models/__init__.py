@@ -14,3 +14,11 @@ from mmgraph.models.vbpr import VBPR  # noqa: E402,F401
 from mmgraph.models.lirdrec import LIRDRec  # noqa: E402,F401
 from mmgraph.models.bm3 import BM3  # noqa: E402,F401
 from mmgraph.models.cm3 import CM3  # noqa: E402,F401
+from mmgraph.models.lattice import LATTICE  # noqa: E402,F401
+from mmgraph.models.mgcn import MGCN  # noqa: E402,F401
+from mmgraph.models.dualgnn import DualGNN  # noqa: E402,F401
+from mmgraph.models.dragon import DRAGON  # noqa: E402,F401
+from mmgraph.models.mmgcn import MMGCN  # noqa: E402,F401
+from mmgraph.models.grcn import GRCN  # noqa: E402,F401
+from mmgraph.models.lgmrec import LGMRec  # noqa: E402,F401
+from mmgraph.models.smore import SMORE  # noqa: E402,F401

@@ -3,6 +3,7 @@ r"""Functional training objectives and regularisers.
 Sign convention: every function returns a quantity to **minimise**.
 """
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,8 @@ __all__ = [
     'bpo_loss',
     'nbpo_loss',
     'emb_loss',
+    'half_squared_norm_loss',
+    'info_nce_loss',
     'mean_square_loss',
     'alignment_loss',
     'uniformity_loss',
@@ -207,6 +210,56 @@ def emb_loss(*embeddings: Tensor, p: int = 2) -> Tensor:
         raise ValueError("emb_loss: expected at least one tensor")
     total = sum(torch.linalg.vector_norm(e, ord=p) for e in embeddings)
     return total / embeddings[-1].size(0)
+
+
+def half_squared_norm_loss(*embeddings: Tensor,
+                           batch_size: Optional[int] = None) -> Tensor:
+    r"""The squared-norm regulariser of LATTICE and MGCN (their ``bpr_loss``):
+    half the squared Frobenius norms summed, divided by the batch size,
+
+    .. math::
+        \mathcal{R} = \frac{1}{2B}\sum_{\mathbf{X}}
+        \lVert \mathbf{X} \rVert_F^2 .
+
+    Args:
+        *embeddings (torch.Tensor): Embedding matrices of the batch rows.
+        batch_size (int, optional): :math:`B`. (default: :obj:`None`, the
+            number of rows of the first matrix)
+    """
+    if len(embeddings) == 0:
+        raise ValueError("half_squared_norm_loss: expected at least one "
+                         "tensor")
+    b = embeddings[0].size(0) if batch_size is None else batch_size
+    return sum(e.pow(2).sum() for e in embeddings) / (2.0 * max(b, 1))
+
+
+def info_nce_loss(view1: Tensor, view2: Tensor,
+                  temperature: float = 0.2) -> Tensor:
+    r"""InfoNCE between two views of the same rows (MGCN's ``InfoNCE``),
+    with in-batch negatives:
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_{b}\log
+        \frac{\exp(\hat{\mathbf{a}}_b^{\top}\hat{\mathbf{b}}_b/\tau)}
+        {\sum_{c}\exp(\hat{\mathbf{a}}_b^{\top}\hat{\mathbf{b}}_c/\tau)},
+
+    :math:`\hat{\cdot}` the L2-normalised rows (computed with
+    :func:`torch.logsumexp`, so no overflow for small :math:`\tau`).
+
+    Args:
+        view1 (torch.Tensor): :obj:`[B, d]`.
+        view2 (torch.Tensor): :obj:`[B, d]`, row :math:`b` the positive of
+            row :math:`b` of :obj:`view1`.
+        temperature (float, optional): :math:`\tau`. (default: :obj:`0.2`)
+    """
+    if view1.shape != view2.shape or view1.dim() != 2:
+        raise ValueError(f"info_nce_loss: expected two [B, d] views of the "
+                         f"same shape (got {list(view1.shape)} and "
+                         f"{list(view2.shape)})")
+    a = F.normalize(view1, dim=1)
+    b = F.normalize(view2, dim=1)
+    logits = a @ b.t() / temperature
+    return (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
 
 
 def mean_square_loss(*embeddings: Tensor) -> Tensor:
