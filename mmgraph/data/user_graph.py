@@ -22,7 +22,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from .graphs import to_sparse_csr
+from torch_geometric.utils import to_torch_csr_tensor
 
 __all__ = ["cooccurrence_neighbours", "user_cooccurrence_graph"]
 
@@ -53,7 +53,7 @@ def cooccurrence_neighbours(edge_index: Tensor, num_users: int,
     edge_index = edge_index.long()
     order = torch.argsort(edge_index[0] * num_items + edge_index[1])
     edge_index = edge_index[:, order]
-    r_t = to_sparse_csr(edge_index.flip(0), None, (num_items, num_users))
+    r_t = to_torch_csr_tensor(edge_index.flip(0), None, (num_items, num_users))
     bounds = torch.searchsorted(
         edge_index[0], torch.arange(0, num_users + chunk_size, chunk_size))
     nbrs, cnts, sizes = [], [], torch.zeros(num_users, dtype=torch.long)
@@ -62,7 +62,7 @@ def cooccurrence_neighbours(edge_index: Tensor, num_users: int,
         lo, hi = int(bounds[c]), int(bounds[c + 1])
         block = edge_index[:, lo:hi].clone()
         block[0] -= start
-        r_c = to_sparse_csr(block, None, (stop - start, num_items))
+        r_c = to_torch_csr_tensor(block, None, (stop - start, num_items))
         prod = (r_c @ r_t).to_sparse_coo().coalesce()
         row, col = prod.indices()
         val = prod.values()

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.data.user_graph import user_cooccurrence_graph
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityProjection
 from mmgraph.nn.propagation import LightGCNPropagation
-from mmgraph.nn.sparse import spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, transpose_csr
 
 __all__ = ["DualGNN", "ModalityGCN", "sample_user_graph",
            "DualGraphRecommender"]
@@ -39,7 +41,7 @@ def sample_user_graph(indptr: Tensor, neighbours: Tensor, counts: Tensor,
     n = (indptr[1:] - indptr[:-1]).clamp_max(k)
     users = torch.nonzero(n > 0).view(-1)
     if users.numel() == 0:
-        return to_csr(torch.zeros(2, 0, dtype=torch.long, device=device),
+        return to_torch_csr_tensor(torch.zeros(2, 0, dtype=torch.long, device=device),
                       torch.zeros(0, device=device), (num_users, num_users))
     nu = n[users].unsqueeze(1)
     slot = torch.arange(k, device=device).unsqueeze(0).expand(
@@ -49,7 +51,7 @@ def sample_user_graph(indptr: Tensor, neighbours: Tensor, counts: Tensor,
     pos = torch.where(slot < nu, slot, pad) + indptr[users].unsqueeze(1)
     w = torch.softmax(counts[pos], dim=1)
     rows = users.unsqueeze(1).expand(-1, k)
-    return to_csr(torch.stack([rows.reshape(-1), neighbours[pos].reshape(-1)]),
+    return to_torch_csr_tensor(torch.stack([rows.reshape(-1), neighbours[pos].reshape(-1)]),
                   w.reshape(-1), (num_users, num_users))
 
 

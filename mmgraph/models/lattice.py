@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
@@ -14,7 +16,6 @@ from mmgraph.nn.item_graphs import (coalesce_edges, cosine_knn,
                                     edge_propagate, symmetric_normalize)
 from mmgraph.nn.losses import half_squared_norm_loss
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
-from mmgraph.nn.sparse import to_csr
 
 __all__ = ["LATTICE", "random_walk_adjacency"]
 
@@ -39,7 +40,7 @@ def random_walk_adjacency(edge_index: Tensor, num_users: int,
     row = torch.cat([u, i, loops])
     col = torch.cat([i, u, loops])
     deg = torch.bincount(row, minlength=n).float()
-    return to_csr(torch.stack([row, col]), 1.0 / deg[row], (n, n))
+    return to_torch_csr_tensor(torch.stack([row, col]), 1.0 / deg[row], (n, n))
 
 
 @register_model("lattice")
@@ -221,7 +222,7 @@ class LATTICE(Recommender):
         items = self.item_emb.weight
         if self.training and (self._stale or self._train_graph is None):
             graph = self.item_graph()
-            self._train_graph = to_csr(graph[0], graph[1].detach(),
+            self._train_graph = to_torch_csr_tensor(graph[0], graph[1].detach(),
                                        (self.num_items, self.num_items))
             self._stale = False
             return edge_propagate(graph, items, self.n_layers)
@@ -229,7 +230,7 @@ class LATTICE(Recommender):
             return self.item_conv(items, self._train_graph)
         with torch.no_grad():
             ei, ew = self.item_graph()
-        return self.item_conv(items, to_csr(ei, ew, (self.num_items,
+        return self.item_conv(items, to_torch_csr_tensor(ei, ew, (self.num_items,
                                                      self.num_items)))
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:

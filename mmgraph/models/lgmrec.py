@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.data.graphs import DEGREE_EPS
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.losses import emb_loss
 from mmgraph.nn.propagation import LightGCNPropagation
-from mmgraph.nn.sparse import spmm, symmetric_spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, symmetric_spmm, transpose_csr
 
 __all__ = ["LGMRec", "hypergraph_propagation", "full_infonce"]
 
@@ -191,7 +193,7 @@ class LGMRec(Recommender):
         ei = dataset.train_edge_index.to(device)
         self.register_buffer("adj", dataset.norm_adj().to(device),
                              persistent=False)
-        r = to_csr(ei, None, (self.num_users, self.num_items))
+        r = to_torch_csr_tensor(ei, None, (self.num_users, self.num_items))
         self.register_buffer("inter", r, persistent=False)
         self.register_buffer("inter_t", transpose_csr(r), persistent=False)
         deg = torch.bincount(ei[0], minlength=self.num_users).float()

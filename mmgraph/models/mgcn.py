@@ -7,6 +7,8 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, ModuleDict, Sequential, Sigmoid, Tanh
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.freedom import pruning_weights
 from mmgraph.models.registry import register_model
@@ -14,7 +16,7 @@ from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.item_graphs import cosine_knn, symmetric_normalize
 from mmgraph.nn.losses import half_squared_norm_loss, info_nce_loss
 from mmgraph.nn.propagation import LightGCNPropagation
-from mmgraph.nn.sparse import spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, transpose_csr
 
 __all__ = ["MGCN"]
 
@@ -125,7 +127,7 @@ class MGCN(Recommender):
         for m, x in feats.items():
             self.register_buffer(f"raw_{m}", x.detach().clone().float(),
                                  persistent=False)
-            s = to_csr(*symmetric_normalize(cosine_knn(x, knn_k),
+            s = to_torch_csr_tensor(*symmetric_normalize(cosine_knn(x, knn_k),
                                             self.num_items),
                        (self.num_items, self.num_items))
             self.register_buffer(f"knn_{m}", s, persistent=False)
@@ -144,7 +146,7 @@ class MGCN(Recommender):
         self.register_buffer("adj", dataset.norm_adj().to(device),
                              persistent=False)
         edges = dataset.train_edge_index.to(device)
-        r = to_csr(edges, pruning_weights(edges, self.num_users,
+        r = to_torch_csr_tensor(edges, pruning_weights(edges, self.num_users,
                                           self.num_items),
                    (self.num_users, self.num_items))
         self.register_buffer("r_hat", r, persistent=False)

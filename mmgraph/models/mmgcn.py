@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
-from mmgraph.nn.sparse import spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, transpose_csr
 
 __all__ = ["MMGCN", "mean_adjacency", "id_mean_square"]
 
@@ -41,7 +43,7 @@ def mean_adjacency(edge_index: Tensor, num_users: int,
     row, col = torch.cat([u, i]), torch.cat([i, u])
     n = num_users + num_items
     deg = torch.bincount(row, minlength=n).float()
-    return to_csr(torch.stack([row, col]), deg.reciprocal()[row], (n, n))
+    return to_torch_csr_tensor(torch.stack([row, col]), deg.reciprocal()[row], (n, n))
 
 
 class _ModalityGCN(torch.nn.Module):

@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric.utils import to_torch_csr_tensor
+
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.propagation import LightGCNPropagation
-from mmgraph.nn.sparse import spmm, to_csr, transpose_csr
+from mmgraph.nn.sparse import spmm, transpose_csr
 
 __all__ = ["SMORE", "SpectralFusion", "similarity_knn_graph",
            "max_fuse_graphs", "in_batch_infonce"]
@@ -280,11 +282,12 @@ class SMORE(Recommender):
         graphs = {}
         for m in self.modalities:
             k = self.image_knn_k if m == "image" else self.text_knn_k
-            ei, _ = dataset.knn_graph(m, k)
+            # PyG's flow (row 0 = neighbour) -> matrix rows = items
+            ei = dataset.knn_graph(m, k)[0].flip(0)
             graphs[m] = similarity_knn_graph(dataset.features[m], ei, n)
         graphs["fusion"] = max_fuse_graphs(graphs, n)
         for v, (ei, ew) in graphs.items():
-            s = to_csr(ei, ew, (n, n)).to(device)
+            s = to_torch_csr_tensor(ei, ew, (n, n)).to(device)
             self.register_buffer(f"item_adj_{v}", s, persistent=False)
             self.register_buffer(f"item_adj_t_{v}", transpose_csr(s),
                                  persistent=False)

@@ -47,7 +47,9 @@ def cosine_knn(x: Tensor, k: int, chunk_size: int = 1024) -> Graph:
         chunk_size (int): Rows per similarity block (``chunk_size * N``
             floats).
     """
-    edge_index, _ = knn_graph(x.detach(), k, chunk_size)
+    # knn_graph gives PyG's flow (row 0 = the neighbour); these graphs are
+    # matrix entries (row = the aggregating item, as in the CSR row).
+    edge_index = knn_graph(x.detach(), k, chunk_size)[0].flip(0)
     xn = F.normalize(x, dim=1)
     w = (xn.index_select(0, edge_index[0]) *
          xn.index_select(0, edge_index[1])).sum(-1)

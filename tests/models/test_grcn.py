@@ -32,7 +32,7 @@ def _naive(model, ds, n_routing=0):
     edges = [(int(u), int(i) + U) for u, i in ds.train_edge_index.t()]
     directed = edges + [(t, s) for s, t in edges]
     contents, alphas = [], []
-    for k, m in enumerate(model.modalities):
+    for m in model.modalities:
         lin = model.mlp[m]
         f = F.normalize(F.leaky_relu(ds.features[m] @ lin.weight.t() +
                                      lin.bias), dim=1)

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from mmgraph.models import create_model
 from mmgraph.models.lattice import random_walk_adjacency
-from mmgraph.nn.sparse import to_csr
+from torch_geometric.utils import to_torch_csr_tensor as to_csr
 
 from .helpers import (assert_objective_reaches_every_parameter, assert_repr,
                       assert_reset_restores_features,

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmgraph.models import create_model
 from mmgraph.models.smore import (SpectralFusion, in_batch_infonce,

@@ -3,7 +3,7 @@ import torch
 from mmgraph.nn.item_graphs import (coalesce_edges, cosine_knn,
                                     edge_propagate, symmetric_normalize)
 from mmgraph.nn.losses import half_squared_norm_loss, info_nce_loss
-from mmgraph.nn.sparse import to_csr
+from torch_geometric.utils import to_torch_csr_tensor as to_csr
 
 
 def _dense(graph, n):
