@@ -19,7 +19,10 @@ same prepared data, the same hyper-parameters and the same thread count.
    makes that a no-op so the CPU run works, and stands in an empty module
    for ``torchvision`` (imported by MMRec only for raw-image input) and
    restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
-   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7).
+   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7);
+   DualGNN's and DRAGON's ``result_embed`` is made the plain tensor it is
+   on a GPU (on the CPU it stays a registered parameter that the forward
+   cannot overwrite).
 3. mmgraph trains the same model on the same folder with its packaged
    defaults plus the overrides below (which pin every grid key of the
    reference to one value), same epochs, batch size, learning rate, seed
@@ -151,6 +154,20 @@ if model in ("DualGNN", "DRAGON") and not os.path.exists(graph_file):
         top = torch.topk(mat[u], n)
         graph[u] = [top.indices.tolist(), top.values.tolist()]
     np.save(graph_file, graph, allow_pickle=True)
+if model in ("DualGNN", "DRAGON"):
+    # `nn.Parameter(...).to(device)` is a plain tensor on a GPU but stays a
+    # registered Parameter on the CPU, which the forward then cannot
+    # overwrite: make it the plain attribute it is on a GPU.
+    import importlib
+    _cls = getattr(importlib.import_module("models." + model.lower()), model)
+    _init = _cls.__init__
+
+    def _cpu_init(self, *args, **kwargs):
+        _init(self, *args, **kwargs)
+        p = self._parameters.pop("result_embed", None)
+        if p is not None:
+            self.result_embed = p.detach()
+    _cls.__init__ = _cpu_init
 from utils.quick_start import quick_start
 if clock == "cpu":  # the trainer times epochs with time.time()
     import time as _time
