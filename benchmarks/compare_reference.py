@@ -18,7 +18,8 @@ same prepared data, the same hyper-parameters and the same thread count.
    reference moves a few graphs with ``.cuda()`` unconditionally; the runner
    makes that a no-op so the CPU run works, and stands in an empty module
    for ``torchvision`` (imported by MMRec only for raw-image input) and
-   restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
+   stands in ``index_add`` for ``torch_scatter.scatter_add`` when that
+   compiled extension is absent, restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
    private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7);
    DualGNN's and DRAGON's ``result_embed`` is made the plain tensor it is
    on a GPU (on the CPU it stays a registered parameter that the forward
@@ -132,6 +133,21 @@ _tv["torchvision.transforms"].functional = _tv["torchvision.transforms.functiona
 _tv["torchvision"].transforms = _tv["torchvision.transforms"]
 for _n, _m in _tv.items():
     sys.modules.setdefault(_n, _m)
+try:
+    import torch_scatter  # noqa: F401  (compiled extension, optional)
+except ImportError:  # MGCN's sparse kNN normalisation needs scatter_add
+    _ts = types.ModuleType("torch_scatter")
+
+    def _scatter_add(src, index, dim=-1, out=None, dim_size=None):
+        dim = dim % src.dim()
+        if dim_size is None:
+            dim_size = int(index.max()) + 1 if index.numel() else 0
+        shape = list(src.shape)
+        shape[dim] = dim_size
+        base = src.new_zeros(shape) if out is None else out
+        return base.index_add(dim, index, src)
+    _ts.scatter_add = _scatter_add
+    sys.modules["torch_scatter"] = _ts
 config = json.loads(config_json)
 folder = os.path.join(config["data_path"], dataset)
 graph_file = os.path.join(folder, config["user_graph_dict_file"])
