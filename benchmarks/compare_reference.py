@@ -18,10 +18,13 @@ same prepared data, the same hyper-parameters and the same thread count.
    reference moves a few graphs with ``.cuda()`` unconditionally; the runner
    makes that a no-op so the CPU run works, and stands in an empty module
    for ``torchvision`` (imported by MMRec only for raw-image input) and
-   restores numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's
-   private ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7), and
-   stands in ``torch_scatter.scatter_add`` (an ``index_add_``) when
-   torch-scatter is not installed (SMORE's kNN graph uses it).
+   stands in ``index_add`` for ``torch_scatter.scatter_add`` when that
+   compiled extension is absent (MMRec's MGCN and SMORE use it), restores
+   numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's private
+   ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7);
+   DualGNN's and DRAGON's ``result_embed`` is made the plain tensor it is
+   on a GPU (on the CPU it stays a registered parameter that the forward
+   cannot overwrite).
 3. mmgraph trains the same model on the same folder with its packaged
    defaults plus the overrides below (which pin every grid key of the
    reference to one value), same epochs, batch size, learning rate, seed
@@ -130,17 +133,6 @@ import scipy.sparse as _sp
 if not hasattr(_sp.dok_matrix, "_update"):  # private API gone in scipy 1.11
     _sp.dok_matrix._update = lambda self, data: self._dict.update(data)
 torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU run
-import types
-try:
-    import torch_scatter  # noqa: F401
-except ImportError:  # SMORE's kNN normalisation needs only scatter_add
-    _ts = types.ModuleType("torch_scatter")
-    def _scatter_add(src, index, dim=0, dim_size=None):
-        n = int(index.max()) + 1 if dim_size is None else int(dim_size)
-        out = torch.zeros((n,) + tuple(src.shape[1:]), dtype=src.dtype)
-        return out.index_add_(0, index, src)
-    _ts.scatter_add = _scatter_add
-    sys.modules["torch_scatter"] = _ts
 import types  # torchvision: imported only for raw-image input, unused here
 _tv = {n: types.ModuleType(n) for n in (
     "torchvision", "torchvision.transforms",
@@ -151,6 +143,21 @@ _tv["torchvision.transforms"].functional = _tv["torchvision.transforms.functiona
 _tv["torchvision"].transforms = _tv["torchvision.transforms"]
 for _n, _m in _tv.items():
     sys.modules.setdefault(_n, _m)
+try:
+    import torch_scatter  # noqa: F401  (compiled extension, optional)
+except ImportError:  # MGCN's and SMORE's kNN normalisations need scatter_add
+    _ts = types.ModuleType("torch_scatter")
+
+    def _scatter_add(src, index, dim=-1, out=None, dim_size=None):
+        dim = dim % src.dim()
+        if dim_size is None:
+            dim_size = int(index.max()) + 1 if index.numel() else 0
+        shape = list(src.shape)
+        shape[dim] = dim_size
+        base = src.new_zeros(shape) if out is None else out
+        return base.index_add(dim, index, src)
+    _ts.scatter_add = _scatter_add
+    sys.modules["torch_scatter"] = _ts
 config = json.loads(config_json)
 folder = os.path.join(config["data_path"], dataset)
 graph_file = os.path.join(folder, config["user_graph_dict_file"])
@@ -173,6 +180,20 @@ if model in ("DualGNN", "DRAGON") and not os.path.exists(graph_file):
         top = torch.topk(mat[u], n)
         graph[u] = [top.indices.tolist(), top.values.tolist()]
     np.save(graph_file, graph, allow_pickle=True)
+if model in ("DualGNN", "DRAGON"):
+    # `nn.Parameter(...).to(device)` is a plain tensor on a GPU but stays a
+    # registered Parameter on the CPU, which the forward then cannot
+    # overwrite: make it the plain attribute it is on a GPU.
+    import importlib
+    _cls = getattr(importlib.import_module("models." + model.lower()), model)
+    _init = _cls.__init__
+
+    def _cpu_init(self, *args, **kwargs):
+        _init(self, *args, **kwargs)
+        p = self._parameters.pop("result_embed", None)
+        if p is not None:
+            self.result_embed = p.detach()
+    _cls.__init__ = _cpu_init
 from utils.quick_start import quick_start
 if clock == "cpu":  # the trainer times epochs with time.time()
     import time as _time

@@ -171,8 +171,10 @@ class LATTICE(Recommender):
         for m, x in feats.items():
             ei, ew = symmetric_normalize(
                 cosine_knn(x, knn_k, knn_chunk_size), self.num_items)
-            self.register_buffer(f"orig_index_{m}", ei, persistent=False)
-            self.register_buffer(f"orig_weight_{m}", ew, persistent=False)
+            self.register_buffer(
+                f"orig_{m}", torch.sparse_coo_tensor(
+                    ei, ew, (self.num_items, self.num_items)).coalesce(),
+                persistent=False)
         self._train_graph: Optional[Tensor] = None
         self._stale = True
         self.build_graphs(dataset)
@@ -210,8 +212,8 @@ class LATTICE(Recommender):
         learned = symmetric_normalize(
             coalesce_edges(learned, list(alpha), self.num_items),
             self.num_items)
-        original = [(getattr(self, f"orig_index_{m}"),
-                     getattr(self, f"orig_weight_{m}"))
+        original = [(getattr(self, f"orig_{m}").indices(),
+                     getattr(self, f"orig_{m}").values())
                     for m in self.modalities]
         lam = self.lambda_coeff
         return coalesce_edges(
