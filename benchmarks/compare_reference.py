@@ -272,7 +272,7 @@ def run_ours(model: str, folder: Path, overrides: Dict[str, Any],
     import types
     import torch
     import mmgraph.train.trainer as trainer_module
-    from mmgraph.config import resolve_config
+    from mmgraph.experiment import resolve_config
     from mmgraph.data import load_dataset
     from mmgraph.models import create_model
     from mmgraph.train.trainer import Trainer

@@ -29,7 +29,7 @@ from mmgraph.models.base import Batch
 from mmgraph.nn import (AttentionFusion, LightGCNPropagation,
                         ModalityEncoders, emb_loss)
 from mmgraph.report import format_table
-from mmgraph.train import train_config
+from mmgraph.runs import train_run
 
 
 @register_model("content_lightgcn")
@@ -131,7 +131,7 @@ def main() -> None:
         # Keyword defaults are the config: resolve and override them like
         # any built-in model's (the CLI's --set, a YAML file, grids).
         config = resolve_config(name, overrides={**overrides, **extra})
-        res, model = train_config(name, dataset, config, show_progress=False)
+        res, model = train_run(name, dataset, config, show_progress=False)
         label = name + "".join(f" ({k}={v})" for k, v in extra.items())
         trained[label] = model
         rows.append([label, res["test"]["recall@20"], res["test"]["ndcg@20"],

@@ -445,7 +445,7 @@ def test_every_registered_model_unlearns(tiny_dataset, name):
     model = create_model(name, ds)
     req = ForgetRequest.random("interactions", 0.1, ds, seed=0)
     cfg = TrainConfig(batch_size=256, topk=[20], metrics=["recall"])
-    un = Unlearner(model, ds, req, config=cfg, epochs=1, min_steps=2,
+    un = Unlearner(model, ds, req, config=cfg, epochs=1, min_steps=20,
                    batch_size=32, retain_batch_size=64, target_forget=0.0,
                    valid_tolerance=1.0, show_progress=False)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
