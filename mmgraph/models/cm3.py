@@ -97,6 +97,15 @@ class CM3(Recommender):
       features went from 0.02 to 0.9998, which empties the shared channel
       of item information and turns the calibration into a constant.
       ``detach_calibration=False`` restores the reference behaviour.
+    * The reference creates its per-user preference tables as
+      ``nn.Parameter(...).to(device)``. On CPU ``.to`` returns the parameter
+      itself, which is registered and trained; on a GPU it returns a new,
+      non-leaf tensor that is **not registered**, so the optimiser never
+      updates it: the published (GPU) numbers were made with the user
+      preference tables frozen at their random initialisation.
+      ``train_user_prefs=False`` reproduces that (the tables stay in the
+      checkpoint, with ``requires_grad=False``); the default trains them, as
+      the reference does on CPU and as the paper describes.
     * Any number of modalities (the reference hard-wires text and image,
       fusing them with one SLERP); two modalities give the reference's
       SLERP. With a single modality the shared channel's item side is the
@@ -140,6 +149,9 @@ class CM3(Recommender):
             similarities (default: ``True``; the reference: ``False``).
         extra_uniformity_weight (float): :math:`\mu` of :meth:`extra_loss`
             (default: ``0.0``).
+        train_user_prefs (bool): train the per-channel user preference
+            tables (default: ``True``); ``False`` freezes them at their
+            initialisation, as the reference's GPU runs do (see above).
 
     Training defaults (:attr:`train_defaults`): early-stopping patience
     ``10`` (the reference's ``stopping_step``).
@@ -162,7 +174,8 @@ class CM3(Recommender):
                  mm_image_weight: float = 0.1, gamma: float = 0.5,
                  alpha: float = 0.5, min_sim: float = 0.0,
                  max_sim: float = 1.0, detach_calibration: bool = True,
-                 extra_uniformity_weight: float = 0.0) -> None:
+                 extra_uniformity_weight: float = 0.0,
+                 train_user_prefs: bool = True) -> None:
         super().__init__(dataset)
         if n_ui_layers < 0 or n_mm_layers < 1:
             raise ValueError(f"CM3: need n_ui_layers >= 0 and n_mm_layers >= "
@@ -180,6 +193,7 @@ class CM3(Recommender):
         self.max_sim = max_sim
         self.detach_calibration = detach_calibration
         self.extra_uniformity_weight = extra_uniformity_weight
+        self.train_user_prefs = train_user_prefs
         self.modalities = list(dataset.modalities)
         self.num_channels = len(self.modalities) + 1
 
@@ -196,7 +210,8 @@ class CM3(Recommender):
                                             weight_init="xavier_normal")
         self.fusion = SphericalBezierFusion(alpha=alpha)
         self.user_prefs = torch.nn.Parameter(
-            torch.empty(self.num_channels, self.num_users, embedding_dim))
+            torch.empty(self.num_channels, self.num_users, embedding_dim),
+            requires_grad=train_user_prefs)
         self.user_fusion = AttentionFusion(self.num_channels, self.num_users,
                                            mode="concat")
         self.propagation = LightGCNPropagation(n_ui_layers, combine="sum")

@@ -95,6 +95,15 @@ class LIRDRec(Recommender):
       attention) is part of the checkpoint, so a resumed run continues it;
     * the DCT is computed without the ``torch_dct`` dependency; kNN ties are
       broken by item index and the graph is not cached on disk;
+    * The reference creates its per-user preference tables as
+      ``nn.Parameter(...).to(device)``. On CPU ``.to`` returns the parameter
+      itself, which is registered and trained; on a GPU it returns a new,
+      non-leaf tensor that is **not registered**, so the optimiser never
+      updates it: the published (GPU) numbers were made with the user
+      preference tables frozen at their random initialisation.
+      ``train_user_prefs=False`` reproduces that (the tables stay in the
+      checkpoint, with ``requires_grad=False``); the default trains them, as
+      the reference does on CPU and as the paper describes.
     * with ``dropout > 0`` the user--item graph is pruned each epoch as in
       FREEDOM (the reference carries that code path too; off by default).
 
@@ -111,6 +120,9 @@ class LIRDRec(Recommender):
         decay_weight (float): initial :math:`w_1` (default: ``0.9``).
         decay_base (float): PWC decay base :math:`\beta` (default: ``0.9``).
         dropout (float): FREEDOM edge pruning ratio (default: ``0.0``).
+        train_user_prefs (bool): train the per-channel user preference
+            tables (default: ``True``); ``False`` freezes them at their
+            initialisation, as the reference's GPU runs do (see above).
 
     Training defaults (:attr:`train_defaults`): learning rate ``1e-4``, the
     only value of the reference grid (not MMRec's ``1e-3``).
@@ -124,7 +136,7 @@ class LIRDRec(Recommender):
                  n_mm_layers: int = 1, knn_k: int = 10,
                  mm_image_weight: float = 0.1, reg_weight: float = 1e-4,
                  decay_weight: float = 0.9, decay_base: float = 0.9,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, train_user_prefs: bool = True) -> None:
         super().__init__(dataset)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"LIRDRec: 'dropout' (the edge pruning ratio) "
@@ -140,6 +152,7 @@ class LIRDRec(Recommender):
         self.mm_image_weight = mm_image_weight
         self.reg_weight = reg_weight
         self.dropout = dropout
+        self.train_user_prefs = train_user_prefs
         self.modalities = list(dataset.modalities)
         if SHARED in self.modalities:
             raise ValueError(f"LIRDRec: a modality may not be called "
@@ -159,7 +172,8 @@ class LIRDRec(Recommender):
             dct.size(1), embedding_dim, hidden, act="leaky_relu",
             out_bias=False)
         self.user_prefs = ParameterList([
-            Parameter(torch.empty(self.num_users, embedding_dim))
+            Parameter(torch.empty(self.num_users, embedding_dim),
+                      requires_grad=train_user_prefs)
             for _ in self.channels])
         self.fusion = ProgressiveWeightCopyingFusion(
             self.num_users, embedding_dim, num_channels=len(self.channels),
