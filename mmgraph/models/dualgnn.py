@@ -108,6 +108,9 @@ class DualGraphRecommender(Recommender):
     invariant to a constant factor on the loss, up to its :math:`\epsilon`).
     Subclasses implement :meth:`combine`.
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,

@@ -101,6 +101,9 @@ class GRCN(Recommender):
         n_routing (int): routing iterations (default: ``0``, see above).
         reg_weight (float): :math:`\lambda` (default: ``1e-3``).
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64,

@@ -147,6 +147,9 @@ class LGMRec(Recommender):
         reg_weight (float): :math:`\lambda_r` (default: ``1e-6``).
         tau (float): :math:`\tau` (default: ``0.2``).
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,

@@ -98,6 +98,9 @@ class MGCN(Recommender):
         cl_loss (float): :math:`\lambda_c` (default: ``0.01``).
         cl_temperature (float): InfoNCE temperature (default: ``0.2``).
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,

@@ -169,6 +169,9 @@ class MMGCN(Recommender):
             (default: ``False``, as the reference).
         reg_weight (float): :math:`\lambda` (default: ``1e-4``).
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 3,

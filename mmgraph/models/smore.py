@@ -225,6 +225,9 @@ class SMORE(Recommender):
         cl_loss (float): :math:`\lambda_{cl}` (default: ``0.01``).
         temperature (float): :math:`\tau` (default: ``0.2``).
     """
+    #: Item representations use the item's own features (a cold item is
+    #: scored from content; tests/models/test_content_scoring.py checks it).
+    scores_from_content = True
     multimodal = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 3,
