@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Dict, Union
 
 import numpy as np
-import torch
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "atomic_save_npy",
@@ -75,7 +74,10 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
+    # torch is imported lazily in this module (the command line lists the
+    # data formats without loading it): an unloaded torch made no tensor.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.Tensor):
         return obj.tolist()
     if isinstance(obj, (np.integer, np.floating)):
         return obj.item()
@@ -95,6 +97,7 @@ def atomic_write_json(path: PathLike, obj: Any) -> Path:
 
 def atomic_torch_save(path: PathLike, obj: Any) -> Path:
     r"""Atomically writes :obj:`obj` with :func:`torch.save`."""
+    import torch
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
@@ -112,6 +115,7 @@ def atomic_save_npy(path: PathLike, array: np.ndarray) -> Path:
 def safe_torch_load(path: PathLike, map_location: Any = None) -> Any:
     r""":func:`torch.load` with ``weights_only=True``: tensors, numbers,
     strings and containers only, never arbitrary pickled objects."""
+    import torch
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
@@ -123,6 +127,7 @@ def _mmgraph_version() -> str:
 
 def package_versions() -> Dict[str, str]:
     r"""The versions of mmgraph, torch, PyG, numpy and Python."""
+    import torch
     import torch_geometric
     return {"mmgraph": _mmgraph_version(), "torch": torch.__version__,
             "torch_geometric": torch_geometric.__version__,

@@ -40,7 +40,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import inspect
@@ -48,6 +47,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmgraph.io import atomic_save_npy, atomic_write, atomic_write_text
 from mmgraph.errors import DataFormatError, did_you_mean
 
 PathLike = Union[str, os.PathLike]
@@ -160,56 +160,6 @@ def read_interactions(format: str, path: PathLike, **options: Any) -> Interactio
             raise DataFormatError(f"does not apply to --format {format}", None, None,
                                   "--" + key.replace("_", "-"))
     return reader(path, **given)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-# --------------------------------------------------------------------------
-# atomic writers
-# --------------------------------------------------------------------------
-def atomic_write(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    r"""Call :obj:`write` on a temporary file next to :obj:`path`, then rename
-    it over :obj:`path`. On any error the temporary file is removed, so the
-    destination is either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                               dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    r"""Atomically write UTF-8 text to :obj:`path`."""
-    data = text.encode("utf-8")
-    return atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_save_npy(path: PathLike, array: np.ndarray) -> Path:
-    r"""Atomically save a (non-object) array with :func:`numpy.save`."""
-    array = np.asarray(array)
-    if array.dtype == object:
-        raise TypeError("refusing to save an object array (it would need pickle)")
-    return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 # --------------------------------------------------------------------------
