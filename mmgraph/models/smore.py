@@ -9,6 +9,7 @@ from torch import Tensor
 
 from torch_geometric.utils import to_torch_csr_tensor
 
+from mmgraph.nn.losses import half_squared_norm_loss, info_nce_loss
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
@@ -16,7 +17,7 @@ from mmgraph.nn.propagation import LightGCNPropagation
 from mmgraph.nn.sparse import spmm, transpose_csr
 
 __all__ = ["SMORE", "SpectralFusion", "similarity_knn_graph",
-           "max_fuse_graphs", "in_batch_infonce"]
+           "max_fuse_graphs"]
 
 # Gathered feature rows per block when scoring kNN edges (64 MB at 4 bytes).
 _EDGE_BLOCK_FLOATS = 2 ** 24
@@ -64,19 +65,6 @@ def max_fuse_graphs(graphs: Mapping[str, Tuple[Tensor, Tensor]],
                      device=ew.device)
     out = out.scatter_reduce(0, inv, ew, reduce="amax")
     return torch.stack([key // num_nodes, key % num_nodes]), out
-
-
-def in_batch_infonce(view1: Tensor, view2: Tensor,
-                     temperature: float) -> Tensor:
-    r"""InfoNCE with in-batch negatives on cosine similarities, mean over
-    the batch: :math:`-\frac{1}{B}\sum_b \log\frac{\exp(\cos(\mathbf{a}_b,
-    \mathbf{b}_b)/\tau)}{\sum_{c}\exp(\cos(\mathbf{a}_b,\mathbf{b}_c)/\tau)}`
-    (the row-wise cross-entropy of the logits against the diagonal: one
-    fused, stable log-softmax)."""
-    a = F.normalize(view1, dim=1) / temperature
-    logits = a @ F.normalize(view2, dim=1).t()
-    target = torch.arange(logits.size(0), device=logits.device)
-    return F.cross_entropy(logits, target)
 
 
 class SpectralFusion(torch.nn.Module):
@@ -188,7 +176,7 @@ class SMORE(Recommender):
     the final embeddings and the contrast of the side and behaviour views,
     :math:`\lambda_{cl}(\mathrm{NCE}(\mathbf{Z}_{i^+_b}, \mathbf{C}_{i^+_b})
     + \mathrm{NCE}(\mathbf{Z}_{u_b}, \mathbf{C}_{u_b}))`
-    (:func:`in_batch_infonce`, :math:`\tau = 0.2`). The side and behaviour
+    (:func:`~mmgraph.nn.losses.info_nce_loss`, :math:`\tau = 0.2`). The side and behaviour
     views of the same forward pass are kept by :meth:`embeddings`.
 
     Differences from the reference code (MMRec ``smore.py``, which needs
@@ -368,20 +356,20 @@ class SMORE(Recommender):
             if batch.neg_items is not None:
                 rows.append(item_emb.index_select(
                     0, batch.neg_items.reshape(-1)))
-            sq = sum(r.pow(2).sum() for r in rows)
-            total = total + self.reg_weight * 0.5 * sq / batch.users.numel()
+            total = total + self.reg_weight * half_squared_norm_loss(
+                *rows, batch_size=batch.users.numel())
         if self.cl_loss != 0:
             if self._views is None:
                 self.embeddings()
             side, content = self._views
             users = batch.users
             items = batch.pos_items + self.num_users
-            cl = in_batch_infonce(side.index_select(0, items),
-                                  content.index_select(0, items),
-                                  self.temperature) + \
-                in_batch_infonce(side.index_select(0, users),
-                                 content.index_select(0, users),
-                                 self.temperature)
+            cl = info_nce_loss(side.index_select(0, items),
+                               content.index_select(0, items),
+                               self.temperature) + \
+                info_nce_loss(side.index_select(0, users),
+                              content.index_select(0, users),
+                              self.temperature)
             total = total + self.cl_loss * cl
         return total
 

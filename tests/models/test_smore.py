@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from mmgraph.models import create_model
-from mmgraph.models.smore import (SpectralFusion, in_batch_infonce,
-                                  max_fuse_graphs, similarity_knn_graph)
+from mmgraph.models.smore import (SpectralFusion, max_fuse_graphs,
+                                  similarity_knn_graph)
+from mmgraph.nn.losses import info_nce_loss
 
 from .helpers import (ONE_AND_THREE_MODALITIES,
                       assert_objective_reaches_every_parameter, assert_repr,
@@ -66,13 +67,13 @@ def test_max_fuse_graphs_by_hand():
     assert torch.allclose(ew, torch.tensor([0.5, 0.2, 0.9]))
 
 
-def test_in_batch_infonce_by_hand():
+def test_in_batch_info_nce_by_hand():
     a = torch.tensor([[1., 0.], [0., 3.]])
     b = torch.tensor([[2., 0.], [1., 1.]])
     c = 1 / math.sqrt(2)
     l0 = -math.log(math.exp(1 / .2) / (math.exp(1 / .2) + math.exp(c / .2)))
     l1 = -math.log(math.exp(c / .2) / (1 + math.exp(c / .2)))
-    assert math.isclose(float(in_batch_infonce(a, b, 0.2)), (l0 + l1) / 2,
+    assert math.isclose(float(info_nce_loss(a, b, 0.2)), (l0 + l1) / 2,
                         rel_tol=1e-5)
 
 
@@ -133,8 +134,8 @@ def test_extra_loss_by_hand():
     items = batch.pos_items + U
     reg = 0.5 * ((u[batch.users] ** 2).sum() + (i[batch.pos_items] ** 2).sum()
                  + (i[batch.neg_items[:, 0]] ** 2).sum()) / 5
-    cl = in_batch_infonce(side[items], content[items], 0.2) + \
-        in_batch_infonce(side[batch.users], content[batch.users], 0.2)
+    cl = info_nce_loss(side[items], content[items], 0.2) + \
+        info_nce_loss(side[batch.users], content[batch.users], 0.2)
     assert torch.allclose(model.extra_loss(batch, u, i),
                           0.5 * reg + 0.25 * cl)
 
