@@ -80,6 +80,11 @@ class TrainConfig:
             (default: :obj:`None`, a constant rate).
         lr_scheduler_params (dict): keywords of the schedule (e.g.
             ``{"gamma": 0.99}``; default: ``{}``).
+        lr_scaling (str): under ``torchrun`` the global batch is
+            ``world_size * batch_size``; the learning rate is multiplied by
+            ``1`` (``'none'``), ``world_size`` (``'linear'``) or
+            ``sqrt(world_size)`` (``'sqrt'``) (default: ``'none'``; no effect
+            in one process).
     """
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -103,6 +108,7 @@ class TrainConfig:
     optimizer_params: Dict[str, Any] = field(default_factory=dict)
     lr_scheduler: Optional[str] = None
     lr_scheduler_params: Dict[str, Any] = field(default_factory=dict)
+    lr_scaling: str = "none"
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

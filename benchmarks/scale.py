@@ -1,0 +1,271 @@
+r"""Scale benchmark: datasets of Elec's and MicroLens-1M's shapes, and what
+each model costs on them.
+
+Generates a popularity-skewed, clustered interaction set of a chosen shape
+(users, items, interactions; at least ``--min-degree`` interactions per user;
+MMRec's random 8:1:1 per-user split) with an image-like and a text-like
+feature per item, writes it as an MMRec folder, then measures each model in
+its own process (so peak memory is that model's):
+
+* seconds to load the folder and to build the model (graphs included),
+* seconds per training batch, measured over ``--batches`` batches after one
+  warm-up batch, and the **extrapolated seconds per epoch** (per-batch time
+  times the number of batches of an epoch; said so in the table),
+* seconds for one full validation pass,
+* peak resident memory after loading, after building, after the batches and
+  after the evaluation.
+
+Shapes (``--shape``):
+
+=============  =========  =======  =============  ==========================
+shape          users      items    interactions   features
+=============  =========  =======  =============  ==========================
+``elec``       192,403    63,001   1,689,188      image 4,096-d, text 384-d
+``microlens``  1,000,000  91,402   9,095,620      image 4,096-d, text 384-d
+``tiny``       3,000      1,500    30,000         image 64-d, text 32-d
+=============  =========  =======  =============  ==========================
+
+Every size is an option (``--users``, ``--items``, ``--interactions``,
+``--image-dim``, ``--text-dim``). Usage::
+
+    python benchmarks/scale.py --shape elec --models lightgcn,freedom \
+        --out /work/results/scale-elec
+    python benchmarks/scale.py --shape tiny --models lightgcn --out /tmp/s
+
+The generator never builds a dense ``U x I`` matrix: an interaction picks,
+with probability ``--cluster-share``, a popular item of the user's latent
+cluster, otherwise an item by global popularity (Zipf exponent
+``--zipf``); features are the item cluster's centroid plus noise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+SHAPES: Dict[str, Dict[str, int]] = {
+    "elec": dict(users=192_403, items=63_001, interactions=1_689_188,
+                 image_dim=4096, text_dim=384),
+    "microlens": dict(users=1_000_000, items=91_402, interactions=9_095_620,
+                      image_dim=4096, text_dim=384),
+    "tiny": dict(users=3_000, items=1_500, interactions=30_000,
+                 image_dim=64, text_dim=32),
+}
+
+
+def peak_rss_gib() -> float:
+    r"""Peak resident set size of this process so far, in GiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+# --------------------------------------------------------------- generator
+def _zipf_cdf(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1) ** exponent
+    return np.cumsum(weights[rng.permutation(n)] / weights.sum())
+
+
+def generate(users: int, items: int, interactions: int, image_dim: int,
+             text_dim: int, min_degree: int = 5, clusters: int = 64,
+             cluster_share: float = 0.6, zipf: float = 0.9,
+             seed: int = 0) -> Dict[str, Any]:
+    r"""Interactions (``user``, ``item`` int64 arrays, no duplicate pair, at
+    least ``min_degree`` per user) and float32 ``features`` per modality.
+
+    Degrees are ``min_degree`` plus a geometric tail with the mean that
+    reaches ``interactions``; duplicates are redrawn until every user has
+    her degree (items per user are capped at half the catalogue)."""
+    if interactions < users * min_degree:
+        raise ValueError(f"--interactions {interactions} < users x "
+                         f"min_degree = {users * min_degree}")
+    rng = np.random.default_rng(seed)
+    extra = interactions / users - min_degree
+    deg = min_degree + (rng.geometric(1.0 / (1.0 + extra), users) - 1
+                        if extra > 0 else 0)
+    deg = np.minimum(deg, items // 2).astype(np.int64)
+    user_cluster = rng.integers(0, clusters, users)
+    item_cluster = rng.integers(0, clusters, items)
+    global_cdf = _zipf_cdf(items, zipf, rng)
+    # Items of each cluster sorted by global popularity share.
+    order = np.argsort(item_cluster, kind="stable")
+    starts = np.searchsorted(item_cluster[order], np.arange(clusters + 1))
+
+    def draw(u: np.ndarray) -> np.ndarray:
+        out = np.searchsorted(global_cdf, rng.random(len(u)) * global_cdf[-1])
+        local = rng.random(len(u)) < cluster_share
+        c = user_cluster[u[local]]
+        lo, hi = starts[c], starts[c + 1]
+        ok = hi > lo
+        # Within the cluster, a squared uniform skews the pick towards the
+        # cluster's first members (a cheap within-cluster popularity).
+        pick = lo + np.floor((hi - lo) * rng.random(len(c)) ** 2).astype(
+            np.int64)
+        chosen = out[local]
+        chosen[ok] = order[np.minimum(pick[ok], items - 1)]
+        out[local] = chosen
+        return np.minimum(out, items - 1)
+
+    user = np.repeat(np.arange(users, dtype=np.int64), deg)
+    item = draw(user)
+    for _ in range(50):
+        key = np.unique(user * items + item)
+        have = np.bincount(key // items, minlength=users)
+        missing = deg - have
+        if not missing.any():
+            break
+        u = np.repeat(np.arange(users, dtype=np.int64), missing)
+        user = np.concatenate([key // items, u])
+        item = np.concatenate([key % items, draw(u)])
+    user, item = key // items, key % items
+    centroids_img = rng.standard_normal((clusters, image_dim), np.float32)
+    centroids_txt = rng.standard_normal((clusters, text_dim), np.float32)
+    features = {}
+    for name, cent in (("image", centroids_img), ("text", centroids_txt)):
+        x = rng.standard_normal((items, cent.shape[1]), np.float32)
+        x *= 0.7
+        x += cent[item_cluster]
+        features[name] = x
+    return dict(user=user, item=item, features=features,
+                num_users=users, num_items=items)
+
+
+def write_folder(data: Dict[str, Any], out: Path, name: str,
+                 seed: int = 999) -> Path:
+    r"""Writes ``data`` as an MMRec folder (MMRec split with ``seed``);
+    items never interacted with are dropped (MMRec ids are contiguous)."""
+    from mmgraph.data.prepare import (PreparedData, split_mmrec,
+                                      write_mmrec_folder)
+    user, item = data["user"], data["item"]
+    used = np.zeros(data["num_items"], bool)
+    used[item] = True
+    remap = np.cumsum(used) - 1
+    prep = PreparedData(user, remap[item], split_mmrec(user, seed), None,
+                        None, np.arange(data["num_users"]),
+                        np.flatnonzero(used))
+    feats = {m: x[used] for m, x in data["features"].items()}
+    write_mmrec_folder(out, name, prep, feats)
+    return out
+
+
+# ------------------------------------------------------------------ worker
+def measure(folder: str, name: str, model_name: str, batches: int,
+            threads: int) -> Dict[str, Any]:
+    r"""Load, build, time ``batches`` training batches and one validation
+    pass of ``model_name`` on the folder; returns the row."""
+    import torch
+
+    import mmgraph
+    torch.set_num_threads(threads)
+    row: Dict[str, Any] = {"model": model_name, "threads": threads}
+    t = time.perf_counter()
+    ds = mmgraph.load_dataset(folder, name=name)
+    row["load_s"] = time.perf_counter() - t
+    row["peak_load_gib"] = peak_rss_gib()
+    t = time.perf_counter()
+    model = mmgraph.create_model(model_name, ds)
+    row["build_s"] = time.perf_counter() - t
+    row["peak_build_gib"] = peak_rss_gib()
+    trainer = mmgraph.Trainer(model, ds, {"epochs": 1},
+                              show_progress=False)
+    model.train()
+    model.on_epoch_start(0)
+    it = iter(trainer.batches(0))
+    trainer.training_step(next(it))  # warm-up
+    t, done = time.perf_counter(), 0
+    for batch in it:
+        trainer.training_step(batch)
+        done += 1
+        if done >= batches:
+            break
+    per_batch = (time.perf_counter() - t) / max(done, 1)
+    n_batches = -(-ds.train_edge_index.size(1) // trainer.config.batch_size)
+    row.update(batch_s=per_batch, batches_per_epoch=n_batches,
+               epoch_s_extrapolated=per_batch * n_batches,
+               peak_train_gib=peak_rss_gib())
+    t = time.perf_counter()
+    trainer.evaluator.evaluate(model, "valid")
+    row["eval_s"] = time.perf_counter() - t
+    row["peak_eval_gib"] = peak_rss_gib()
+    return row
+
+
+def table(rows: List[Dict[str, Any]]) -> str:
+    cols = ["model", "threads", "load_s", "build_s", "batch_s",
+            "epoch_s_extrapolated", "eval_s", "peak_load_gib",
+            "peak_build_gib", "peak_train_gib", "peak_eval_gib"]
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "---|" * len(cols)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | error: {r['error']} |")
+            continue
+        cells = [f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
+                 for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    for key in ("users", "items", "interactions", "image_dim", "text_dim"):
+        p.add_argument("--" + key.replace("_", "-"), type=int, default=None)
+    p.add_argument("--min-degree", type=int, default=5)
+    p.add_argument("--models", default="lightgcn")
+    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    name = f"scale-{args.shape}"
+    if args.worker:
+        row = measure(str(out / "data"), name, args.worker, args.batches,
+                      args.threads)
+        print("ROW " + json.dumps(row), flush=True)
+        return 0
+    shape = dict(SHAPES[args.shape])
+    for key in shape:
+        if getattr(args, key) is not None:
+            shape[key] = getattr(args, key)
+    data_dir = out / "data"
+    if not (data_dir / f"{name}.inter").exists():
+        t = time.perf_counter()
+        data = generate(min_degree=args.min_degree, seed=args.seed, **shape)
+        write_folder(data, data_dir, name)
+        print(f"generated {shape} in {time.perf_counter() - t:.1f} s "
+              f"(peak {peak_rss_gib():.2f} GiB)", flush=True)
+        del data
+    rows = []
+    for model in args.models.split(","):
+        cmd = [sys.executable, __file__, "--worker", model, "--shape",
+               args.shape, "--out", str(out), "--batches", str(args.batches),
+               "--threads", str(args.threads)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        found = [ln[4:] for ln in proc.stdout.splitlines()
+                 if ln.startswith("ROW ")]
+        if proc.returncode or not found:
+            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            rows.append({"model": model, "error": tail})
+        else:
+            rows.append(json.loads(found[-1]))
+        print(table(rows[-1:]), flush=True)
+    (out / "scale.json").write_text(json.dumps(
+        {"shape": shape, "rows": rows}, indent=1))
+    text = table(rows)
+    (out / "scale.md").write_text(f"shape: {shape}\n\n{text}\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
