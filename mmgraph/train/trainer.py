@@ -298,6 +298,12 @@ class Trainer:
         if self.batch_source is not None:
             yield from self.batch_source(self, epoch)
             return
+        yield from self.default_batches(epoch)
+
+    def default_batches(self, epoch: int) -> Iterator[Batch]:
+        r"""The default batches of :meth:`batches` (also the pairs and
+        negatives a batch source may build on, e.g.
+        :class:`~mmgraph.train.sampled.SubgraphBatches`)."""
         c = self.config
         edges = self.dataset.train_edge_index
         order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
