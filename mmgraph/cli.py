@@ -59,6 +59,8 @@ def _cmd_train(args) -> int:
                        ("device", args.device), ("objective", args.objective)):
         if value is not None:
             overrides[key] = value
+    if args.sampled:
+        overrides["sampled"] = True
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     result = train_model(args.model, args.data, args.config, overrides,
                          args.out, resume=args.resume, use_grid=args.grid,
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from the run folder's checkpoint")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--sampled", action="store_true",
+                   help="train on sampled subgraphs (fan-out: --set "
+                   "num_neighbors=[10,10]); evaluation stays full-graph")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained run")

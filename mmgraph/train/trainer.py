@@ -102,6 +102,9 @@ class Trainer:
         batches (callable, optional): a batch source
             ``(trainer, epoch) -> Iterable[Batch]`` replacing the default
             :meth:`batches`.
+            With ``config.sampled`` (and no source given) it is
+            :class:`~mmgraph.train.sampled.SubgraphBatches` over
+            ``config.num_neighbors``.
         valid_edge_index (Tensor, optional): the validation pairs to select
             on (default: the dataset's validation split).
         reset_parameters (bool): re-initialise the model at the start of
@@ -150,6 +153,11 @@ class Trainer:
             raise ValueError(f"valid_metric {config.valid_metric!r} is not "
                              f"computed: metrics={config.metrics}, "
                              f"topk={config.topk}")
+        if config.sampled and batches is None:
+            from mmgraph.train.sampled import SubgraphBatches, check_sampled
+            check_sampled(model, getattr(self.objective, "registry_name",
+                                         "custom"))
+            batches = SubgraphBatches(dataset, config.num_neighbors)
         self.batch_source = batches
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
