@@ -53,10 +53,14 @@ def is_main_process() -> bool:
 
 def init_from_env(device: str = "cpu") -> bool:
     r"""Initialises the process group when launched by ``torchrun``
-    (``WORLD_SIZE > 1``); returns whether it did."""
+    (``WORLD_SIZE > 1``); returns whether it did. With a CUDA device the
+    backend is NCCL and the rank's current device is its ``LOCAL_RANK``."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return False
     backend = "nccl" if device.startswith("cuda") else "gloo"
+    if backend == "nccl":
+        # one GPU per rank: ``'cuda'`` then means this rank's device
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend)
     return True
 
