@@ -165,7 +165,8 @@ def write_folder(data: Dict[str, Any], out: Path, name: str,
 # ------------------------------------------------------------------ worker
 def measure(folder: str, name: str, model_name: str, batches: int,
             threads: int, mode: str = "full",
-            num_neighbors: Sequence[int] = (10, 10)) -> Dict[str, Any]:
+            num_neighbors: Sequence[int] = (10, 10),
+            evaluate: bool = True) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -193,27 +194,32 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     model.on_epoch_start(0)
     it = iter(trainer.batches(0))
     trainer.training_step(next(it))  # warm-up
-    t, done = time.perf_counter(), 0
+    t, cpu, done = time.perf_counter(), time.process_time(), 0
     for batch in it:
         trainer.training_step(batch)
         done += 1
         if done >= batches:
             break
     per_batch = (time.perf_counter() - t) / max(done, 1)
+    # CPU seconds too: on a shared, loaded machine the clock is noisy
+    row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
     n_batches = -(-ds.train_edge_index.size(1) //
                   (trainer.config.batch_size * world_size()))
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                epoch_s_extrapolated=per_batch * n_batches,
                peak_train_gib=peak_rss_gib())
-    t = time.perf_counter()
-    trainer.evaluator.evaluate(model, "valid")
-    row["eval_s"] = time.perf_counter() - t
-    row["peak_eval_gib"] = peak_rss_gib()
+    row["eval_s"] = row["peak_eval_gib"] = float("nan")
+    if evaluate:
+        t = time.perf_counter()
+        trainer.evaluator.evaluate(model, "valid")
+        row["eval_s"] = time.perf_counter() - t
+        row["peak_eval_gib"] = peak_rss_gib()
     return row
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    cols = ["model", "mode", "procs", "threads", "load_s", "build_s", "batch_s",
+    cols = ["model", "mode", "procs", "threads", "load_s", "build_s",
+            "batch_s", "batch_cpu_s",
             "epoch_s_extrapolated", "eval_s", "peak_load_gib",
             "peak_build_gib", "peak_train_gib", "peak_eval_gib"]
     lines = ["| " + " | ".join(cols) + " |",
@@ -223,8 +229,8 @@ def table(rows: List[Dict[str, Any]]) -> str:
             lines.append(f"| {r['model']} | {r.get('mode', '')} | "
                          f"{r.get('procs', '')} | error: {r['error']} |")
             continue
-        cells = [f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
-                 for c in cols]
+        cells = [f"{r.get(c):.2f}" if isinstance(r.get(c), float)
+                 else str(r.get(c, "")) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -243,6 +249,9 @@ def main(argv=None) -> int:
     p.add_argument("--num-neighbors", default="10,10",
                    help="fan-out per hop of --mode sampled (-1 = all)")
     p.add_argument("--procs", type=int, choices=[1, 2], default=1)
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip the validation pass (it is full-graph, the "
+                   "same in both modes)")
     p.add_argument("--out", required=True)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -251,7 +260,7 @@ def main(argv=None) -> int:
     fanout = [int(k) for k in args.num_neighbors.split(",")]
     if args.worker:
         row = measure(str(out / "data"), name, args.worker, args.batches,
-                      args.threads, args.mode, fanout)
+                      args.threads, args.mode, fanout, not args.no_eval)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -275,7 +284,8 @@ def main(argv=None) -> int:
         cmd = launch + [__file__, "--worker", model, "--shape", args.shape,
                         "--out", str(out), "--batches", str(args.batches),
                         "--threads", str(args.threads), "--mode", args.mode,
-                        "--num-neighbors", args.num_neighbors]
+                        "--num-neighbors", args.num_neighbors] + (
+                            ["--no-eval"] if args.no_eval else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         found = [ln[4:] for ln in proc.stdout.splitlines()
