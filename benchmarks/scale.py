@@ -25,12 +25,20 @@ shape          users      items    interactions   features
 ``tiny``       3,000      1,500    30,000         image 64-d, text 32-d
 =============  =========  =======  =============  ==========================
 
+Each model is measured in one ``--mode``: ``full`` (full-graph propagation
+per batch, the reference) or ``sampled`` (mini-batch subgraphs,
+``--num-neighbors``; models that cannot be sampled report their one-line
+refusal), with ``--procs 1`` or ``2`` (``2`` launches the worker under
+``torch.distributed.run``: each rank times its own batches; an epoch has
+half the batches per rank; peak memory is rank 0's).
+
 Every size is an option (``--users``, ``--items``, ``--interactions``,
 ``--image-dim``, ``--text-dim``). Usage::
 
     python benchmarks/scale.py --shape elec --models lightgcn,freedom \
         --out /work/results/scale-elec
-    python benchmarks/scale.py --shape tiny --models lightgcn --out /tmp/s
+    python benchmarks/scale.py --shape tiny --models lightgcn --out /tmp/s \
+        --mode sampled --procs 2
 
 The generator never builds a dense ``U x I`` matrix: an interaction picks,
 with probability ``--cluster-share``, a popular item of the user's latent
@@ -47,7 +55,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -156,14 +164,21 @@ def write_folder(data: Dict[str, Any], out: Path, name: str,
 
 # ------------------------------------------------------------------ worker
 def measure(folder: str, name: str, model_name: str, batches: int,
-            threads: int) -> Dict[str, Any]:
+            threads: int, mode: str = "full",
+            num_neighbors: Sequence[int] = (10, 10),
+            evaluate: bool = True) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
-    pass of ``model_name`` on the folder; returns the row."""
+    pass of ``model_name`` on the folder; returns the row (rank 0's under
+    ``torchrun``)."""
     import torch
 
     import mmgraph
+    from mmgraph.distributed import init_from_env, rank, world_size
+    init_from_env("cpu")
     torch.set_num_threads(threads)
-    row: Dict[str, Any] = {"model": model_name, "threads": threads}
+    torch.manual_seed(rank())
+    row: Dict[str, Any] = {"model": model_name, "mode": mode,
+                           "procs": world_size(), "threads": threads}
     t = time.perf_counter()
     ds = mmgraph.load_dataset(folder, name=name)
     row["load_s"] = time.perf_counter() - t
@@ -172,42 +187,50 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     model = mmgraph.create_model(model_name, ds)
     row["build_s"] = time.perf_counter() - t
     row["peak_build_gib"] = peak_rss_gib()
-    trainer = mmgraph.Trainer(model, ds, {"epochs": 1},
-                              show_progress=False)
+    trainer = mmgraph.Trainer(model, ds, {
+        "epochs": 1, "sampled": mode == "sampled",
+        "num_neighbors": list(num_neighbors)}, show_progress=False)
     model.train()
     model.on_epoch_start(0)
     it = iter(trainer.batches(0))
     trainer.training_step(next(it))  # warm-up
-    t, done = time.perf_counter(), 0
+    t, cpu, done = time.perf_counter(), time.process_time(), 0
     for batch in it:
         trainer.training_step(batch)
         done += 1
         if done >= batches:
             break
     per_batch = (time.perf_counter() - t) / max(done, 1)
-    n_batches = -(-ds.train_edge_index.size(1) // trainer.config.batch_size)
+    # CPU seconds too: on a shared, loaded machine the clock is noisy
+    row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
+    n_batches = -(-ds.train_edge_index.size(1) //
+                  (trainer.config.batch_size * world_size()))
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                epoch_s_extrapolated=per_batch * n_batches,
                peak_train_gib=peak_rss_gib())
-    t = time.perf_counter()
-    trainer.evaluator.evaluate(model, "valid")
-    row["eval_s"] = time.perf_counter() - t
-    row["peak_eval_gib"] = peak_rss_gib()
+    row["eval_s"] = row["peak_eval_gib"] = float("nan")
+    if evaluate:
+        t = time.perf_counter()
+        trainer.evaluator.evaluate(model, "valid")
+        row["eval_s"] = time.perf_counter() - t
+        row["peak_eval_gib"] = peak_rss_gib()
     return row
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    cols = ["model", "threads", "load_s", "build_s", "batch_s",
+    cols = ["model", "mode", "procs", "threads", "load_s", "build_s",
+            "batch_s", "batch_cpu_s",
             "epoch_s_extrapolated", "eval_s", "peak_load_gib",
             "peak_build_gib", "peak_train_gib", "peak_eval_gib"]
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "---|" * len(cols)]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | error: {r['error']} |")
+            lines.append(f"| {r['model']} | {r.get('mode', '')} | "
+                         f"{r.get('procs', '')} | error: {r['error']} |")
             continue
-        cells = [f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
-                 for c in cols]
+        cells = [f"{r.get(c):.2f}" if isinstance(r.get(c), float)
+                 else str(r.get(c, "")) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -222,15 +245,24 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=["full", "sampled"], default="full")
+    p.add_argument("--num-neighbors", default="10,10",
+                   help="fan-out per hop of --mode sampled (-1 = all)")
+    p.add_argument("--procs", type=int, choices=[1, 2], default=1)
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip the validation pass (it is full-graph, the "
+                   "same in both modes)")
     p.add_argument("--out", required=True)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     out = Path(args.out)
     name = f"scale-{args.shape}"
+    fanout = [int(k) for k in args.num_neighbors.split(",")]
     if args.worker:
         row = measure(str(out / "data"), name, args.worker, args.batches,
-                      args.threads)
-        print("ROW " + json.dumps(row), flush=True)
+                      args.threads, args.mode, fanout, not args.no_eval)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print("ROW " + json.dumps(row), flush=True)
         return 0
     shape = dict(SHAPES[args.shape])
     for key in shape:
@@ -246,23 +278,31 @@ def main(argv=None) -> int:
         del data
     rows = []
     for model in args.models.split(","):
-        cmd = [sys.executable, __file__, "--worker", model, "--shape",
-               args.shape, "--out", str(out), "--batches", str(args.batches),
-               "--threads", str(args.threads)]
+        launch = [sys.executable] if args.procs == 1 else [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node", str(args.procs)]
+        cmd = launch + [__file__, "--worker", model, "--shape", args.shape,
+                        "--out", str(out), "--batches", str(args.batches),
+                        "--threads", str(args.threads), "--mode", args.mode,
+                        "--num-neighbors", args.num_neighbors] + (
+                            ["--no-eval"] if args.no_eval else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         found = [ln[4:] for ln in proc.stdout.splitlines()
                  if ln.startswith("ROW ")]
         if proc.returncode or not found:
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            rows.append({"model": model, "error": tail})
+            rows.append({"model": model, "mode": args.mode,
+                         "procs": args.procs, "error": tail})
         else:
             rows.append(json.loads(found[-1]))
         print(table(rows[-1:]), flush=True)
-    (out / "scale.json").write_text(json.dumps(
-        {"shape": shape, "rows": rows}, indent=1))
+    tag = f"{args.mode}-p{args.procs}"
+    (out / f"scale-{tag}.json").write_text(json.dumps(
+        {"shape": shape, "mode": args.mode, "procs": args.procs,
+         "num_neighbors": fanout, "rows": rows}, indent=1))
     text = table(rows)
-    (out / "scale.md").write_text(f"shape: {shape}\n\n{text}\n")
+    (out / f"scale-{tag}.md").write_text(f"shape: {shape}\n\n{text}\n")
     print(text)
     return 0
 

@@ -60,6 +60,17 @@ class TrainConfig:
             (default: :obj:`None`, a constant rate).
         lr_scheduler_params (dict): keywords of the schedule (e.g.
             ``{"gamma": 0.99}``; default: ``{}``).
+        lr_scaling (str): under ``torchrun`` the global batch is
+            ``world_size * batch_size``; the learning rate is multiplied by
+            ``1`` (``'none'``), ``world_size`` (``'linear'``) or
+            ``sqrt(world_size)`` (``'sqrt'``) (default: ``'none'``; no effect
+            in one process).
+        sampled (bool): train on sampled mini-batch subgraphs
+            (:class:`~mmgraph.train.sampled.SubgraphBatches`; models that
+            cannot be sampled refuse) instead of the full graph; evaluation
+            stays full-graph (default: :obj:`False`).
+        num_neighbors (list): fan-out per hop of sampled training, ``-1`` =
+            every neighbour (default: ``[10, 10]``).
     """
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -83,6 +94,9 @@ class TrainConfig:
     optimizer_params: Dict[str, Any] = field(default_factory=dict)
     lr_scheduler: Optional[str] = None
     lr_scheduler_params: Dict[str, Any] = field(default_factory=dict)
+    lr_scaling: str = "none"
+    sampled: bool = False
+    num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

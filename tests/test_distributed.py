@@ -65,3 +65,65 @@ def test_two_ranks_agree_with_each_other_and_with_one_process(tmp_path):
     single = Evaluator(ds, topk=[10, 20]).evaluate(model, "test")
     for key, value in single.items():
         assert r0["test"][key] == pytest.approx(value, abs=1e-6), key
+
+
+def _batches():
+    from mmgraph.config import TrainConfig
+    from mmgraph.data import load_dataset
+    from mmgraph.models import create_model
+    from mmgraph.train import Trainer
+    ds = load_dataset("synthetic", num_users=80, num_items=50, avg_degree=8,
+                      seed=0)
+    torch.manual_seed(4)   # fit() would seed the initialisation the same way
+    model = create_model("lightgcn", ds, n_layers=1)
+    trainer = Trainer(model, ds, TrainConfig(epochs=1, batch_size=64, seed=4,
+                                             topk=[10, 20]),
+                      show_progress=False)
+    torch.manual_seed(4 + dist.get_rank())
+    batches = list(trainer.batches(0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.training_step(batches[0])
+    return {"users": [b.users for b in batches],
+            "pos": [b.pos_items for b in batches],
+            "neg": [b.neg_items for b in batches],
+            "before": before, "after": model.state_dict()}
+
+
+def test_each_rank_draws_its_own_share_of_global_batches(tmp_path):
+    r0, r1 = run_two_ranks(_batches, tmp_path)
+    # the same number of steps on both ranks, half the steps of one process
+    from mmgraph.config import TrainConfig
+    from mmgraph.data import load_dataset
+    from mmgraph.models import create_model
+    from mmgraph.train import Trainer
+    ds = load_dataset("synthetic", num_users=80, num_items=50, avg_degree=8,
+                      seed=0)
+    single = Trainer(create_model("lightgcn", ds, n_layers=1), ds,
+                     TrainConfig(epochs=1, batch_size=128, seed=4,
+                                 topk=[10, 20]), show_progress=False)
+    glob = list(single.batches(0))
+    assert len(r0["users"]) == len(r1["users"]) == len(glob)
+    for u0, p0, u1, p1, g in zip(r0["users"], r0["pos"], r1["users"],
+                                 r1["pos"], glob):
+        # disjoint shares whose union is the one-process global batch
+        pairs = lambda u, p: sorted(zip(u.tolist(), p.tolist()))  # noqa
+        assert pairs(torch.cat([u0, u1]), torch.cat([p0, p1])) == \
+            pairs(g.users, g.pos_items)
+        assert not torch.equal(u0, u1)
+        assert u0.numel() + u1.numel() == g.users.numel()
+    # negatives come from per-rank seeds: not the same draw on both ranks
+    assert not torch.equal(r0["neg"][0], r1["neg"][0])
+    # same initial parameters, and identical parameters after one step
+    for key in r0["before"]:
+        assert torch.equal(r0["before"][key], r1["before"][key]), key
+        assert torch.equal(r0["after"][key], r1["after"][key]), key
+        assert not torch.equal(r0["after"][key], r0["before"][key]), key
+
+
+def test_lr_scale_rules():
+    from mmgraph.distributed import lr_scale
+    assert lr_scale("none", 4) == 1.0
+    assert lr_scale("linear", 4) == 4.0
+    assert lr_scale("sqrt", 4) == 2.0
+    with pytest.raises(ValueError, match="lr_scaling"):
+        lr_scale("cubic", 2)

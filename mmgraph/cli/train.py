@@ -37,6 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run in a non-empty --out (its files are removed first)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--sampled", action="store_true",
+                   help="train on sampled subgraphs (fan-out: --set num_neighbors=[10,10]); "
+                        "evaluation stays full-graph")
     return p
 
 
@@ -54,6 +57,8 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
                        ("device", args.device), ("objective", args.objective)):
         if value is not None:
             out[key] = value
+    if args.sampled:
+        out["sampled"] = True
     return out
 
 

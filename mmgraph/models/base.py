@@ -120,6 +120,32 @@ class Recommender(torch.nn.Module):
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * item_emb.index_select(0, items)).sum(-1)
 
+    #: Whether :meth:`subgraph_embeddings` is implemented (sampled
+    #: training, ``mmgraph train --sampled``); else the reason it is not.
+    supports_sampled: Union[bool, str] = (
+        "its representations are not computed on a sampled subgraph")
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        r"""The user and item representations of a sampled subgraph
+        (:class:`~mmgraph.train.sampled.SubgraphBatch`: ``user_ids``,
+        ``item_ids``, ``adj``), rows in the order of ``user_ids`` /
+        ``item_ids``."""
+        raise NotImplementedError(
+            f"{self.__class__.__name__} does not support sampled training: "
+            f"{self.supports_sampled}")
+
+    def batch_embeddings(self, batch: Batch
+                         ) -> Tuple[Tensor, Tensor, Batch]:
+        r"""``(user_emb, item_emb, index_batch)`` for a training step: the
+        full :meth:`embeddings` and ``batch`` itself, or for a sampled
+        batch (one with a subgraph ``adj``) :meth:`subgraph_embeddings` and
+        the batch's local positions."""
+        if getattr(batch, "adj", None) is not None:
+            user_emb, item_emb = self.subgraph_embeddings(batch)
+            return user_emb, item_emb, batch.local()
+        user_emb, item_emb = self.embeddings()
+        return user_emb, item_emb, batch
+
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:
         r"""The model's own terms added to the objective (default: none)."""

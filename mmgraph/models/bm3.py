@@ -119,6 +119,13 @@ class BM3(Recommender):
     #: untrained ID embedding.
     scores_from_content = False
 
+    #: Sampled training (``--sampled``) is refused: its native loss
+    #: (online/target embeddings with dropout, no negatives) is not the
+    #: BPR objective sampled training uses.
+    supports_sampled = (
+        "its native loss (online/target embeddings with dropout, no "
+        "negatives) is not the BPR objective sampled training uses")
+
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 1,
                  dropout: float = 0.5, reg_weight: float = 0.1,
                  cl_weight: float = 2.0, train_features: bool = True) -> None:

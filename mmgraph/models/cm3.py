@@ -169,6 +169,13 @@ class CM3(Recommender):
     #: Temperature of the uniformity terms (fixed in the reference).
     temperature = 2.0
 
+    #: Sampled training (``--sampled``) is refused: its native loss and
+    #: the feature MLPs over all items' features are computed on the
+    #: full graph.
+    supports_sampled = (
+        "its native loss and the feature MLPs over all items' "
+        "features are computed on the full graph")
+
     def __init__(self, dataset, embedding_dim: int = 64,
                  n_ui_layers: int = 3, n_mm_layers: int = 1, knn_k: int = 10,
                  mm_image_weight: float = 0.1, gamma: float = 0.5,

@@ -171,6 +171,14 @@ class FREEDOM(Recommender):
     #: Items aggregate their neighbours in the feature kNN graph.
     scores_from_content = True
 
+    #: Sampled training (``--sampled``) is refused: its item
+    #: representations propagate over the item-item kNN graph of all
+    #: items and its user-item graph is degree-pruned each epoch.
+    supports_sampled = (
+        "its item representations propagate over the item-item kNN "
+        "graph of all items and its user-item graph is degree-pruned "
+        "each epoch; neither is sampled yet")
+
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
                  mm_image_weight: float = 0.1, dropout: float = 0.8,

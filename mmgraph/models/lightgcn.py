@@ -63,6 +63,18 @@ class LightGCN(Recommender):
         h = self.propagation(x, self.adj)
         return h[:self.num_users], h[self.num_users:]
 
+    #: Sampled training: the propagation runs on the batch's subgraph with
+    #: the full graph's normalisation (equal to :meth:`embeddings` at the
+    #: batch's nodes when the fan-out is unlimited).
+    supports_sampled = True
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        nu = batch.user_ids.numel()
+        x = torch.cat([self.user_emb(batch.user_ids),
+                       self.item_emb(batch.item_ids)], 0)
+        h = self.propagation(x, batch.adj)
+        return h[:nu], h[nu:]
+
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:

@@ -132,6 +132,13 @@ class LIRDRec(Recommender):
     #: Item inputs are encoders of the features and their DCT.
     scores_from_content = True
 
+    #: Sampled training (``--sampled``) is refused: its feature MLPs
+    #: over all items and the item-item graph are computed on the full
+    #: item set.
+    supports_sampled = (
+        "its feature MLPs over all items and the item-item graph are "
+        "computed on the full item set")
+
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
                  mm_image_weight: float = 0.1, reg_weight: float = 1e-4,

@@ -13,7 +13,9 @@ from torch_geometric import seed_everything
 from torch import Tensor
 
 from mmgraph.config import TrainConfig
-from mmgraph.distributed import all_reduce_gradients, shard
+from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
+                                  lr_scale, rank, rank_share, shard,
+                                  world_size)
 from mmgraph.evaluation import Evaluator, parse_metric_name
 from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
@@ -77,9 +79,15 @@ class Trainer:
 
     The trainer writes no file: run folders (checkpoint on improvement,
     ``results.json`` per epoch, resume) are callbacks of
-    :class:`~mmgraph.runs.RunFolder`. Under ``torchrun`` every batch is
-    split over the ranks (:func:`shard_batch`) and the gradients are
-    averaged, whatever the batch source.
+    :class:`~mmgraph.runs.RunFolder`. Under ``torchrun`` (see
+    :mod:`mmgraph.distributed`) each rank trains on batches of its own: the
+    default :meth:`batches` gives every rank its strided share of global
+    batches of ``world_size * batch_size`` pairs, negatives drawn from a
+    per-rank seed, and the gradients are averaged; the learning rate follows
+    ``config.lr_scaling``. A batch source given to the constructor is split
+    over the ranks batch by batch (:func:`shard_batch`) unless it has an
+    attribute ``per_rank = True`` (it then draws each rank's batches
+    itself).
 
     Args:
         model: the model to train.
@@ -94,6 +102,9 @@ class Trainer:
         batches (callable, optional): a batch source
             ``(trainer, epoch) -> Iterable[Batch]`` replacing the default
             :meth:`batches`.
+            With ``config.sampled`` (and no source given) it is
+            :class:`~mmgraph.train.sampled.SubgraphBatches` over
+            ``config.num_neighbors``.
         valid_edge_index (Tensor, optional): the validation pairs to select
             on (default: the dataset's validation split).
         reset_parameters (bool): re-initialise the model at the start of
@@ -142,7 +153,16 @@ class Trainer:
             raise ValueError(f"valid_metric {config.valid_metric!r} is not "
                              f"computed: metrics={config.metrics}, "
                              f"topk={config.topk}")
+        if config.sampled and batches is None:
+            from mmgraph.train.sampled import SubgraphBatches, check_sampled
+            check_sampled(model, getattr(self.objective, "registry_name",
+                                         "custom"))
+            batches = SubgraphBatches(dataset, config.num_neighbors)
         self.batch_source = batches
+        #: Whether :meth:`batches` already yields this rank's own batches
+        #: (else each batch is split over the ranks).
+        self.batches_per_rank = batches is None or \
+            bool(getattr(batches, "per_rank", False))
         self.valid_edge_index = valid_edge_index
         self.reset_parameters = bool(reset_parameters)
         self.epoch_offset = int(epoch_offset)
@@ -195,13 +215,16 @@ class Trainer:
         objective's own parameters (e.g. NBPO's flip model) at its own rate
         without weight decay. Sets and returns ``(optimizer, scheduler)``."""
         c = self.config
+        scale = lr_scale(c.lr_scaling, world_size())
+        lr = c.learning_rate * scale if scale != 1.0 else c.learning_rate
         groups = [{"params": [p for p in self.model.parameters()
                               if p.requires_grad],
-                   "lr": c.learning_rate, "weight_decay": c.weight_decay}]
+                   "lr": lr, "weight_decay": c.weight_decay}]
         own = [p for p in self.objective.parameters() if p.requires_grad]
         if own:
-            groups.append({"params": own, "lr": self.objective.learning_rate
-                           or c.learning_rate, "weight_decay": 0.0})
+            own_lr = self.objective.learning_rate or c.learning_rate
+            groups.append({"params": own, "lr": own_lr * scale
+                           if scale != 1.0 else own_lr, "weight_decay": 0.0})
         self.optimizer = make_optimizer(c.optimizer, groups,
                                         **dict(c.optimizer_params or {}))
         self.scheduler = make_lr_scheduler(
@@ -278,16 +301,25 @@ class Trainer:
         a generator of their own (every rank draws the same permutation, a
         resumed run the same as an uninterrupted one), ``batch_size``
         positives per batch, each with ``num_negatives`` uniform
-        negatives."""
+        negatives. Under ``torchrun`` the permutation is cut into global
+        batches of ``world_size * batch_size`` and this rank takes its
+        strided share of each (:func:`~mmgraph.distributed.rank_share`)."""
         if self.batch_source is not None:
             yield from self.batch_source(self, epoch)
             return
+        yield from self.default_batches(epoch)
+
+    def default_batches(self, epoch: int) -> Iterator[Batch]:
+        r"""The default batches of :meth:`batches` (also the pairs and
+        negatives a batch source may build on, e.g.
+        :class:`~mmgraph.train.sampled.SubgraphBatches`)."""
         c = self.config
         edges = self.dataset.train_edge_index
         order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
         perm = torch.randperm(edges.size(1), generator=order)
-        for start in range(0, edges.size(1), c.batch_size):
-            idx = perm[start:start + c.batch_size]
+        step = c.batch_size * world_size()
+        for start in range(0, edges.size(1), step):
+            idx = rank_share(perm[start:start + step])
             users, pos = edges[0, idx], edges[1, idx]
             neg = self.sampler.sample(users, self.num_negatives) \
                 if self.num_negatives > 0 else None
@@ -351,7 +383,9 @@ class Trainer:
         sums: Dict[str, float] = {}
         num_batches = 0
         for batch in self.batches(epoch):
-            for key, value in self.training_step(shard_batch(batch)).items():
+            if not self.batches_per_rank:
+                batch = shard_batch(batch)
+            for key, value in self.training_step(batch).items():
                 sums[key] = sums.get(key, 0.0) + value
             num_batches += 1
         return {k: v / max(1, num_batches) for k, v in sums.items()}
@@ -377,6 +411,13 @@ class Trainer:
         seed_everything(c.seed)
         if self.reset_parameters:
             self.model.reset_parameters()
+        if world_size() > 1:
+            broadcast_parameters(list(self.model.parameters()) +
+                                 list(self.objective.parameters()))
+            if self.batches_per_rank:
+                # From here on each rank draws its own negatives and dropout
+                # masks.
+                torch.manual_seed(c.seed + rank())
         self.configure_optimizers()
         start_time = time.perf_counter()
         for cb in self.callbacks:

@@ -25,11 +25,11 @@ class BPRObjective(Objective):
     default_negatives = 1
 
     def forward(self, model, batch) -> Dict[str, Tensor]:
-        user_emb, item_emb = model.embeddings()
-        pos = model.pair_scores(user_emb, item_emb, batch.users,
-                                batch.pos_items)
-        neg = model.pair_scores(user_emb, item_emb, batch.users,
-                                batch.neg_items)
+        user_emb, item_emb, idx = model.batch_embeddings(batch)
+        pos = model.pair_scores(user_emb, item_emb, idx.users,
+                                idx.pos_items)
+        neg = model.pair_scores(user_emb, item_emb, idx.users,
+                                idx.neg_items)
         main = bpr_loss(pos, neg)
         extra = model.extra_loss(batch, user_emb, item_emb)
         return {"loss": main + extra, "bpr": main.detach(),

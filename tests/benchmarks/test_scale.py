@@ -1,0 +1,52 @@
+"""benchmarks/scale.py: the generator's shape and the per-model table in
+both modes (the worker runs in subprocesses, hence slow)."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def scale():
+    spec = importlib.util.spec_from_file_location(
+        "bench_scale", ROOT / "benchmarks" / "scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scale"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generator_shape(scale):
+    data = scale.generate(users=200, items=100, interactions=2000,
+                          image_dim=8, text_dim=4, min_degree=5, seed=1)
+    user, item = data["user"], data["item"]
+    deg = np.bincount(user, minlength=200)
+    assert deg.min() >= 5
+    assert len(np.unique(user * 100 + item)) == len(user)  # no duplicates
+    assert data["features"]["image"].shape == (100, 8)
+    # popularity-skewed: the top 10 % of items hold well over 10 %
+    pop = np.sort(np.bincount(item, minlength=100))[::-1]
+    assert pop[:10].sum() > 0.2 * pop.sum()
+
+
+@pytest.mark.slow
+def test_tiny_full_and_sampled_rows(scale, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    small = ["--shape", "tiny", "--users", "300", "--items", "150",
+             "--interactions", "3000", "--batches", "2", "--out",
+             str(tmp_path)]
+    assert scale.main(small + ["--models", "lightgcn,freedom",
+                               "--mode", "sampled"]) == 0
+    assert scale.main(small + ["--models", "lightgcn"]) == 0
+    sampled = json.loads((tmp_path / "scale-sampled-p1.json").read_text())
+    full = json.loads((tmp_path / "scale-full-p1.json").read_text())
+    light, freedom = sampled["rows"]
+    assert light["mode"] == "sampled" and light["batches_per_epoch"] == \
+        full["rows"][0]["batches_per_epoch"]
+    assert light["batch_s"] > 0 and light["peak_eval_gib"] > 0
+    assert "does not support sampled training" in freedom["error"]
