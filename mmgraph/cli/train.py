@@ -149,5 +149,5 @@ def run(args: argparse.Namespace) -> int:
 def interrupted(args: argparse.Namespace) -> str:
     if args.out is None:
         return "nothing was saved (no --out)"
-    return (f"the last checkpoint in {args.out} is kept; continue with the same command "
-            "plus --resume")
+    how = "--resume instead of --overwrite" if args.overwrite else "plus --resume"
+    return f"the last checkpoint in {args.out} is kept; continue with the same command {how}"
