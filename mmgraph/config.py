@@ -7,14 +7,65 @@ overrides, grids) lives in :mod:`mmgraph.experiment`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["TrainConfig", "ObjectiveConfig", "DataConfig", "ConfigError"]
+__all__ = ["TrainConfig", "ObjectiveConfig", "DataConfig", "ConfigError",
+           "TRAIN_RULES", "check_train_value"]
 
 
 class ConfigError(ValueError):
     r"""An invalid configuration key or value."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _is_name_at_k(v: Any) -> bool:
+    name, _, k = str(v).partition("@") if isinstance(v, str) else ("", "", "")
+    return bool(name) and k.isdigit() and int(k) >= 1
+
+
+#: ``TrainConfig`` field -> (check, what is expected): the one rule set of
+#: training values, used by :meth:`TrainConfig.validate` and by the command
+#: line's ``--set`` / ``--config`` checks.
+TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "learning_rate": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "eval_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "patience": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "num_negatives": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "clip_grad_norm": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "top_k_file": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "topk": (lambda v: isinstance(v, list) and len(v) > 0
+             and all(_is_int(k) and k >= 1 for k in v),
+             "a non-empty list of integers >= 1, e.g. [10,20]"),
+    "metrics": (lambda v: isinstance(v, list) and len(v) > 0
+                and all(isinstance(m, str) for m in v),
+                "a non-empty list of metric names, e.g. [recall,ndcg]"),
+    "valid_metric": (_is_name_at_k, "NAME@K, e.g. recall@20"),
+    "device": (lambda v: v in ("cpu", "cuda"), "'cpu' or 'cuda'"),
+    "neg_candidates": (lambda v: v in ("train", "all"), "'train' or 'all'"),
+}
+
+
+def check_train_value(key: str, value: Any) -> Optional[str]:
+    r"""What :obj:`key` of :class:`TrainConfig` expects when :obj:`value`
+    breaks its rule (:data:`TRAIN_RULES`), else :obj:`None` (also for a key
+    without a rule)."""
+    rule = TRAIN_RULES.get(key)
+    if rule is None or rule[0](value):
+        return None
+    return rule[1]
 
 
 @dataclass
@@ -97,6 +148,27 @@ class TrainConfig:
     lr_scaling: str = "none"
     sampled: bool = False
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, where: str = "TrainConfig") -> "TrainConfig":
+        r"""Raises :class:`ConfigError` (one line: ``<where> <field>:
+        expected ..., got ...``) for an impossible value (:data:`TRAIN_RULES`)
+        or a ``valid_metric`` that is not among the computed ``metrics`` at
+        a ``topk`` cut-off; returns ``self``. Runs on construction."""
+        for key, value in self.to_dict().items():
+            expected = check_train_value(key, value)
+            if expected is not None:
+                raise ConfigError(f"{where} {key}: expected {expected}, "
+                                  f"got {value!r}")
+        name, _, k = self.valid_metric.partition("@")
+        if name.lower() not in [str(m).lower() for m in self.metrics] or \
+                int(k) not in self.topk:
+            raise ConfigError(
+                f"{where} valid_metric: {self.valid_metric!r} is not "
+                f"computed (metrics={self.metrics}, topk={self.topk})")
+        return self
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

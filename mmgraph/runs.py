@@ -29,6 +29,7 @@ import copy
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
@@ -38,7 +39,7 @@ import torch
 
 from mmgraph.config import TrainConfig
 from mmgraph.distributed import is_main_process
-from mmgraph.errors import RunFolderError
+from mmgraph.errors import DataFormatError, MMGraphError, RunFolderError
 from mmgraph.io import (atomic_torch_save, atomic_write_json,
                         atomic_write_text, code_version, package_versions,
                         safe_torch_load)
@@ -52,7 +53,8 @@ from mmgraph.unlearn import (ForgetRequest, Unlearner,
 __all__ = ["RunFolder", "RunFolderWriter", "load_run", "run_dir_of_best",
            "train_run", "unlearn_run", "CHECKPOINT", "RESULTS", "TOPK_FILE",
            "CURVE_FILE", "GRID_FILE", "REQUEST_FILE", "IDENTITY_FILE",
-           "UNLEARN_FILE", "LOCK_FILE"]
+           "UNLEARN_FILE", "LOCK_FILE", "RUN_FILES", "check_data",
+           "check_unlearn_out"]
 
 log = logging.getLogger("mmgraph")
 
@@ -65,10 +67,20 @@ REQUEST_FILE = "unlearn_request.json"
 IDENTITY_FILE = "run.json"
 UNLEARN_FILE = "unlearn.json"
 LOCK_FILE = ".lock"
+#: What a run (or grid) folder holds: :meth:`RunFolder.clear` removes
+#: exactly these (files and sub-folders); anything else a user put there
+#: stays.
+RUN_FILES = (CHECKPOINT, RESULTS, TOPK_FILE, CURVE_FILE, GRID_FILE, "runs",
+             IDENTITY_FILE, REQUEST_FILE, UNLEARN_FILE, "gold", "finetune")
+#: The folders whose lock this process holds, with their nesting depth
+#: (:meth:`RunFolder.lock` is re-entrant within a process).
+_HELD: Dict[str, int] = {}
 
 #: Identity fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("config.train.epochs", "versions", "code_version",
                      "dataset", "data")
+#: The identity fields named first when several differ.
+_FIRST = ("model", "objective", "dataset_fingerprint")
 
 PathLike = Union[str, os.PathLike]
 
@@ -123,15 +135,28 @@ class RunFolder:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            if not self.path.is_dir():
+                raise RunFolderError(
+                    "run folder not found" if not self.path.exists() else
+                    "is not a folder; expected a run folder",
+                    self.path) from None
+            if name == RESULTS and self.has_checkpoint():
+                raise RunFolderError(
+                    f"no {RESULTS}: the run has not finished (resume it with "
+                    f"'mmgraph train ... --resume')", self.path) from None
             raise RunFolderError(f"no {name} ({what} is missing: is this a "
                                  f"run folder of 'mmgraph train'?)",
                                  self.path) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise RunFolderError(f"is not readable JSON ({e}); the run "
-                                 f"folder is corrupt", path) from None
+        except UnicodeDecodeError:
+            raise RunFolderError(f"is not UTF-8 text; expected {what} "
+                                 f"(JSON)", path) from None
+        except json.JSONDecodeError as e:
+            raise RunFolderError(f"is corrupt: invalid JSON at line "
+                                 f"{e.lineno} ({e.msg}); expected {what}",
+                                 path) from None
         if not isinstance(data, dict):
-            raise RunFolderError(f"{name}: expected a JSON object",
-                                 self.path)
+            raise RunFolderError(f"is corrupt: expected a JSON object "
+                                 f"holding {what}", path)
         return data
 
     def has_results(self) -> bool:
@@ -143,9 +168,22 @@ class RunFolder:
     def is_grid(self) -> bool:
         return self.file(GRID_FILE).is_file() and not self.has_checkpoint()
 
-    def read_results(self) -> Dict[str, Any]:
-        r"""``results.json``."""
-        return self._read_json(RESULTS, "the run's results")
+    def read_results(self, loadable: bool = False) -> Dict[str, Any]:
+        r"""``results.json``; with ``loadable``, checked for what
+        :func:`load_run` needs (``model``, ``data`` and a ``config`` with
+        its ``model`` / ``train`` sections)."""
+        results = self._read_json(RESULTS, "the run's results")
+        if loadable:
+            path = self.file(RESULTS)
+            for key in ("model", "config", "data"):
+                if key not in results:
+                    raise RunFolderError(f"is corrupt: no {key!r}", path)
+            config = results["config"]
+            if not isinstance(config, dict) or "model" not in config \
+                    or "train" not in config:
+                raise RunFolderError("is corrupt: 'config' lacks its "
+                                     "model/train sections", path)
+        return results
 
     def is_finished(self) -> bool:
         r"""Whether the folder holds a finished run."""
@@ -175,6 +213,16 @@ class RunFolder:
         if not self.file(IDENTITY_FILE).is_file():
             return None
         return self._read_json(IDENTITY_FILE, "the run's identity")
+
+    def recorded_identity(self) -> Optional[Dict[str, Any]]:
+        r"""What the folder says about its run: ``run.json``, or -- in a
+        folder written before it existed -- the model and configuration of
+        ``results.json``; :obj:`None` when neither exists."""
+        identity = self.read_identity()
+        if identity is not None or not self.has_results():
+            return identity
+        results = self.read_results()
+        return {k: results[k] for k in ("model", "config") if k in results}
 
     def read_requests(self, name: str = REQUEST_FILE) -> List[ForgetRequest]:
         r"""The forget requests recorded in the folder, in order."""
@@ -276,14 +324,20 @@ class RunFolder:
         atomic_write_json(self.file(IDENTITY_FILE), identity)
 
     def check_identity(self, expected: Dict[str, Any], force: bool = False,
-                       ignore: Sequence[str] = RESUMABLE_CHANGES) -> None:
+                       ignore: Sequence[str] = RESUMABLE_CHANGES,
+                       hint: str = "start a new run folder (another --out) "
+                                   "or drop --resume") -> None:
         r"""Raises :class:`~mmgraph.errors.RunFolderError` (one line: what
-        differs) when the folder's ``run.json`` describes another run than
-        ``expected`` (fields in ``ignore`` and below them may differ). A
-        folder without ``run.json`` passes; ``force`` skips the check."""
+        differs, then :obj:`hint`) when the folder describes another run
+        than ``expected`` (fields in ``ignore`` and below them may differ):
+        another model, objective, dataset content or setting. A folder from
+        before ``run.json`` is checked on the model and configuration of its
+        ``results.json``; an empty folder passes; ``force`` skips the
+        check."""
         if force:
             return
-        saved = self.read_identity()
+        legacy = self.read_identity() is None
+        saved = self.recorded_identity()
         if saved is None:
             return
         a, b = _flatten(saved), _flatten(expected)
@@ -291,19 +345,91 @@ class RunFolder:
         def ignored(key: str) -> bool:
             return any(key == i or key.startswith(i + ".") for i in ignore)
 
-        diffs = sorted(k for k in set(a) | set(b)
-                       if not ignored(k) and a.get(k) != b.get(k))
+        keys = set(a) if legacy else set(a) | set(b)
+        diffs = sorted((k for k in keys
+                        if not ignored(k) and a.get(k) != b.get(k)),
+                       key=lambda k: (k not in _FIRST, k))
         if not diffs:
             return
         key = diffs[0]
-        what = "dataset" if key == "dataset_fingerprint" else \
-            "training config" if key.startswith("config.") else key
-        more = f" and {len(diffs) - 1} more" if len(diffs) > 1 else ""
-        raise RunFolderError(
-            f"{IDENTITY_FILE}: the folder holds a run with another {what} "
-            f"(differs in {key}: {a.get(key)!r} here, {b.get(key)!r} "
-            f"now{more}); start a new run folder, drop --resume, or force",
-            self.path)
+        source = IDENTITY_FILE if not legacy else RESULTS
+        if key in ("model", "objective"):
+            what = f"a {a.get(key)!r} {key} run, not {b.get(key)!r}"
+        elif key == "dataset_fingerprint":
+            what = ("a run trained on other data (the dataset's content "
+                    "fingerprint differs)")
+        else:
+            what = (f"a run with another setting ({key}: {a.get(key)!r} "
+                    f"there, {b.get(key)!r} now)")
+        n = len(diffs) - 1
+        more = f" (and {n} more difference{'s' if n > 1 else ''})" \
+            if n else ""
+        raise RunFolderError(f"{source}: the folder holds {what}{more}; "
+                             f"only epochs may change on --resume: {hint}",
+                             self.path)
+
+    # ------------------------------------------------------------ claiming
+    def clear(self) -> List[str]:
+        r"""Removes the run's files (:data:`RUN_FILES`; other files stay);
+        returns their names."""
+        removed = []
+        for name in RUN_FILES:
+            path = self.file(name)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            removed.append(name)
+        return removed
+
+    @contextlib.contextmanager
+    def claim(self, overwrite: bool = False,
+              resume: Optional[bool] = False) -> Iterator["RunFolder"]:
+        r"""Takes the folder for a new run, holding its :meth:`lock` for
+        the block, before anything is computed.
+
+        A non-empty folder is refused unless ``resume`` (then it must hold
+        something; ``None`` for a command that cannot resume) or
+        ``overwrite``: its run files (:meth:`clear`) are removed first, so
+        a folder never mixes two runs. A folder another process is writing
+        is refused (the lock). A folder created here and still empty when
+        the block fails is removed again."""
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise RunFolderError("exists and is not a folder; --out names a "
+                                 "run folder", out)
+        created = not out.exists()
+        try:
+            with self.lock():
+                entries = sorted(p.name for p in out.iterdir()
+                                 if p.name != LOCK_FILE)
+                if resume:
+                    if not entries:
+                        raise RunFolderError("is empty: there is nothing to "
+                                             "resume (drop --resume)", out)
+                elif entries and not overwrite:
+                    shown = ", ".join(entries[:4]) + \
+                        (", ..." if len(entries) > 4 else "")
+                    what = "a finished run" if self.is_finished() else \
+                        "files"
+                    raise RunFolderError(
+                        f"is not empty (it holds {what}: {shown}); replace "
+                        f"it with --overwrite"
+                        + (" or continue it with --resume"
+                           if resume is not None else "")
+                        + ", or choose another --out", out)
+                elif entries:
+                    removed = self.clear()
+                    if removed:
+                        log.info("%s: --overwrite removed %s", out,
+                                 ", ".join(removed))
+                yield self
+        except BaseException:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # nothing was written: leave no empty folder
+            raise
 
     # --------------------------------------------------------------- lock
     @contextlib.contextmanager
@@ -311,9 +437,17 @@ class RunFolder:
         r"""Holds the folder's lock file (``.lock`` with this process id,
         created with ``O_EXCL``) for the block: a second writer gets a
         :class:`~mmgraph.errors.RunFolderError`. A lock left by a process
-        that no longer runs is taken over."""
+        that no longer runs is taken over. Re-entrant within a process."""
         self.path.mkdir(parents=True, exist_ok=True)
         path = self.file(LOCK_FILE)
+        key = str(self.path.resolve())
+        if _HELD.get(key):
+            _HELD[key] += 1
+            try:
+                yield self
+            finally:
+                _HELD[key] -= 1
+            return
         for _ in range(3):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
@@ -323,7 +457,7 @@ class RunFolder:
                     pid = int(path.read_text().strip())
                 except (OSError, ValueError):
                     pid = None
-                if pid is None or _pid_alive(pid):
+                if pid is None or (_pid_alive(pid) and pid != os.getpid()):
                     who = f"process {pid}" if pid else "another process"
                     raise RunFolderError(
                         f"locked by {who} (another command is writing this "
@@ -339,9 +473,11 @@ class RunFolder:
             break
         else:
             raise RunFolderError("cannot take the lock", self.path)
+        _HELD[key] = 1
         try:
             yield self
         finally:
+            del _HELD[key]
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -383,7 +519,15 @@ class RunFolderWriter(Callback):
             folder.check_identity(identity, force=self.force)
             state = folder.load_checkpoint(map_location=trainer.device)
             self._check_config(state, trainer)
-            trainer.load_state_dict(state)
+            try:
+                trainer.load_state_dict(state)
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                raise RunFolderError(
+                    f"cannot resume from it: it does not fit this "
+                    f"{type(trainer.model).__name__} ({type(e).__name__}: "
+                    f"{first}); start a new run folder or drop --resume",
+                    folder.file(CHECKPOINT)) from None
             self.resumed = True
             log.info("resumed from %s at epoch %d (best epoch %d, %s=%.4f)",
                      folder.path, trainer.start_epoch, trainer.best_epoch,
@@ -408,9 +552,10 @@ class RunFolderWriter(Callback):
             changed = sorted(k for k in set(saved) | set(current)
                              if saved.get(k) != current.get(k))
             raise RunFolderError(
-                f"{CHECKPOINT}: the checkpoint was written with another "
-                f"training config (differs in {', '.join(changed)}); start a "
-                f"new run folder or drop --resume", self.folder.path)
+                f"was written with another training setting (differs in "
+                f"{', '.join(changed)}); only epochs may change on --resume: "
+                f"start a new run folder (another --out) or drop --resume",
+                self.folder.file(CHECKPOINT))
 
     def on_epoch_end(self, trainer, epoch: int,
                      record: Dict[str, Any]) -> None:
@@ -481,48 +626,107 @@ def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
 
 def run_dir_of_best(run_dir: PathLike) -> Path:
     r"""The run folder that holds the checkpoint: ``run_dir`` itself, or the
-    selected run of a grid folder."""
+    selected run of a grid folder (stored relative to the grid folder, so a
+    moved grid folder still finds it; never relative to the working
+    directory)."""
     folder = RunFolder(run_dir)
-    if folder.has_checkpoint():
+    if not folder.path.is_dir():
+        raise RunFolderError("run folder not found" if not folder.path.exists()
+                             else "is not a folder; expected a run folder",
+                             folder.path)
+    if folder.has_checkpoint() or folder.has_results():
         return folder.path
     if folder.file(GRID_FILE).is_file():
+        grid = folder.file(GRID_FILE)
         best = folder.read_grid().get("best_run")
-        if not best:
-            raise RunFolderError(f"{GRID_FILE} names no best run", run_dir)
+        if not isinstance(best, str) or not best:
+            raise RunFolderError("is corrupt: no 'best_run'", grid)
         path = Path(best)
-        return path if path.is_absolute() else folder.path / path
-    raise RunFolderError(f"no {CHECKPOINT} or {GRID_FILE} (is this a run "
-                         f"folder of 'mmgraph train'?)", run_dir)
+        path = path if path.is_absolute() else folder.path / path
+        if not (path / CHECKPOINT).is_file():
+            raise RunFolderError(f"its best run {best!r} has no {CHECKPOINT}",
+                                 grid)
+        return path
+    raise RunFolderError(f"no {CHECKPOINT}, {RESULTS} or {GRID_FILE} (is this "
+                         f"a run folder of 'mmgraph train'?)", folder.path)
 
 
-def load_run(run_dir: PathLike, dataset=None, device: Optional[str] = None):
-    r"""Rebuilds the dataset and the selected model of a finished run.
+def check_data(folder: RunFolder, dataset, force: bool = False) -> None:
+    r"""Refuses (one line) a ``dataset`` whose content fingerprint differs
+    from the one the run in ``folder`` recorded in ``run.json`` (the data
+    were re-prepared, re-split or edited since); with ``force`` only warns.
+    A folder without a recorded fingerprint passes."""
+    want = (folder.read_identity() or {}).get("dataset_fingerprint")
+    if not want or dataset.fingerprint() == want:
+        return
+    where = dataset.root if getattr(dataset, "root", None) is not None \
+        else dataset.name
+    message = (f"the data at {where} changed since the run was trained "
+               f"(their content fingerprint differs from {IDENTITY_FILE})")
+    if force:
+        log.warning("%s: %s; --force: using them anyway, the metrics are not "
+                    "those of the recorded run", folder.path, message)
+        return
+    raise RunFolderError(f"{message}; re-prepare them as they were, or pass "
+                         f"--force to use them anyway", folder.path)
+
+
+def load_run(run_dir: PathLike, dataset=None, device: Optional[str] = None,
+             force: bool = False):
+    r"""Rebuilds the dataset and the selected model of a finished run (or
+    of a grid folder's selected run).
 
     Returns ``(model, dataset, results)``; the model is in eval mode with the
     best checkpoint loaded (``weights_only=True``). Without ``dataset`` the
-    run's data are loaded (with its recorded forget requests applied) and,
-    when the folder records one, checked against its dataset
-    fingerprint."""
+    run's data are loaded (with its recorded forget requests applied) and
+    checked against the dataset fingerprint of ``run.json``
+    (:func:`check_data`; ``force`` only warns). A missing, corrupt or
+    mismatched file is a :class:`~mmgraph.errors.RunFolderError` naming
+    it."""
     from mmgraph.data import load_dataset
     from mmgraph.models import create_model
     folder = RunFolder(run_dir_of_best(run_dir))
-    results = folder.read_results()
+    results = folder.read_results(loadable=True)
+    checkpoint = folder.file(CHECKPOINT)
+    if not checkpoint.is_file():
+        raise RunFolderError(f"no {CHECKPOINT}", folder.path)
     if dataset is None:
         dataset = folder.apply_requests(load_dataset(results["data"]))
-        identity = folder.read_identity()
-        want = (identity or {}).get("dataset_fingerprint")
-        if want and dataset.fingerprint() != want:
-            raise RunFolderError(
-                f"the data at {results['data']} differ from those the run "
-                f"was trained on (dataset fingerprint); re-prepare them or "
-                f"pass the dataset", folder.path)
+        check_data(folder, dataset, force)
     config = results["config"]
-    model = create_model(results["model"], dataset, **config["model"])
     dev = torch.device(device or config["train"].get("device", "cpu"))
     state = folder.load_checkpoint(map_location=dev)
-    model.load_state_dict(state["model"])
+    try:
+        model = create_model(results["model"], dataset, **config["model"])
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        if isinstance(e, RunFolderError):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RunFolderError(f"cannot be loaded as the checkpoint of this "
+                             f"{results['model']!r} run ({type(e).__name__}: "
+                             f"{first[:200]})", checkpoint) from None
     model.to(dev).eval()
     return model, dataset, results
+
+
+def check_unlearn_out(run_dir: PathLike, out_dir: PathLike) -> Path:
+    r"""The finished run an unlearning reads (:func:`run_dir_of_best`),
+    after checking that ``out_dir`` is neither that run nor inside it:
+    unlearning writes a new run and never replaces the original."""
+    run = run_dir_of_best(run_dir)
+    results = RunFolder(run).read_results(loadable=True)
+    if not results.get("finished", True):
+        raise RunFolderError("the run has not finished training (resume it "
+                             "with 'mmgraph train ... --resume')", run)
+    out = Path(out_dir).resolve()
+    for source in {Path(run_dir).resolve(), run.resolve()}:
+        if out == source or source in out.parents:
+            raise RunFolderError(
+                f"--out is (inside) the --run folder {run_dir}; unlearning "
+                f"writes a new run next to the original: choose another "
+                f"--out", out_dir)
+    return run
 
 
 # ---------------------------------------------------------------------------
@@ -532,7 +736,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 request_fn: Callable[[Any], ForgetRequest],
                 gold: bool = False, finetune: bool = False,
                 device: Optional[str] = None, show_progress: bool = True,
-                **unlearn_kwargs: Any) -> Dict[str, Any]:
+                force: bool = False, **unlearn_kwargs: Any) -> Dict[str, Any]:
     r"""Unlearns a request from a finished run and compares the models.
 
     Args:
@@ -548,32 +752,41 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
         finetune (bool): also fine-tune the original on the retain set only
             (the same loop with ``alpha=0``).
         device (str, optional): ``'cpu'`` or ``'cuda'``.
+        force (bool): unlearn even when the run's data changed since it was
+            trained (:func:`check_data` only warns).
         **unlearn_kwargs: keywords of :class:`~mmgraph.unlearn.Unlearner`.
 
     Returns:
         The ``unlearn.json`` dict.
     """
-    from mmgraph.data import load_dataset
     from mmgraph.models import create_model
 
-    source = RunFolder(run_dir_of_best(run_dir))
+    source = RunFolder(check_unlearn_out(run_dir, out_dir))
     run = source.path
     out = RunFolder(out_dir)
-    results = source.read_results()
-    if not results.get("finished", True):
-        raise RunFolderError("the run has not finished training", run)
-    dataset = load_dataset(results["data"])
+    results = source.read_results(loadable=True)
     previous = source.requests()
-    for r in previous:
-        dataset = r.apply(dataset)
-    model, dataset, _ = load_run(run, dataset=dataset, device=device)
+    model, dataset, _ = load_run(run, device=device, force=force)
     config = copy.deepcopy(results["config"])
     if device:
         config["train"]["device"] = device
     tc = config["train"]
     request = request_fn(dataset)
-    forget, _ = request.split(dataset)
-    retain_ds = request.apply(dataset)
+    source_name = request.source or "the forget request"
+    try:
+        forget, _ = request.split(dataset)
+        retain_ds = request.apply(dataset)
+    except ValueError as e:  # an empty request, or one that removes nothing
+        if isinstance(e, MMGraphError):
+            raise
+        raise DataFormatError(str(e), source_name) from None
+    for split in ("train", "valid", "test"):
+        if retain_ds.split_edge_index(split).size(1) == 0:
+            raise DataFormatError(
+                f"the request leaves no {split} interactions (forgetting "
+                f"{len(request)} {request.kind}); nothing would be left to "
+                f"{'train' if split == 'train' else 'evaluate'} on: forget "
+                f"fewer", source_name)
     log.info("unlearn: %r -> %d forget / %d retain training interactions",
              request, forget.size(1), retain_ds.train_edge_index.size(1))
 

@@ -48,11 +48,14 @@ def test_identity_records_the_run_and_refuses_another(tiny_dataset,
     with pytest.raises(RunFolderError) as e:
         folder.check_identity(other)
     msg = str(e.value)
-    assert "\n" not in msg and "config.model.embedding_dim: 8 here, 16 now" \
+    assert "\n" not in msg and "config.model.embedding_dim: 8 there, 16 now" \
         in msg
     folder.check_identity(other, force=True)
     other = dict(ident, dataset_fingerprint="0" * 64)
-    with pytest.raises(RunFolderError, match="another dataset"):
+    with pytest.raises(RunFolderError, match="other data"):
+        folder.check_identity(other)
+    other = dict(ident, model="lightgcn")
+    with pytest.raises(RunFolderError, match="'mf' model run, not 'lightgcn'"):
         folder.check_identity(other)
 
 
@@ -60,7 +63,7 @@ def test_resume_on_other_data_is_refused(tiny_dataset, one_modality_dataset,
                                          tmp_path):
     out = tmp_path / "run"
     train_run("mf", tiny_dataset, _resolved(), out, show_progress=False)
-    with pytest.raises(RunFolderError, match="dataset_fingerprint"):
+    with pytest.raises(RunFolderError, match="other data"):
         train_run("mf", one_modality_dataset, _resolved(), out, resume=True,
                   show_progress=False)
 
@@ -86,8 +89,13 @@ def test_load_run_checks_the_data_fingerprint(tmp_path):
     load_run(tmp_path / "run")  # the same data: fine
     make_synthetic(out=data, num_users=60, num_items=40, avg_degree=8,
                    seed=1)  # the folder now holds other interactions
-    with pytest.raises(RunFolderError, match="differ from those"):
+    with pytest.raises(RunFolderError, match="changed since the run was "
+                       "trained") as e:
         load_run(tmp_path / "run")
+    assert "\n" not in str(e.value) and "--force" in str(e.value)
+    _, ds, _ = load_run(tmp_path / "run", force=True)  # warns only
+    assert ds.fingerprint() != json.loads(
+        (tmp_path / "run" / IDENTITY_FILE).read_text())["dataset_fingerprint"]
 
 
 def test_grid_folder_stores_the_best_run_relative(tiny_dataset, tmp_path):
@@ -109,24 +117,38 @@ def test_grid_folder_stores_the_best_run_relative(tiny_dataset, tmp_path):
 
 
 def test_missing_and_corrupt_folders_raise_one_line_errors(tmp_path):
-    with pytest.raises(RunFolderError, match="no checkpoint.pt or grid.json"):
+    with pytest.raises(RunFolderError, match="no checkpoint.pt, results.json or grid.json"):
         run_dir_of_best(tmp_path)
     folder = RunFolder(tmp_path)
     folder.file(RESULTS).write_text("{not json")
-    with pytest.raises(RunFolderError, match="not readable JSON"):
+    with pytest.raises(RunFolderError, match="invalid JSON at line 1"):
         folder.read_results()
     folder.file(CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(RunFolderError, match="corrupt"):
         folder.load_checkpoint()
 
 
+def _lock_in_child(path) -> str:
+    r"""What a child process trying to lock ``path`` reports."""
+    code = ("from mmgraph.runs import RunFolder\n"
+            f"with RunFolder({str(path)!r}).lock(): print('got it')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True)
+    assert proc.returncode != 0 and "got it" not in proc.stdout
+    return proc.stderr
+
+
 def test_lock_is_exclusive_and_a_stale_lock_is_taken_over(tmp_path):
     folder = RunFolder(tmp_path / "run")
     with folder.lock():
         assert int(folder.file(LOCK_FILE).read_text()) == os.getpid()
-        with pytest.raises(RunFolderError, match=f"process {os.getpid()}"):
-            with RunFolder(tmp_path / "run").lock():
-                pass
+        # Another process is kept out; this one may re-enter (a command
+        # holds the lock of the folder it claimed while training into it).
+        err = _lock_in_child(folder.path)
+        assert f"locked by process {os.getpid()}" in err, err
+        with RunFolder(tmp_path / "run").lock():
+            pass
+        assert folder.file(LOCK_FILE).exists()
     assert not folder.file(LOCK_FILE).exists()
     # A lock whose process has exited is stale.
     dead = subprocess.run([sys.executable, "-c",
@@ -168,3 +190,82 @@ def test_results_are_written_every_epoch(tiny_dataset, tmp_path):
     assert [len(s["history"]) for s in seen] == [1, 2, 3]
     assert not any(s["finished"] for s in seen)
     assert folder.read_results()["finished"]
+
+
+def test_legacy_folder_is_checked_on_its_results(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    train_run("mf", tiny_dataset, _resolved(), out, show_progress=False)
+    (out / IDENTITY_FILE).unlink()  # a folder from before run.json
+    with pytest.raises(RunFolderError, match="results.json: .*'mf' model run, "
+                       "not 'lightgcn'"):
+        train_run("lightgcn", tiny_dataset, _resolved(), out, resume=True,
+                  show_progress=False)
+
+
+def test_resume_from_a_checkpoint_that_does_not_fit(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    train_run("mf", tiny_dataset, _resolved(), out, show_progress=False)
+    (out / IDENTITY_FILE).unlink()
+    results = json.loads((out / RESULTS).read_text())
+    results["config"]["model"]["embedding_dim"] = 4  # lies about the model
+    (out / RESULTS).write_text(json.dumps(results))
+    cfg = _resolved(epochs=3)
+    cfg["model"]["embedding_dim"] = 4
+    with pytest.raises(RunFolderError, match="checkpoint.pt: cannot resume"):
+        train_run("mf", tiny_dataset, cfg, out, resume=True,
+                  show_progress=False)
+
+
+def _finished(path):
+    folder = RunFolder(path)
+    folder.write_results({"finished": True, "model": "mf", "data": "synthetic",
+                          "config": {"model": {}, "train": {}}})
+    folder.save_checkpoint({"x": torch.zeros(1)})
+    (folder.path / "notes.txt").write_text("mine")
+    return folder
+
+
+def test_claim_refuses_a_finished_run_and_overwrite_clears_it(tmp_path):
+    folder = _finished(tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in folder.path.iterdir()}
+    with pytest.raises(RunFolderError, match="finished run.*--overwrite"):
+        with folder.claim():
+            pass
+    assert {p.name: p.read_bytes() for p in folder.path.iterdir()} == before
+    with folder.claim(resume=True):  # resuming keeps everything
+        assert folder.has_checkpoint()
+    with folder.claim(overwrite=True):
+        # The old run's files are gone before anything new is written;
+        # the user's own file stays; the lock is held.
+        assert sorted(p.name for p in folder.path.iterdir()) == \
+            [LOCK_FILE, "notes.txt"]
+        assert "locked by process" in _lock_in_child(folder.path)
+        with folder.lock():  # re-entrant in the claiming process
+            pass
+        assert folder.file(LOCK_FILE).exists()
+    assert not folder.file(LOCK_FILE).exists()
+
+
+def test_claim_leaves_no_empty_folder_on_failure(tmp_path):
+    out = RunFolder(tmp_path / "new")
+    with pytest.raises(RuntimeError):
+        with out.claim():
+            raise RuntimeError("boom")
+    assert not out.path.exists()
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        with out.claim(resume=True):
+            pass
+    assert not out.path.exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunFolderError, match="not a folder"):
+        with RunFolder(tmp_path / "file").claim():
+            pass
+
+
+def test_unlearn_out_is_never_the_source_run(tmp_path):
+    from mmgraph.runs import check_unlearn_out
+    folder = _finished(tmp_path / "run")
+    for out in (folder.path, folder.path / "sub", tmp_path / "x" / ".." / "run"):
+        with pytest.raises(RunFolderError, match="--out is \\(inside\\) the --run"):
+            check_unlearn_out(folder.path, out)
+    assert check_unlearn_out(folder.path, tmp_path / "u") == folder.path

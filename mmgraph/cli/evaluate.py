@@ -14,6 +14,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="valid and/or test (repeatable; default both)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: the run's")
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="evaluate even if the run's data changed since training (warns)")
     return p
 
 
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import load_run
     from mmgraph.evaluation import Evaluator
     from mmgraph.report import metrics_table
-    model, dataset, results = load_run(args.run, device=args.device)
+    model, dataset, results = load_run(args.run, device=args.device, force=args.force)
     tc = results["config"]["train"]
     ev = Evaluator(dataset, tc["metrics"], tc["topk"], tc["eval_batch_size"])
     splits = list(dict.fromkeys(args.split or ["valid", "test"]))

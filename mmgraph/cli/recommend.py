@@ -29,6 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--internal-ids", action="store_true",
                    help="take and print the integer ids 0..n-1 instead of raw ids")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: the run's")
+    p.add_argument("--force", action="store_true",
+                   help="recommend even if the run's data changed since training (warns)")
     return p
 
 
@@ -83,7 +85,7 @@ def recommend(model, dataset, users: List[int], k: int) -> List[List[int]]:
 def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import load_run
     from mmgraph.report import format_table
-    model, dataset, _ = load_run(args.run, device=args.device)
+    model, dataset, _ = load_run(args.run, device=args.device, force=args.force)
     raw_users = None if args.internal_ids else dataset.id_mapping("user")
     raw_items = None if args.internal_ids else dataset.id_mapping("item")
     where = f"{dataset.root}/u_id_mapping.csv" if dataset.root is not None else "the id map"

@@ -74,17 +74,20 @@ def check_config(config: Dict[str, Dict[str, Any]], where: str) -> None:
     check_device(train["device"], "--device" if where == "--set" else f"{where} device")
 
 
-def _prepare_out(args: argparse.Namespace) -> bool:
-    r"""Checks (and empties with ``--overwrite``) the run folder; returns
-    whether it was created here."""
-    from mmgraph.cli.common import claim_run_folder
+def _claim_out(args: argparse.Namespace):
+    r"""The run folder claimed (and locked) for the training
+    (:meth:`mmgraph.runs.RunFolder.claim`: a non-empty one only with
+    ``--resume`` or ``--overwrite``), or a no-op without ``--out``."""
+    import contextlib
+
     from mmgraph.errors import RunFolderError
+    from mmgraph.runs import RunFolder
     out: Optional[Path] = args.out
     if out is None:
         if args.resume:
             raise RunFolderError("--resume needs --out (the run folder to continue)")
-        return False
-    return claim_run_folder(out, args.overwrite, args.resume)
+        return contextlib.nullcontext()
+    return RunFolder(out).claim(overwrite=args.overwrite, resume=args.resume)
 
 
 def _load_data(data: str, config: Dict[str, Dict[str, Any]]):
@@ -121,16 +124,11 @@ def run(args: argparse.Namespace) -> int:
     check_config(config, f"--config {args.config}" if args.config else "--set")
     init_from_env(args.device or "cpu")
     dataset = _load_data(args.data, config)
-    created = _prepare_out(args)
     seeds: Optional[List[int]] = args.seeds
-    try:
+    with _claim_out(args):
         result = train_model(args.model, dataset, args.config, overrides,
                              args.out, resume=args.resume, use_grid=args.grid,
                              seeds=seeds, show_progress=not args.no_progress)
-    except BaseException:
-        if created and not any(args.out.iterdir()):
-            args.out.rmdir()  # nothing was written: leave no empty folder behind
-        raise
     if not is_main_process():
         return 0
     if "points" in result:
@@ -156,5 +154,5 @@ def run(args: argparse.Namespace) -> int:
 def interrupted(args: argparse.Namespace) -> str:
     if args.out is None:
         return "nothing was saved (no --out)"
-    return (f"the last checkpoint in {args.out} is kept; continue with the same command "
-            "plus --resume")
+    how = "--resume instead of --overwrite" if args.overwrite else "plus --resume"
+    return f"the last checkpoint in {args.out} is kept; continue with the same command {how}"

@@ -92,37 +92,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the new run folder (never the --run folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run in a non-empty --out (its files are removed first)")
+    p.add_argument("--force", action="store_true",
+                   help="unlearn even if the run's data changed since training (warns)")
     p.add_argument("--no-progress", action="store_true")
     return p
-
-
-def _check_folders(args: argparse.Namespace) -> bool:
-    from mmgraph.cli.common import claim_run_folder, read_results, run_dir_of_best
-    from mmgraph.errors import RunFolderError
-    run = run_dir_of_best(args.run)
-    results = read_results(run)
-    if not results.get("finished", True):
-        raise RunFolderError("the run has not finished training (resume it with "
-                             "'mmgraph train ... --resume')", run)
-    out: Path = args.out
-    resolved = out.resolve()
-    if resolved in (args.run.resolve(), run.resolve()) \
-            or args.run.resolve() in resolved.parents:
-        raise RunFolderError("--out is (inside) the --run folder; unlearning writes a new "
-                             "run next to the original: choose another --out", out)
-    return claim_run_folder(out, args.overwrite, resume=None)
 
 
 def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import check_device
     from mmgraph.config import ConfigError
-    from mmgraph.runs import UNLEARN_FILE, unlearn_run
+    from mmgraph.runs import UNLEARN_FILE, RunFolder, check_unlearn_out, unlearn_run
     from mmgraph.unlearn import ForgetRequest
     check_device(args.device)
     fraction = parse_fraction(args.forget_fraction) if args.forget_fraction else None
     if args.zero_features and not args.remove_items:
         raise ConfigError("--zero-features needs --remove-items")
-    created = _check_folders(args)
+    check_unlearn_out(args.run, args.out)  # before --overwrite can remove anything
     options: Dict[str, bool] = {}
     if args.remove_items:
         options["remove_items"] = True
@@ -139,19 +124,16 @@ def run(args: argparse.Namespace) -> int:
                 return ForgetRequest.from_file(kind, path, dataset, **options)
         raise ConfigError("no forget request given")  # argparse requires one
 
-    try:
+    with RunFolder(args.out).claim(overwrite=args.overwrite, resume=None):
         summary = unlearn_run(
             args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
-            device=args.device, show_progress=not args.no_progress, alpha=args.alpha,
-            epochs=args.epochs, learning_rate=args.lr, forget_learning_rate=args.forget_lr,
-            batch_size=args.batch_size, retain_batch_size=args.retain_batch_size,
-            patience=args.patience, min_steps=args.min_steps,
-            valid_tolerance=args.valid_tolerance, target_forget=args.target_forget,
-            forget_loss=args.forget_loss, forget_side=args.forget_side, seed=args.seed)
-    except BaseException:
-        if created and not any(args.out.iterdir()):
-            args.out.rmdir()  # nothing was written: leave no empty folder behind
-        raise
+            device=args.device, show_progress=not args.no_progress, force=args.force,
+            alpha=args.alpha, epochs=args.epochs, learning_rate=args.lr,
+            forget_learning_rate=args.forget_lr, batch_size=args.batch_size,
+            retain_batch_size=args.retain_batch_size, patience=args.patience,
+            min_steps=args.min_steps, valid_tolerance=args.valid_tolerance,
+            target_forget=args.target_forget, forget_loss=args.forget_loss,
+            forget_side=args.forget_side, seed=args.seed)
     req = summary["request"]
     print(f"\n{summary['model']} on {summary['dataset']}: forget "
           f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "

@@ -3,8 +3,10 @@ r"""Checks of the values that enter through the command line.
 The ``argparse`` types (:func:`positive_int`, :func:`non_negative_int`,
 :func:`positive_float`, :func:`seed_list`, :func:`separator`, ...) reject a
 bad flag while the arguments are parsed, before anything is loaded;
-:func:`check_train_values` applies the same rules to ``--set`` overrides
-(single values and grid axes). Both are lightweight: no torch.
+:func:`check_train_values` applies the rules of
+:class:`~mmgraph.config.TrainConfig` (:data:`mmgraph.config.TRAIN_RULES`) to
+``--set`` overrides (single values and grid axes), naming the option.
+Both are lightweight: no torch.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import argparse
 import math
 from typing import Any, Dict, Iterable, List
 
-from mmgraph.config import ConfigError
+from mmgraph.config import ConfigError, check_train_value
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
            "fraction", "seed_list", "separator", "name", "check_train_values",
-           "check_metric_names", "TRAIN_RULES"]
+           "check_metric_names"]
 
 
 def _number(text: str, kind=float):
@@ -102,37 +104,6 @@ def name(text: str) -> str:
     return text
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-#: ``train`` key -> (check, what is expected).
-TRAIN_RULES = {
-    "learning_rate": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "eval_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "patience": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "num_negatives": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "clip_grad_norm": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    "top_k_file": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "topk": (lambda v: isinstance(v, list) and len(v) > 0
-             and all(_is_int(k) and k >= 1 for k in v),
-             "a non-empty list of integers >= 1, e.g. [10,20]"),
-    "metrics": (lambda v: isinstance(v, list) and len(v) > 0
-                and all(isinstance(m, str) for m in v),
-                "a non-empty list of metric names, e.g. [recall,ndcg]"),
-    "valid_metric": (lambda v: isinstance(v, str) and "@" in v, "NAME@K, e.g. recall@20"),
-    "device": (lambda v: v in ("cpu", "cuda"), "'cpu' or 'cuda'"),
-}
-
-
 def _axis_values(key: str, value: Any) -> Iterable[Any]:
     # A list is a grid axis except for the keys whose value is a list.
     if isinstance(value, list) and key not in ("topk", "metrics"):
@@ -148,11 +119,11 @@ def check_train_values(overrides: Dict[str, Any], option: str = "--set") -> None
     (every value of a grid axis is checked)."""
     for key, value in overrides.items():
         section, _, bare = key.rpartition(".")
-        if section not in ("", "train") or bare not in TRAIN_RULES:
+        if section not in ("", "train"):
             continue
-        check, expected = TRAIN_RULES[bare]
         for v in _axis_values(bare, value):
-            if not check(v):
+            expected = check_train_value(bare, v)
+            if expected is not None:
                 raise ConfigError(f"{option} {key}: expected {expected}, got {v!r}")
 
 

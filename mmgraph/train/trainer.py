@@ -16,7 +16,7 @@ from mmgraph.config import TrainConfig
 from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
                                   lr_scale, rank, rank_share, shard,
                                   world_size)
-from mmgraph.evaluation import Evaluator, parse_metric_name
+from mmgraph.evaluation import Evaluator
 from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
 from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
@@ -127,7 +127,8 @@ class Trainer:
                  reset_parameters: bool = True, epoch_offset: int = 0,
                  extra_results: Optional[Dict[str, Any]] = None,
                  show_progress: bool = True) -> None:
-        config = _merge_config(model, config)
+        # Checked again here: a TrainConfig may be changed after construction.
+        config = _merge_config(model, config).validate()
         self.config = config
         self.device = torch.device(config.device)
         self.model = model.to(self.device)
@@ -147,12 +148,6 @@ class Trainer:
                                        candidates=config.neg_candidates)
         self.evaluator = Evaluator(dataset, config.metrics, config.topk,
                                    config.eval_batch_size)
-        metric, k = parse_metric_name(config.valid_metric)
-        if metric not in [m.lower() for m in config.metrics] or \
-                k not in config.topk:
-            raise ValueError(f"valid_metric {config.valid_metric!r} is not "
-                             f"computed: metrics={config.metrics}, "
-                             f"topk={config.topk}")
         if config.sampled and batches is None:
             from mmgraph.train.sampled import SubgraphBatches, check_sampled
             check_sampled(model, getattr(self.objective, "registry_name",

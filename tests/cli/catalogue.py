@@ -38,6 +38,10 @@ GROUPS = {
     "run-data": "evaluate / recommend against a run and its data",
     "corrupt": "Corrupt run and dataset files",
     "signals": "Signals and pipes",
+    "resume-identity": "--resume into a run of another model, setting or dataset",
+    "concurrent-writers": "Concurrent writers (the lock)",
+    "changed-data": "evaluate / recommend / unlearn against changed data; moved grid folders",
+    "unlearning-requests": "Unlearning requests and the unlearning output folder",
 }
 
 
@@ -168,14 +172,65 @@ def check_raw_ids(env, out, err):
     assert row and all(tok.startswith("i") for tok in row[0].split()[1:]), out
 
 
+def check_raw_ids_u0(env, out, err):
+    row = [line for line in out.splitlines() if line.strip().startswith("u0 ")]
+    assert row and all(tok.startswith("i") for tok in row[0].split()[1:]), out
+
+
 def check_internal_ids(env, out, err):
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert rows and all(tok.isdigit() for r in rows for tok in r), out
 
 
+def check_resumed_longer(env, out, err):
+    run = env.tmp / "r"
+    results = json.loads((run / "results.json").read_text())
+    before = json.loads((env.run / "results.json").read_text())
+    assert results["epochs"] == 3 and len(results["history"]) == 3, results["epochs"]
+    for a, b in zip(results["history"][:2], before["history"]):
+        assert a["loss"] == b["loss"] and a["valid"] == b["valid"]  # continued, not redone
+    assert json.loads((run / "run.json").read_text())["config"]["train"]["epochs"] == 3
+
+
+def check_stale_lock_taken(env, out, err):
+    run = env.tmp / "new"
+    assert not (run / ".lock").exists()
+    assert json.loads((run / "results.json").read_text())["finished"]
+    assert "stale lock" in err
+
+
+def check_forced_warning(env, out, err):
+    assert "WARNING" in err and "changed since the run was trained" in err, err
+    assert "--force" in err, err
+
+
+def check_evaluated(env, out, err):
+    assert "test" in out and "recall@5" in out, out
+
+
+def check_recommended(env, out, err):
+    check_forced_warning(env, out, err)
+    assert any(line.strip().startswith("u0 ") for line in out.splitlines()), out
+
+
+def check_unlearned_run_loads(env, out, err):
+    from mmgraph.cli import main
+    u = env.tmp / "u"
+    assert (u / "unlearn.json").exists() and (u / "run.json").exists()
+    assert not (u / ".lock").exists()
+    assert main(["evaluate", "--run", str(u)]) == 0  # its data check passes
+
+
+def check_moved_grid(env, out, err):
+    check_evaluated(env, out, err)
+    grid = json.loads((env.tmp / "moved" / "grid.json").read_text())
+    assert not Path(grid["best_run"]).is_absolute(), grid["best_run"]
+
+
 # -------------------------------------------------------------------- cases
 P = "prepare --name x --out {tmp}/o"          # the usual prepare tail
 T = "train --model mf --data {ds} --no-progress --set valid_metric=recall@5"
+TR = T + " --set batch_size=16"                # resuming {run} (trained with it)
 
 CASES: List[Case] = [
     # ------------------------------------------------------------- readers
@@ -573,10 +628,251 @@ CASES: List[Case] = [
          "nothing was saved", 130, subprocess=True),
     Case("broken-pipe", "signals", "the reader of stdout goes away (mmgraph ... | head)",
          "list-models", "", 2, subprocess=True),
+    # ----------------------------------------------------- resume identity
+    Case("resume-other-model", "resume-identity",
+         "--resume an MF run as LightGCN: refused, naming both models",
+         "train --model lightgcn --data {ds} --no-progress --set valid_metric=recall@5 "
+         "--set batch_size=16 --epochs 3 --out {tmp}/r --resume",
+         "'mf' model run, not 'lightgcn'",
+         setup=lambda e: copy_run(e), protect=("{tmp}/r",)),
+    Case("resume-other-model-setting", "resume-identity",
+         "--resume with another model setting (embedding_dim): refused, naming it",
+         TR + " --epochs 3 --set embedding_dim=32 --out {tmp}/r --resume",
+         "config.model.embedding_dim: 64 there, 32 now",
+         setup=lambda e: copy_run(e), protect=("{tmp}/r",)),
+    Case("resume-other-train-setting", "resume-identity",
+         "--resume with another training setting (learning rate): refused",
+         TR + " --epochs 3 --set learning_rate=0.05 --out {tmp}/r --resume",
+         "config.train.learning_rate", setup=lambda e: copy_run(e), protect=("{tmp}/r",)),
+    Case("resume-other-objective", "resume-identity",
+         "--resume with another objective: refused, naming it",
+         TR + " --epochs 3 --objective bpo --out {tmp}/r --resume", "objective",
+         setup=lambda e: copy_run(e), protect=("{tmp}/r",)),
+    Case("resume-other-data", "resume-identity",
+         "--resume on re-split data (another --seed): refused, the data differ",
+         "train --model mf --data {tmp}/d --no-progress --set valid_metric=recall@5 "
+         "--epochs 3 --out {tmp}/r --resume", "other data",
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)), protect=("{tmp}/r",)),
+    Case("resume-legacy-other-model", "resume-identity",
+         "--resume another model into a run from before run.json: checked on results.json",
+         "train --model lightgcn --data {ds} --no-progress --set valid_metric=recall@5 "
+         "--epochs 3 --out {tmp}/r --resume", "{tmp}/r: results.json",
+         setup=lambda e: (copy_run(e) / "run.json").unlink(), protect=("{tmp}/r",)),
+    Case("resume-checkpoint-mismatch", "resume-identity",
+         "--resume from a checkpoint that does not fit the model: one line, no traceback",
+         TR + " --epochs 3 --set embedding_dim=8 --out {tmp}/r --resume",
+         "{tmp}/r/checkpoint.pt", setup=lambda e: _legacy_dim(copy_run(e), 8),
+         protect=("{tmp}/r",)),
+    Case("resume-run-json-corrupt", "resume-identity", "--resume with a corrupt run.json",
+         TR + " --epochs 3 --out {tmp}/r --resume", "{tmp}/r/run.json",
+         setup=lambda e: write(copy_run(e) / "run.json", "{oops"), protect=("{tmp}/r",)),
+    Case("resume-more-epochs", "resume-identity",
+         "--resume with more epochs (the one change allowed) continues the run",
+         TR + " --epochs 3 --out {tmp}/r --resume", None, 0,
+         setup=lambda e: copy_run(e), check=check_resumed_longer),
+    # -------------------------------------------------- concurrent writers
+    Case("locked-overwrite", "concurrent-writers",
+         "train --overwrite into a folder another process is writing: refused, nothing removed",
+         T + " --epochs 1 --out {tmp}/r --overwrite", "locked by process",
+         setup=lambda e: _lock(copy_run(e)), protect=("{tmp}/r",)),
+    Case("locked-resume", "concurrent-writers",
+         "train --resume into a folder another process is writing: refused",
+         T + " --epochs 3 --out {tmp}/r --resume", "locked by process",
+         setup=lambda e: _lock(copy_run(e)), protect=("{tmp}/r",)),
+    Case("locked-new", "concurrent-writers",
+         "train into a new folder another process has just claimed: refused",
+         T + " --epochs 1 --out {tmp}/new", "{tmp}/new: locked by process",
+         setup=lambda e: _lock(e.tmp / "new"), protect=("{tmp}/new",)),
+    Case("locked-unlearn-out", "concurrent-writers",
+         "unlearn --out into a folder another process is writing: refused",
+         "unlearn --run {run} --forget-fraction users:0.2 --out {tmp}/u --overwrite",
+         "{tmp}/u: locked by process", setup=lambda e: _lock(copy_run(e, "u")),
+         protect=("{run}", "{tmp}/u")),
+    Case("lock-unreadable", "concurrent-writers",
+         "a lock file without a process id (being written): refused as locked",
+         T + " --epochs 1 --out {tmp}/new", "locked by another process",
+         setup=lambda e: write(e.tmp / "new" / ".lock", ""), protect=("{tmp}/new",)),
+    Case("stale-lock", "concurrent-writers",
+         "a lock left by a process that no longer runs is taken over (with a warning)",
+         T + " --epochs 1 --out {tmp}/new", None, 0,
+         setup=lambda e: write(e.tmp / "new" / ".lock", f"{_dead_pid()}\n"),
+         check=check_stale_lock_taken),
+    Case("two-trainings", "concurrent-writers",
+         "two real trainings into the same --out at once: the second gets the lock error, "
+         "the first completes",
+         "train --model mf --data synthetic --epochs 3 --set batch_size=64 --out {tmp}/run "
+         "--no-progress", "locked by process", subprocess=True),
+    # ------------------------------------------------------- changed data
+    Case("evaluate-resplit", "changed-data",
+         "evaluate after the dataset was re-prepared with another --seed: refused",
+         "evaluate --run {tmp}/r", "changed since the run was trained",
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)),
+         protect=("{tmp}/r", "{tmp}/d")),
+    Case("evaluate-resplit-force", "changed-data",
+         "evaluate --force on re-split data: evaluates, with a warning",
+         "evaluate --run {tmp}/r --force", None, 0,
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)),
+         check=check_forced_warning, protect=("{tmp}/r", "{tmp}/d")),
+    Case("recommend-resplit", "changed-data", "recommend on re-split data: refused",
+         "recommend --run {tmp}/r --users u0", "changed since the run was trained",
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)), protect=("{tmp}/r",)),
+    Case("recommend-resplit-force", "changed-data",
+         "recommend --force on re-split data: recommends, with a warning",
+         "recommend --run {tmp}/r --users u0 --force", None, 0,
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)), check=check_recommended),
+    Case("unlearn-resplit", "changed-data",
+         "unlearn from a run whose data were re-split: refused, no --out left behind",
+         "unlearn --run {tmp}/r --forget-fraction users:0.2 --out {tmp}/u --no-progress",
+         "changed since the run was trained",
+         setup=lambda e: _point_run_at(copy_run(e), _resplit(e)),
+         protect=("{tmp}/r", "{tmp}/u")),
+    Case("evaluate-features-added", "changed-data",
+         "evaluate after a feature file was added to the dataset folder: refused",
+         "evaluate --run {tmp}/r", "changed since the run was trained",
+         setup=lambda e: _with_data(e, lambda d: np.save(
+             d / "image_feat.npy", np.ones((8, 3), np.float32))), protect=("{tmp}/r",)),
+    Case("evaluate-inter-edited", "changed-data",
+         "evaluate after one interaction of the .inter file was edited: refused",
+         "evaluate --run {tmp}/r", "changed since the run was trained",
+         setup=lambda e: _with_data(e, _edit_inter), protect=("{tmp}/r",)),
+    Case("grid-moved", "changed-data",
+         "a grid folder trained from another working directory, then moved: evaluates",
+         "evaluate --run {tmp}/moved", None, 0, setup=lambda e: _moved_grid(e),
+         check=check_moved_grid),
+    Case("grid-moved-recommend", "changed-data",
+         "recommend from a moved grid folder (its best run relative to it)",
+         "recommend --run {tmp}/moved --users u0 --k 2", None, 0,
+         setup=lambda e: _moved_grid(e), check=check_raw_ids_u0),
+    # ------------------------------------------------ unlearning requests
+    Case("forget-user-range", "unlearning-requests", "a user id outside the dataset",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 2", setup=lambda e: write(e.tmp / "f.txt", "0\n999\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-user-negative", "unlearning-requests", "a negative user id",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 1", setup=lambda e: write(e.tmp / "f.txt", "-1\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-item-raw", "unlearning-requests",
+         "a raw item id where the request file takes integer ids",
+         "unlearn --run {run} --forget-items {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 1", setup=lambda e: write(e.tmp / "f.txt", "i3\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-item-range", "unlearning-requests", "an item id outside the dataset",
+         "unlearn --run {run} --forget-items {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 1", setup=lambda e: write(e.tmp / "f.txt", "4000\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-pair-one-column", "unlearning-requests",
+         "an interaction request line with one id",
+         "unlearn --run {run} --forget-interactions {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 1", setup=lambda e: write(e.tmp / "f.txt", "3\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-pair-not-training", "unlearning-requests",
+         "an interaction that is not a training interaction (a test pair)",
+         "unlearn --run {run} --forget-interactions {tmp}/f.txt --out {tmp}/u",
+         "{tmp}/f.txt, line 1", setup=lambda e: write(e.tmp / "f.txt", _test_pair(e)),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-empty", "unlearning-requests", "an empty request file",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u", "{tmp}/f.txt",
+         setup=lambda e: write(e.tmp / "f.txt", ""), protect=("{run}", "{tmp}/u")),
+    Case("forget-comments-only", "unlearning-requests",
+         "a request file of comments and a header only",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u", "{tmp}/f.txt",
+         setup=lambda e: write(e.tmp / "f.txt", "userID\n# nobody\n"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-binary", "unlearning-requests", "a request file that is not text",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u", "{tmp}/f.txt",
+         setup=lambda e: (e.tmp / "f.txt").write_bytes(b"\xff\xfe\x00\x01"),
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-missing", "unlearning-requests", "a request file that does not exist",
+         "unlearn --run {run} --forget-users {tmp}/nope.txt --out {tmp}/u", "{tmp}/nope.txt",
+         protect=("{run}", "{tmp}/u")),
+    Case("forget-dir", "unlearning-requests", "a request 'file' that is a folder",
+         "unlearn --run {run} --forget-users {tmp}/fd --out {tmp}/u", "{tmp}/fd",
+         setup=lambda e: (e.tmp / "fd").mkdir(), protect=("{run}", "{tmp}/u")),
+    Case("forget-all-users", "unlearning-requests",
+         "a request that forgets every user (nothing would be left to train on)",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u --no-progress",
+         "{tmp}/f.txt", setup=lambda e: write(e.tmp / "f.txt", "".join(
+             f"{u}\n" for u in range(12))), protect=("{run}", "{tmp}/u")),
+    Case("unlearn-out-run-spelled", "unlearning-requests",
+         "unlearn --out naming the --run folder by another spelling (x/../run): refused",
+         "unlearn --run {run} --forget-fraction users:0.2 --out {run}/../run --overwrite",
+         "--out", protect=("{run}",)),
+    Case("unlearn-out-grid-best", "unlearning-requests",
+         "unlearn from a grid folder with --out its selected run: refused",
+         "unlearn --run {tmp}/moved --forget-fraction users:0.2 --out {tmp}/moved/runs/0-seed1 "
+         "--overwrite", "--out", setup=lambda e: _moved_grid(e), protect=("{tmp}/moved",)),
+    Case("unlearn-ok", "unlearning-requests",
+         "a valid request: the unlearned run is written and evaluates (its data check passes)",
+         "unlearn --run {run} --forget-users {tmp}/f.txt --out {tmp}/u --epochs 1 "
+         "--no-progress", None, 0, setup=lambda e: write(e.tmp / "f.txt", "0\n5\n"),
+         check=check_unlearned_run_loads, protect=("{run}",)),
 ]
 
 
 # ---------------------------------------------------------- setup helpers
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+
+
+def _lock(folder: Path) -> None:
+    r"""A lock held by a live process other than this one (the parent)."""
+    import os
+    write(folder / ".lock", f"{os.getppid()}\n")
+
+
+def _resplit(env) -> Path:
+    r"""A copy of the dataset re-prepared from the same input with another
+    split seed (same users and items, other splits)."""
+    from mmgraph.cli import main
+    data = copy_ds(env, "d")
+    assert main(["prepare", "--format", "sequence", "--interactions", str(env.seq),
+                 "--name", "x", "--split", "mmrec", "--seed", "7", "--out", str(data),
+                 "--overwrite"]) == 0
+    return data
+
+
+def _legacy_dim(run: Path, dim: int) -> None:
+    r"""A run from before run.json whose results.json states another
+    embedding size than its checkpoint holds."""
+    (run / "run.json").unlink()
+    _set_embedding_dim(run, dim)
+
+
+def _edit_inter(data: Path) -> None:
+    path = data / "x.inter"
+    lines = path.read_text().splitlines()
+    fields = lines[1].split("\t")
+    fields[1] = str((int(fields[1]) + 1) % 8)
+    lines[1] = "\t".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _test_pair(env) -> str:
+    from mmgraph.data import load_dataset
+    u, i = load_dataset(str(env.ds)).test_edge_index[:, 0].tolist()
+    return f"{u} {i}\n"
+
+
+def _moved_grid(env) -> None:
+    r"""A grid trained with a relative --out from another working directory,
+    then moved."""
+    import os
+    from mmgraph.cli import main
+    cwd = os.getcwd()
+    os.chdir(env.tmp)
+    try:
+        assert main(["train", "--model", "mf", "--data", str(env.ds), "--epochs", "1",
+                     "--set", "valid_metric=recall@5", "--set", "embedding_dim=[4,8]",
+                     "--no-progress", "--out", "g"]) == 0
+    finally:
+        os.chdir(cwd)
+    (env.tmp / "g").rename(env.tmp / "moved")
+
+
 def _legacy(folder: Path) -> None:
     (folder / "prepare.json").unlink()
     np.save(folder / "text_feat.npy", np.ones((3, 2), np.float32))

@@ -7,6 +7,7 @@ The cases live in :mod:`tests.cli.catalogue` (also the source of
 signals and pipes in a child process.
 """
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -136,6 +137,8 @@ def test_child_case(case, base, tmp_path):
         assert proc.returncode == case.code
         _check_message(case, err, fmt)
         return
+    if case.id == "two-trainings":
+        return _two_trainings(case, argv, tmp_path, fmt)
     lines: list = []
     proc = _child(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if "--out" in argv:
@@ -152,10 +155,42 @@ def test_child_case(case, base, tmp_path):
     assert case.names.format(**fmt) in errors[0], errors[0]
 
 
+def _two_trainings(case, argv, tmp_path, fmt):
+    r"""Two real processes train into the same folder: the first is paused
+    (SIGSTOP) while it holds the lock, the second must fail on the lock
+    without touching the folder, then the first completes."""
+    run = tmp_path / "run"
+    first = _child(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines: list = []
+    reader = threading.Thread(target=lambda: lines.extend(first.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 600
+    while not (run / "checkpoint.pt").exists() and first.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first training ended before the second started"
+        before = _tree_hash(run)
+        second = _child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = second.communicate(timeout=600)
+        assert _tree_hash(run) == before, "the second writer changed the folder"
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    first.wait(timeout=600)
+    reader.join(timeout=30)
+    assert second.returncode == case.code, err
+    _check_message(case, err, fmt)
+    assert first.returncode == 0, "".join(lines)
+    assert not (run / ".lock").exists()
+    results = json.loads((run / "results.json").read_text())
+    assert results["finished"] and results["epochs"] == 3
+
+
 def test_catalogue_size_and_shape():
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
-    assert len(CASES) >= 70
+    assert len(CASES) >= 160
     assert {c.group for c in CASES} <= set(GROUPS)
     for c in CASES:
         assert (c.names is None) == (c.check is not None) or c.subprocess, c.id

@@ -122,7 +122,7 @@ def test_resume_with_another_config_is_refused(tiny_dataset, tmp_path):
             callbacks=RunFolder(tmp_path).callbacks(),
             show_progress=False).fit()
     with pytest.raises(RunFolderError,
-                       match="another training config.*learning_rate"):
+                       match="another setting.*learning_rate"):
         Trainer(create_model("mf", tiny_dataset), tiny_dataset,
                 _config(epochs=1, learning_rate=0.5),
                 callbacks=RunFolder(tmp_path).callbacks(),
