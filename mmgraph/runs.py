@@ -65,6 +65,8 @@ REQUEST_FILE = "unlearn_request.json"
 IDENTITY_FILE = "run.json"
 UNLEARN_FILE = "unlearn.json"
 LOCK_FILE = ".lock"
+#: The summary of a search folder (``mmgraph train --search``).
+SEARCH_FILE = "search.json"
 
 #: Identity fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("config.train.epochs", "versions", "code_version",
@@ -455,12 +457,15 @@ def dataset_spec(data) -> str:
 def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
               out_dir: Optional[PathLike] = None, resume: bool = False,
               data_spec: Optional[str] = None, show_progress: bool = True,
-              extra_results: Optional[Dict[str, Any]] = None
+              extra_results: Optional[Dict[str, Any]] = None,
+              extra_callbacks: Sequence[Callback] = ()
               ) -> Tuple[Dict[str, Any], Any]:
     r"""Trains one fully resolved configuration (``model`` / ``train`` /
     ``objective`` sections, no list values) of ``model_name`` on
     ``dataset``, into the run folder ``out_dir`` if given (locked while
-    training; ``resume`` continues its checkpoint).
+    training; ``resume`` continues its checkpoint). ``extra_callbacks``
+    (e.g. the loggers of :func:`mmgraph.train.make_loggers`) run after the
+    run folder's own.
 
     Returns ``(results, model)``."""
     from mmgraph.models import create_model
@@ -472,7 +477,8 @@ def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
              **(extra_results or {})}
     trainer = Trainer(model, dataset, tc, objective=tc.objective,
                       objective_params=config["objective"],
-                      callbacks=folder.callbacks() if folder else (),
+                      callbacks=[*(folder.callbacks() if folder else ()),
+                                 *extra_callbacks],
                       extra_results=extra, show_progress=show_progress)
     with _locked(folder):
         results = trainer.fit(resume=resume)
@@ -481,17 +487,20 @@ def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
 
 def run_dir_of_best(run_dir: PathLike) -> Path:
     r"""The run folder that holds the checkpoint: ``run_dir`` itself, or the
-    selected run of a grid folder."""
+    selected run of a grid folder (``grid.json``) or of a search folder
+    (``search.json``), whose ``best_run`` is relative to that folder."""
     folder = RunFolder(run_dir)
     if folder.has_checkpoint():
         return folder.path
-    if folder.file(GRID_FILE).is_file():
-        best = folder.read_grid().get("best_run")
-        if not best:
-            raise RunFolderError(f"{GRID_FILE} names no best run", run_dir)
-        path = Path(best)
-        return path if path.is_absolute() else folder.path / path
-    raise RunFolderError(f"no {CHECKPOINT} or {GRID_FILE} (is this a run "
+    for name, what in ((GRID_FILE, "the grid summary"),
+                       (SEARCH_FILE, "the search summary")):
+        if folder.file(name).is_file():
+            best = folder._read_json(name, what).get("best_run")
+            if not best:
+                raise RunFolderError(f"{name} names no best run (unfinished?)", run_dir)
+            path = Path(best)
+            return path if path.is_absolute() else folder.path / path
+    raise RunFolderError(f"no {CHECKPOINT}, {GRID_FILE} or {SEARCH_FILE} (is this a run "
                          f"folder of 'mmgraph train'?)", run_dir)
 
 

@@ -109,7 +109,7 @@ def test_grid_folder_stores_the_best_run_relative(tiny_dataset, tmp_path):
 
 
 def test_missing_and_corrupt_folders_raise_one_line_errors(tmp_path):
-    with pytest.raises(RunFolderError, match="no checkpoint.pt or grid.json"):
+    with pytest.raises(RunFolderError, match="no checkpoint.pt, grid.json or search.json"):
         run_dir_of_best(tmp_path)
     folder = RunFolder(tmp_path)
     folder.file(RESULTS).write_text("{not json")
@@ -168,3 +168,14 @@ def test_results_are_written_every_epoch(tiny_dataset, tmp_path):
     assert [len(s["history"]) for s in seen] == [1, 2, 3]
     assert not any(s["finished"] for s in seen)
     assert folder.read_results()["finished"]
+
+
+def test_run_dir_of_best_follows_a_search_folder(tmp_path):
+    from mmgraph.runs import run_dir_of_best
+    search = tmp_path / "s"
+    (search / "trials" / "abc").mkdir(parents=True)
+    (search / "search.json").write_text('{"best_run": "trials/abc"}')
+    assert run_dir_of_best(search) == search / "trials" / "abc"
+    (search / "search.json").write_text('{"best_run": null}')
+    with pytest.raises(RunFolderError, match="search.json names no best run"):
+        run_dir_of_best(search)

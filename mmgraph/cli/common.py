@@ -93,6 +93,9 @@ def run_dir_of_best(run_dir: Path) -> Path:
             if (c / CHECKPOINT).exists():
                 return c
         raise RunFolderError(f"its best run {best!r} has no {CHECKPOINT}", grid)
+    if (run_dir / "search.json").exists():  # a search folder (train --search)
+        from mmgraph.runs import run_dir_of_best as selected_run
+        return selected_run(run_dir)
     raise RunFolderError(f"no {CHECKPOINT}, {RESULTS} or {GRID} (is this a run folder of "
                          "'mmgraph train'?)", run_dir)
 

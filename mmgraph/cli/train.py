@@ -37,7 +37,57 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run in a non-empty --out (its files are removed first)")
     p.add_argument("--no-progress", action="store_true")
+    # Search and logging (mmgraph.search, mmgraph.train.logging_callbacks);
+    # spelt here so that the parser imports no torch.
+    p.add_argument("--search", choices=["random", "tpe"],
+                   help="random or TPE (Bayesian) search over the grid's ranges instead of "
+                        "the full grid, selected on validation (needs mmgraph[search]; "
+                        "--resume continues the study in --out)")
+    p.add_argument("--trials", type=values.positive_int, default=20,
+                   help="completed trials of --search (default 20)")
+    p.add_argument("--log", metavar="NAME[,NAME]",
+                   help="also log every epoch into the run folder: csv (metrics.csv), "
+                        "tensorboard (tensorboard/; needs mmgraph[tensorboard])")
     return p
+
+
+def _check_search_and_log(args: argparse.Namespace) -> None:
+    r"""``--search`` and ``--log`` fit the other options (before any data
+    are read)."""
+    from mmgraph.config import ConfigError
+    if args.search:
+        for flag, given in (("--grid", args.grid), ("--seeds", args.seeds)):
+            if given:
+                raise ConfigError(f"--search and {flag}: give one of them (--search "
+                                  "draws its points from the grid's ranges, one seed)")
+    if args.log:
+        if args.out is None:
+            raise ConfigError("--log needs --out (the logs are written into the run folder)")
+        from mmgraph.train.logging_callbacks import make_loggers
+        make_loggers(args.log, args.out)  # an unknown name or a missing extra: now
+
+
+def _run_search(args: argparse.Namespace, overrides: Dict[str, Any], dataset) -> int:
+    r"""``train --search``: the study, its table and the chosen trial."""
+    import shutil
+    from mmgraph.report import metrics_table
+    from mmgraph.search import SEARCH_FILE, STUDY_FILE, TRIALS_DIR, search, search_table
+    if args.out is not None and args.overwrite:   # the search's own files
+        for name in (SEARCH_FILE, STUDY_FILE, TRIALS_DIR):
+            path = args.out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _prepare_out(args)
+    summary = search(args.model, dataset, args.config, overrides, args.out, args.search,
+                     args.trials, seed=args.seed if args.seed is not None else 0,
+                     show_progress=not args.no_progress, loggers=args.log)
+    print(search_table(summary))
+    best = summary["best"]
+    print(f"\nselected on validation: trial {best['number']} {best['point']} "
+          f"({summary['seconds']:.0f} s)")
+    print(metrics_table({"valid": best["valid"], "test": best["test"]}))
+    if args.out:
+        print(f"\nsearch folder: {args.out}")
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -114,14 +164,18 @@ def run(args: argparse.Namespace) -> int:
         from mmgraph.config import ConfigError
         raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
     check_config(config, f"--config {args.config}" if args.config else "--set")
+    _check_search_and_log(args)
     init_from_env(args.device or "cpu")
     dataset = _load_data(args.data, config)
+    if args.search:
+        return _run_search(args, overrides, dataset)
     created = _prepare_out(args)
     seeds: Optional[List[int]] = args.seeds
     try:
         result = train_model(args.model, dataset, args.config, overrides,
                              args.out, resume=args.resume, use_grid=args.grid,
-                             seeds=seeds, show_progress=not args.no_progress)
+                             seeds=seeds, show_progress=not args.no_progress,
+                             loggers=args.log)
     except BaseException:
         if created and not any(args.out.iterdir()):
             args.out.rmdir()  # nothing was written: leave no empty folder behind
