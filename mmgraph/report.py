@@ -14,7 +14,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 __all__ = ["format_table", "metrics_table", "mean_std", "fmt_mean_std",
            "TABLE_METRICS", "BEYOND_METRICS", "COLD_METRICS", "metric_group",
-           "grouped_metrics_tables", "extra_tables", "extra_markdown", "summarise",
+           "metric_rows_table", "grouped_metrics_tables", "extra_tables", "extra_markdown",
+           "summarise",
            "SUMMARY_HEADERS", "VALID_HEADERS",
            "summary_rows", "valid_summary_rows", "summary_csv",
            "summary_markdown", "summary_figures"]
@@ -234,17 +235,30 @@ GROUP_TITLES = {"accuracy": "accuracy",
                         "cold_among_cold_: among cold items)"}
 
 
+def metric_rows_table(results: Dict[str, Dict[str, Any]], keys: Sequence[str]) -> str:
+    r"""A terminal-width table of :obj:`keys`: one row per metric name, one
+    column per split and cut-off (``valid@20``); ``-`` where a split lacks
+    the key."""
+    names = list(dict.fromkeys(k.partition("@")[0] for k in keys))
+    cuts = sorted({int(k.partition("@")[2]) for k in keys})
+    splits = [s for s in results if results[s]]
+    rows = [[name] + [results[s].get(f"{name}@{c}", "-") for s in splits for c in cuts]
+            for name in names]
+    return format_table(rows, ["metric"] + [f"{s}@{c}" for s in splits for c in cuts])
+
+
 def grouped_metrics_tables(results: Dict[str, Dict[str, Any]]) -> str:
     r"""Every ``metric@k`` of ``{'valid': {...}, 'test': {...}}`` in up to
-    three tables (accuracy, beyond-accuracy, cold-start), each under its
-    title; a split's ``cold_note`` (an ID-only model) follows the tables."""
+    three tables (accuracy, beyond-accuracy, cold-start; see
+    :func:`metric_rows_table`), each under its title; a split's
+    ``cold_note`` (an ID-only model) follows the tables."""
     first = next((r for r in results.values() if r), {})
     keys = [k for k in first if "@" in k]
     parts = []
     for group, title in GROUP_TITLES.items():
         mine = [k for k in keys if metric_group(k) == group]
         if mine:
-            parts.append(f"{title}:\n{metrics_table(results, mine)}")
+            parts.append(f"{title}:\n{metric_rows_table(results, mine)}")
     notes = dict.fromkeys(str(r["cold_note"]) for r in results.values()
                           if r and r.get("cold_note"))
     parts += [f"cold-start: {n}" for n in notes]

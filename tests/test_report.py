@@ -148,11 +148,17 @@ def test_grouped_metrics_tables_split_accuracy_beyond_and_cold():
                     "cold_note": "ID-only model: no cold-item scores"}}
     text = grouped_metrics_tables(res)
     acc, beyond, note = text.split("\n\n")
-    assert acc.splitlines()[0] == "accuracy:" and "recall@20" in acc
-    assert "coverage" not in acc and "num_users" not in acc
-    assert beyond.startswith("beyond accuracy") and "0.7500" in beyond
+    assert acc.splitlines()[0] == "accuracy:"
+    assert acc.splitlines()[1].split() == ["metric", "valid@20", "test@20"]
+    assert acc.splitlines()[3].split() == ["recall", "0.2500", "0.5000"]
+    assert "coverage" not in acc and "num_users" not in text
+    assert beyond.startswith("beyond accuracy")
+    assert beyond.splitlines()[3].split() == ["coverage", "0.5000", "0.7500"]
     assert note == "cold-start: ID-only model: no cold-item scores"
-    res = {"test": {"recall@20": 0.5, "cold_recall@20": 0.125}}
-    parts = grouped_metrics_tables(res).split("\n\n")
-    assert len(parts) == 2 and parts[1].startswith("cold-start items") \
-        and "0.1250" in parts[1]
+    res = {"test": {"recall@20": 0.5, "recall@5": 0.25, "ndcg@20": 0.5,
+                    "cold_recall@20": 0.125}}
+    acc, cold = grouped_metrics_tables(res).split("\n\n")
+    # cut-offs sorted; a missing key is '-'
+    assert acc.splitlines()[1].split() == ["metric", "test@5", "test@20"]
+    assert acc.splitlines()[4].split() == ["ndcg", "-", "0.5000"]
+    assert cold.startswith("cold-start items") and "0.1250" in cold
