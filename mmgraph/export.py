@@ -44,7 +44,6 @@ Files (``mmgraph export --run R --format F --out PATH``):
 """
 from __future__ import annotations
 
-import argparse
 import io
 import zipfile
 from pathlib import Path
@@ -60,7 +59,7 @@ from mmgraph.runs import load_run
 
 __all__ = ["EmbeddingIndex", "ExportError", "UnknownUserError", "FORMATS",
            "export_run", "export_npz", "export_faiss", "export_onnx",
-           "load_faiss", "faiss_topk", "add_parser", "run"]
+           "load_faiss", "faiss_topk", "sidecar_path"]
 
 #: The export formats, in the order ``--format`` lists them.
 FORMATS = ("npz", "faiss", "onnx")
@@ -288,7 +287,8 @@ def export_npz(index: EmbeddingIndex, out: PathLike) -> Path:
     return index.save_npz(out)
 
 
-def _sidecar(out: PathLike) -> Path:
+def sidecar_path(out: PathLike) -> Path:
+    r"""The ``npz`` archive written next to a ``faiss`` or ``onnx`` export."""
     return Path(f"{out}.npz")
 
 
@@ -299,7 +299,7 @@ def export_faiss(index: EmbeddingIndex, out: PathLike) -> Path:
     flat = faiss.IndexFlatIP(index.item_emb.size(1))
     flat.add(np.ascontiguousarray(index.item_emb.numpy(), dtype=np.float32))
     data = faiss.serialize_index(flat)
-    index.save_npz(_sidecar(out))
+    index.save_npz(sidecar_path(out))
     atomic_write_bytes(out, np.asarray(data).tobytes())
     return Path(out)
 
@@ -314,7 +314,7 @@ def load_faiss(path: PathLike):
     except (OSError, RuntimeError) as e:
         raise ExportError(f"{path}: cannot read the faiss index ({e})") \
             from None
-    return flat, EmbeddingIndex.load_npz(_sidecar(path))
+    return flat, EmbeddingIndex.load_npz(sidecar_path(path))
 
 
 def faiss_topk(flat, index: EmbeddingIndex, users: Union[Tensor, Sequence[int]],
@@ -401,7 +401,7 @@ def export_onnx(index: EmbeddingIndex, out: PathLike,
             if err > 1e-4:
                 raise ExportError(f"{out}: the ONNX scorer differs from the "
                                   f"PyTorch scores by {err:.2e} (> 1e-4)")
-    index.save_npz(_sidecar(out))
+    index.save_npz(sidecar_path(out))
     atomic_write_bytes(out, data)
     return Path(out)
 
@@ -436,25 +436,3 @@ def export_run(run_dir: PathLike, format: str, out: PathLike) -> Path:
                           f"{', '.join(FORMATS)}.{did_you_mean(format, FORMATS)}")
     index = EmbeddingIndex.from_run(run_dir)
     return _WRITERS[format](index, out)
-
-
-# ---------------------------------------------------------------------- CLI
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    r"""Registers ``mmgraph export``."""
-    p = subparsers.add_parser(
-        "export", help="export a run's embeddings (npz), a FAISS index or an "
-        "ONNX scorer")
-    p.add_argument("--run", required=True, help="run (or grid) folder")
-    p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--out", required=True, help="file to write (faiss and "
-                   "onnx also write OUT.npz with raw ids and training items)")
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args) -> int:
-    r"""``mmgraph export``: writes the file and prints what was written."""
-    path = export_run(args.run, args.format, args.out)
-    extra = f" and {_sidecar(path)}" if args.format != "npz" else ""
-    print(f"wrote {path}{extra} ({args.format} export of {args.run})")
-    return 0

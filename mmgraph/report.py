@@ -13,7 +13,10 @@ import statistics
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 __all__ = ["format_table", "metrics_table", "mean_std", "fmt_mean_std",
-           "TABLE_METRICS", "summarise", "SUMMARY_HEADERS", "VALID_HEADERS",
+           "TABLE_METRICS", "BEYOND_METRICS", "COLD_METRICS", "metric_group",
+           "metric_rows_table", "grouped_metrics_tables", "extra_tables", "extra_markdown",
+           "summarise",
+           "SUMMARY_HEADERS", "VALID_HEADERS",
            "summary_rows", "valid_summary_rows", "summary_csv",
            "summary_markdown", "summary_figures"]
 
@@ -203,6 +206,113 @@ def summary_markdown(title: str, rows: Sequence[Dict[str, Any]],
         md.append(f"\n{unfinished} run(s) of the suite are not finished and "
                   f"are not in the table.")
     return "\n".join(md) + "\n"
+
+
+#: The beyond-accuracy columns of a suite report (test split, top 20).
+BEYOND_METRICS = ("coverage@20", "novelty@20", "diversity_text@20",
+                  "avg_popularity@20", "gini@20")
+#: The cold-start columns of a suite report (suites on a ``--cold-items``
+#: folder): cold items ranked among all items, and among cold items only.
+COLD_METRICS = ("cold_recall@20", "cold_among_cold_recall@20")
+_BEYOND_NAMES = ("coverage", "novelty", "avg_popularity", "gini")
+
+
+def metric_group(key: str) -> str:
+    r"""``'cold'`` (``cold_*``), ``'beyond'`` (coverage, novelty, diversity,
+    average popularity, Gini) or ``'accuracy'`` for a ``metric@k`` key."""
+    name = key.partition("@")[0]
+    if name.startswith("cold_"):
+        return "cold"
+    if name in _BEYOND_NAMES or name.startswith("diversity"):
+        return "beyond"
+    return "accuracy"
+
+
+#: The titles of :func:`grouped_metrics_tables`, in print order.
+GROUP_TITLES = {"accuracy": "accuracy",
+                "beyond": "beyond accuracy (catalogue, novelty, diversity, popularity)",
+                "cold": "cold-start items (cold_: among all items; "
+                        "cold_among_cold_: among cold items)"}
+
+
+def metric_rows_table(results: Dict[str, Dict[str, Any]], keys: Sequence[str]) -> str:
+    r"""A terminal-width table of :obj:`keys`: one row per metric name, one
+    column per split and cut-off (``valid@20``); ``-`` where a split lacks
+    the key."""
+    names = list(dict.fromkeys(k.partition("@")[0] for k in keys))
+    cuts = sorted({int(k.partition("@")[2]) for k in keys})
+    splits = [s for s in results if results[s]]
+    rows = [[name] + [results[s].get(f"{name}@{c}", "-") for s in splits for c in cuts]
+            for name in names]
+    return format_table(rows, ["metric"] + [f"{s}@{c}" for s in splits for c in cuts])
+
+
+def grouped_metrics_tables(results: Dict[str, Dict[str, Any]]) -> str:
+    r"""Every ``metric@k`` of ``{'valid': {...}, 'test': {...}}`` in up to
+    three tables (accuracy, beyond-accuracy, cold-start; see
+    :func:`metric_rows_table`), each under its title; a split's
+    ``cold_note`` (an ID-only model) follows the tables."""
+    first = next((r for r in results.values() if r), {})
+    keys = [k for k in first if "@" in k]
+    parts = []
+    for group, title in GROUP_TITLES.items():
+        mine = [k for k in keys if metric_group(k) == group]
+        if mine:
+            parts.append(f"{title}:\n{metric_rows_table(results, mine)}")
+    notes = dict.fromkeys(str(r["cold_note"]) for r in results.values()
+                          if r and r.get("cold_note"))
+    parts += [f"cold-start: {n}" for n in notes]
+    return "\n\n".join(parts)
+
+
+def _extra_cell(rs: Sequence[Dict[str, Any]], metric: str) -> str:
+    vals = [r["test"].get(metric) for r in rs]
+    if all(isinstance(v, (int, float)) for v in vals):
+        return fmt_mean_std([float(v) for v in vals])
+    if metric_group(metric) == "cold" and \
+            any(r["test"].get("cold_note") for r in rs):
+        return "ID-only"
+    return "n/a"
+
+
+def extra_tables(records: Sequence[Dict[str, Any]]
+                 ) -> Dict[str, tuple]:
+    r"""The beyond-accuracy table (:data:`BEYOND_METRICS`) and, when the
+    runs evaluated cold items, the cold-start table (:data:`COLD_METRICS`)
+    of run records: ``{"beyond" | "cold": (headers, rows)}``, one row per
+    ``(dataset, label)`` with the test mean ± std over seeds. A model that
+    cannot score an item from content (its results carry a ``cold_note``)
+    shows ``ID-only`` in the cold columns; a metric the run lacks (e.g.
+    text diversity without a text modality) ``n/a``."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["label"]), []).append(r)
+    out = {}
+    wanted = {"beyond": BEYOND_METRICS}
+    if any(k.startswith("cold_") for r in records for k in r["test"]):
+        wanted["cold"] = COLD_METRICS
+    for name, metrics in wanted.items():
+        rows = [[ds, label, len(rs)] + [_extra_cell(rs, m) for m in metrics]
+                for (ds, label), rs in groups.items()]
+        out[name] = (["dataset", "model", "seeds"] + [f"test {m}" for m in metrics],
+                     rows)
+    return out
+
+
+def extra_markdown(records: Sequence[Dict[str, Any]]) -> str:
+    r"""The tables of :func:`extra_tables` as Markdown sections."""
+    titles = {"beyond": "Beyond accuracy (test, top 20): catalogue coverage, "
+                        "novelty (mean self-information), intra-list distance "
+                        "in the text feature space, average popularity and "
+                        "Gini index of the recommended items.",
+              "cold": "Cold-start items (test, top 20): recall of the cold "
+                      "items ranked among all items (cold_) and among the cold "
+                      "items only (cold_among_cold_); ID-only models cannot "
+                      "score an item without interactions."}
+    md = []
+    for name, (headers, rows) in extra_tables(records).items():
+        md += [titles[name], "", format_table(rows, headers, markdown=True), ""]
+    return "\n".join(md)
 
 
 def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):

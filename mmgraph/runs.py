@@ -67,11 +67,18 @@ REQUEST_FILE = "unlearn_request.json"
 IDENTITY_FILE = "run.json"
 UNLEARN_FILE = "unlearn.json"
 LOCK_FILE = ".lock"
+#: The summary of a search folder (``mmgraph train --search``), its Optuna
+#: study and the folder of its trials' runs.
+SEARCH_FILE = "search.json"
+STUDY_FILE = "study.journal"
+TRIALS_DIR = "trials"
+
 #: What a run (or grid) folder holds: :meth:`RunFolder.clear` removes
 #: exactly these (files and sub-folders); anything else a user put there
 #: stays.
 RUN_FILES = (CHECKPOINT, RESULTS, TOPK_FILE, CURVE_FILE, GRID_FILE, "runs",
-             IDENTITY_FILE, REQUEST_FILE, UNLEARN_FILE, "gold", "finetune")
+             IDENTITY_FILE, REQUEST_FILE, UNLEARN_FILE, "gold", "finetune",
+             SEARCH_FILE, STUDY_FILE, TRIALS_DIR)
 #: The folders whose lock this process holds, with their nesting depth
 #: (:meth:`RunFolder.lock` is re-entrant within a process).
 _HELD: Dict[str, int] = {}
@@ -600,12 +607,15 @@ def dataset_spec(data) -> str:
 def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
               out_dir: Optional[PathLike] = None, resume: bool = False,
               data_spec: Optional[str] = None, show_progress: bool = True,
-              extra_results: Optional[Dict[str, Any]] = None
+              extra_results: Optional[Dict[str, Any]] = None,
+              extra_callbacks: Sequence[Callback] = ()
               ) -> Tuple[Dict[str, Any], Any]:
     r"""Trains one fully resolved configuration (``model`` / ``train`` /
     ``objective`` sections, no list values) of ``model_name`` on
     ``dataset``, into the run folder ``out_dir`` if given (locked while
-    training; ``resume`` continues its checkpoint).
+    training; ``resume`` continues its checkpoint). ``extra_callbacks``
+    (e.g. the loggers of :func:`mmgraph.train.make_loggers`) run after the
+    run folder's own.
 
     Returns ``(results, model)``."""
     from mmgraph.models import create_model
@@ -617,7 +627,8 @@ def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
              **(extra_results or {})}
     trainer = Trainer(model, dataset, tc, objective=tc.objective,
                       objective_params=config["objective"],
-                      callbacks=folder.callbacks() if folder else (),
+                      callbacks=[*(folder.callbacks() if folder else ()),
+                                 *extra_callbacks],
                       extra_results=extra, show_progress=show_progress)
     with _locked(folder):
         results = trainer.fit(resume=resume)
@@ -626,9 +637,9 @@ def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],
 
 def run_dir_of_best(run_dir: PathLike) -> Path:
     r"""The run folder that holds the checkpoint: ``run_dir`` itself, or the
-    selected run of a grid folder (stored relative to the grid folder, so a
-    moved grid folder still finds it; never relative to the working
-    directory)."""
+    selected run of a grid folder (``grid.json``) or of a search folder
+    (``search.json``): stored relative to that folder, so a moved folder
+    still finds it; never relative to the working directory)."""
     folder = RunFolder(run_dir)
     if not folder.path.is_dir():
         raise RunFolderError("run folder not found" if not folder.path.exists()
@@ -636,19 +647,22 @@ def run_dir_of_best(run_dir: PathLike) -> Path:
                              folder.path)
     if folder.has_checkpoint() or folder.has_results():
         return folder.path
-    if folder.file(GRID_FILE).is_file():
-        grid = folder.file(GRID_FILE)
-        best = folder.read_grid().get("best_run")
+    for name, what in ((GRID_FILE, "the grid summary"),
+                       (SEARCH_FILE, "the search summary")):
+        if not folder.file(name).is_file():
+            continue
+        summary = folder.file(name)
+        best = folder._read_json(name, what).get("best_run")
         if not isinstance(best, str) or not best:
-            raise RunFolderError("is corrupt: no 'best_run'", grid)
+            raise RunFolderError(f"{name} names no best run (unfinished?)", folder.path)
         path = Path(best)
         path = path if path.is_absolute() else folder.path / path
         if not (path / CHECKPOINT).is_file():
             raise RunFolderError(f"its best run {best!r} has no {CHECKPOINT}",
-                                 grid)
+                                 summary)
         return path
-    raise RunFolderError(f"no {CHECKPOINT}, {RESULTS} or {GRID_FILE} (is this "
-                         f"a run folder of 'mmgraph train'?)", folder.path)
+    raise RunFolderError(f"no {CHECKPOINT}, {RESULTS}, {GRID_FILE} or {SEARCH_FILE} (is "
+                         f"this a run folder of 'mmgraph train'?)", folder.path)
 
 
 def check_data(folder: RunFolder, dataset, force: bool = False) -> None:

@@ -36,7 +36,6 @@ random search does not replay its first draws.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -48,21 +47,20 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from mmgraph import runs
 from mmgraph.config import ConfigError
 from mmgraph.data import load_dataset
-from mmgraph.experiment import grid_axes, parse_override, resolve_config
+from mmgraph.experiment import grid_axes, resolve_config
 from mmgraph.errors import MissingExtraError, RunFolderError, did_you_mean
 from mmgraph.io import atomic_write_json
+from mmgraph.train.logging_callbacks import make_loggers
 
 __all__ = ["Axis", "search_space", "run_study", "search", "SAMPLERS",
-           "STUDY_FILE", "SEARCH_FILE", "best_run_dir", "search_table",
-           "add_arguments", "run"]
+           "STUDY_FILE", "SEARCH_FILE", "best_run_dir", "search_table"]
 
 log = logging.getLogger("mmgraph")
 
 #: Sampler names of ``--search``.
 SAMPLERS = ("random", "tpe")
-STUDY_FILE = "study.journal"
-SEARCH_FILE = "search.json"
-TRIALS_DIR = "trials"
+SEARCH_FILE, STUDY_FILE, TRIALS_DIR = \
+    runs.SEARCH_FILE, runs.STUDY_FILE, runs.TRIALS_DIR
 #: Ratio max/min from which a positive float axis is searched log-uniformly.
 LOG_RATIO = 100.0
 
@@ -211,7 +209,8 @@ def search(model: str, data: Any = "synthetic",
            overrides: Optional[Dict[str, Any]] = None,
            out_dir: Union[str, Path, None] = None, sampler: str = "tpe",
            trials: int = 20, seed: int = 0,
-           show_progress: bool = False) -> Dict[str, Any]:
+           show_progress: bool = False, loggers: Optional[str] = None
+           ) -> Dict[str, Any]:
     r"""Random or TPE search over ``model``'s grid ranges (see the module
     docstring), selected on validation.
 
@@ -225,6 +224,9 @@ def search(model: str, data: Any = "synthetic",
         sampler (str): ``'random'`` or ``'tpe'``.
         trials (int): completed trials to reach.
         seed (int): the sampler's seed.
+        show_progress (bool): a progress bar per trial.
+        loggers (str, optional): the ``--log`` loggers for every trial's folder
+            (:func:`~mmgraph.train.logging_callbacks.make_loggers`).
 
     Returns:
         the summary also written to ``out_dir/search.json``: ``trials``
@@ -279,9 +281,11 @@ def search(model: str, data: Any = "synthetic",
                 cfg[section][k] = value
             run_dir = out / TRIALS_DIR / _point_key(point) if out else None
             log.info("search trial %s", point)
+            extra = make_loggers(loggers, run_dir) if run_dir else []
             res, _ = runs.train_run(model, dataset, cfg, run_dir,
-                                  resume=run_dir is not None, data_spec=spec,
-                                  show_progress=show_progress)
+                                    resume=run_dir is not None, data_spec=spec,
+                                    show_progress=show_progress,
+                                    extra_callbacks=extra)
             records[_point_key(point)] = res
         return float(res["valid"][metric])
 
@@ -365,36 +369,3 @@ def search_table(summary: Dict[str, Any]) -> str:
 
 def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
-# ---------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    r"""Adds ``--search`` and ``--trials`` to ``mmgraph train``'s parser."""
-    parser.add_argument("--search", choices=SAMPLERS,
-                        help="random or TPE (Bayesian) search over the grid's "
-                        "ranges instead of the full grid (needs "
-                        "mmgraph[search])")
-    parser.add_argument("--trials", type=int, default=20,
-                        help="completed trials of --search (default 20)")
-
-
-def run(args) -> int:
-    r"""``mmgraph train ... --search S``: the search, then its table and
-    the chosen trial's validation and test metrics."""
-    from mmgraph.report import metrics_table
-    overrides = dict(parse_override(item) for item in
-                     (getattr(args, "set", None) or []))
-    for key in ("epochs", "seed", "device", "objective"):
-        value = getattr(args, key, None)
-        if value is not None:
-            overrides[key] = value
-    summary = search(args.model, args.data, args.config, overrides, args.out,
-                     args.search, args.trials,
-                     seed=args.seed if args.seed is not None else 0,
-                     show_progress=not getattr(args, "no_progress", True))
-    print(search_table(summary))
-    best = summary["best"]
-    print(f"\nselected on validation: trial {best['number']} {best['point']} "
-          f"({summary['seconds']:.0f} s)")
-    print(metrics_table({"valid": best["valid"], "test": best["test"]}))
-    return 0

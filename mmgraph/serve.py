@@ -17,7 +17,6 @@ Endpoints (all answer JSON):
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from http import HTTPStatus
@@ -28,8 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from mmgraph.export import EmbeddingIndex, UnknownUserError
 
-__all__ = ["make_server", "serve", "RecommendHandler", "MAX_K", "add_parser",
-           "run"]
+__all__ = ["make_server", "serve", "RecommendHandler", "MAX_K"]
 
 log = logging.getLogger("mmgraph")
 
@@ -132,24 +130,3 @@ def serve(source: Union[str, Path, EmbeddingIndex], host: str = "127.0.0.1",
         pass
     finally:
         server.server_close()
-
-
-# ---------------------------------------------------------------------- CLI
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    r"""Registers ``mmgraph serve``."""
-    p = subparsers.add_parser(
-        "serve", help="serve a run's top-k recommendations over HTTP")
-    p.add_argument("--run", required=True,
-                   help="run (or grid) folder, or an npz export")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default: 127.0.0.1, this machine "
-                   "only)")
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args) -> int:
-    r"""``mmgraph serve``: blocks until interrupted."""
-    serve(args.run, args.host, args.port)
-    return 0

@@ -1,14 +1,13 @@
-import argparse
-
 import numpy as np
 import pytest
 import torch
 
 from mmgraph.errors import MMGraphError, MissingExtraError
 from mmgraph.evaluation import Evaluator
-from mmgraph.export import (EmbeddingIndex, ExportError, UnknownUserError,
-                            add_parser, export_run, faiss_topk, load_faiss,
-                            onnx_scores, run)
+from mmgraph.cli import main
+from mmgraph.export import (FORMATS, EmbeddingIndex, ExportError, UnknownUserError,
+                            export_run, faiss_topk, load_faiss, onnx_scores,
+                            sidecar_path)
 from mmgraph.runs import load_run
 from tests.run_factory import make_run
 
@@ -152,13 +151,42 @@ def test_missing_extra_names_the_extra(trained, tmp_path, monkeypatch):
 
 def test_cli_verb(trained, tmp_path, capsys):
     run_dir, _, _ = trained
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["export", "--run", str(run_dir), "--format",
-                              "npz", "--out", str(tmp_path / "e.npz")])
-    assert args.func is run and run(args) == 0
-    assert "wrote" in capsys.readouterr().out
-    assert (tmp_path / "e.npz").exists()
+    out = tmp_path / "e.npz"
+    assert main(["export", "--run", str(run_dir), "--format", "npz", "--out",
+                 str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    np.testing.assert_allclose(EmbeddingIndex.load_npz(out).item_emb,
+                               EmbeddingIndex.from_run(run_dir).item_emb)
+
+
+def test_cli_verb_faiss_writes_the_sidecar_and_matches_recommend(trained, tmp_path,
+                                                                  capsys):
+    run_dir, model, dataset = trained
+    out = tmp_path / "items.faiss"
+    assert main(["export", "--run", str(run_dir), "--format", "faiss", "--out",
+                 str(out)]) == 0
+    assert str(sidecar_path(out)) in capsys.readouterr().out
+    flat, index = load_faiss(out)
+    users = [0, 7, 21]
+    items, _ = faiss_topk(flat, index, users, 5)
+    assert items.tolist() == _recommend(model, dataset, users, 5).tolist()
+
+
+def test_cli_formats_match_the_library():
+    from mmgraph.cli import export as cli_export
+    assert cli_export.FORMATS == FORMATS
+
+
+def test_cli_bad_format_and_missing_run_are_one_line(tmp_path, capsys):
+    assert main(["export", "--run", str(tmp_path), "--format", "annoy",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--format" in err[0]
+    assert main(["export", "--run", str(tmp_path / "nope"), "--format", "npz",
+                 "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert not (tmp_path / "x.npz").exists()
 
 
 def _hand_index():

@@ -88,3 +88,77 @@ def test_summary_csv_markdown_and_figures():
     assert sorted(images) == ["accuracy_vs_time_d.png", "curves_d.png"]
     assert all(png.startswith(b"\x89PNG") for png in images.values())
     assert summary_figures([]) == {}
+
+
+def _extra_record(label, seed, test):
+    return {"dataset": "beauty", "label": label, "model": label, "seed": seed,
+            "test": test}
+
+
+def test_metric_group_sorts_every_kind_of_key():
+    from mmgraph.report import metric_group
+    assert [metric_group(k) for k in (
+        "recall@20", "mrr@10", "coverage@20", "novelty@5", "diversity_text@20",
+        "diversity_image@20", "avg_popularity@20", "gini@50", "cold_recall@20",
+        "cold_among_cold_ndcg@20")] == \
+        ["accuracy", "accuracy", "beyond", "beyond", "beyond", "beyond", "beyond",
+         "beyond", "cold", "cold"]
+
+
+def test_extra_tables_beyond_and_cold_with_id_only_models():
+    from mmgraph.report import BEYOND_METRICS, extra_markdown, extra_tables
+    beyond = {"coverage@20": 0.5, "novelty@20": 7.0, "diversity_text@20": 0.9,
+              "avg_popularity@20": 30.0, "gini@20": 0.8}
+    records = [
+        _extra_record("bm3", 0, {**beyond, "cold_recall@20": 0.1,
+                                 "cold_among_cold_recall@20": 0.4}),
+        _extra_record("bm3", 1, {**beyond, "coverage@20": 0.7,
+                                 "cold_recall@20": 0.3,
+                                 "cold_among_cold_recall@20": 0.6}),
+        _extra_record("lightgcn", 0, {"coverage@20": 0.25, "novelty@20": 6.0,
+                                      "avg_popularity@20": 40.0, "gini@20": 0.9,
+                                      "cold_note": "ID-only model"})]
+    tables = extra_tables(records)
+    headers, rows = tables["beyond"]
+    assert headers == ["dataset", "model", "seeds"] + [f"test {m}" for m in BEYOND_METRICS]
+    # bm3: coverage (0.5, 0.7) -> mean 0.6, sample std 0.1414
+    assert rows[0] == ["beauty", "bm3", 2, "0.6000 ± 0.1414", "7.0000 ± 0.0000",
+                       "0.9000 ± 0.0000", "30.0000 ± 0.0000", "0.8000 ± 0.0000"]
+    # lightgcn has no text diversity in its results: n/a, not NaN
+    assert rows[1] == ["beauty", "lightgcn", 1, "0.2500", "6.0000", "n/a",
+                       "40.0000", "0.9000"]
+    headers, rows = tables["cold"]
+    assert headers[3:] == ["test cold_recall@20", "test cold_among_cold_recall@20"]
+    assert rows[0][3:] == ["0.2000 ± 0.1414", "0.5000 ± 0.1414"]
+    assert rows[1][3:] == ["ID-only", "ID-only"]
+    md = extra_markdown(records)
+    cold_line = [line for line in md.splitlines() if "lightgcn" in line][-1]
+    assert [c.strip() for c in cold_line.strip("|").split("|")][3:] == \
+        ["ID-only", "ID-only"]
+    assert "nan" not in md.lower() and md.count("|") > 0
+    # without cold metrics in any record there is no cold table
+    assert set(extra_tables([_extra_record("mf", 0, beyond)])) == {"beyond"}
+
+
+def test_grouped_metrics_tables_split_accuracy_beyond_and_cold():
+    from mmgraph.report import grouped_metrics_tables
+    res = {"valid": {"recall@20": 0.25, "coverage@20": 0.5, "num_users": 9,
+                     "cold_note": "ID-only model: no cold-item scores"},
+           "test": {"recall@20": 0.5, "coverage@20": 0.75, "num_users": 9,
+                    "cold_note": "ID-only model: no cold-item scores"}}
+    text = grouped_metrics_tables(res)
+    acc, beyond, note = text.split("\n\n")
+    assert acc.splitlines()[0] == "accuracy:"
+    assert acc.splitlines()[1].split() == ["metric", "valid@20", "test@20"]
+    assert acc.splitlines()[3].split() == ["recall", "0.2500", "0.5000"]
+    assert "coverage" not in acc and "num_users" not in text
+    assert beyond.startswith("beyond accuracy")
+    assert beyond.splitlines()[3].split() == ["coverage", "0.5000", "0.7500"]
+    assert note == "cold-start: ID-only model: no cold-item scores"
+    res = {"test": {"recall@20": 0.5, "recall@5": 0.25, "ndcg@20": 0.5,
+                    "cold_recall@20": 0.125}}
+    acc, cold = grouped_metrics_tables(res).split("\n\n")
+    # cut-offs sorted; a missing key is '-'
+    assert acc.splitlines()[1].split() == ["metric", "test@5", "test@20"]
+    assert acc.splitlines()[4].split() == ["ndcg", "-", "0.5000"]
+    assert cold.startswith("cold-start items") and "0.1250" in cold

@@ -117,7 +117,7 @@ def test_grid_folder_stores_the_best_run_relative(tiny_dataset, tmp_path):
 
 
 def test_missing_and_corrupt_folders_raise_one_line_errors(tmp_path):
-    with pytest.raises(RunFolderError, match="no checkpoint.pt, results.json or grid.json"):
+    with pytest.raises(RunFolderError, match="no checkpoint.pt, results.json, grid.json or search.json"):
         run_dir_of_best(tmp_path)
     folder = RunFolder(tmp_path)
     folder.file(RESULTS).write_text("{not json")
@@ -269,3 +269,14 @@ def test_unlearn_out_is_never_the_source_run(tmp_path):
         with pytest.raises(RunFolderError, match="--out is \\(inside\\) the --run"):
             check_unlearn_out(folder.path, out)
     assert check_unlearn_out(folder.path, tmp_path / "u") == folder.path
+
+
+def test_run_dir_of_best_follows_a_search_folder(tmp_path):
+    from mmgraph.runs import run_dir_of_best
+    search = tmp_path / "s"
+    (search / "trials" / "abc").mkdir(parents=True)
+    (search / "search.json").write_text('{"best_run": "trials/abc"}')
+    assert run_dir_of_best(search) == search / "trials" / "abc"
+    (search / "search.json").write_text('{"best_run": null}')
+    with pytest.raises(RunFolderError, match="search.json names no best run"):
+        run_dir_of_best(search)

@@ -1,4 +1,3 @@
-import argparse
 import json
 import math
 
@@ -6,8 +5,7 @@ import pytest
 
 from mmgraph.config import ConfigError
 from mmgraph.experiment import resolve_config
-from mmgraph.search import Axis, add_arguments, best_run_dir, run, \
-    run_study, search, search_space
+from mmgraph.search import Axis, best_run_dir, run_study, search, search_space
 
 optuna = pytest.importorskip("optuna")
 
@@ -139,20 +137,42 @@ def test_search_refuses_another_search_in_the_folder(tiny_dataset, tmp_path):
                sampler="random", trials=1)
 
 
-def test_cli_run(tiny_dataset, tmp_path, capsys, monkeypatch):
-    import mmgraph.search as search_mod
-    monkeypatch.setattr(search_mod, "load_dataset", lambda data: tiny_dataset)
-    parser = argparse.ArgumentParser()
-    for a in ("--model", "--data", "--config", "--out", "--device",
-              "--objective"):
-        parser.add_argument(a)
-    parser.add_argument("--set", action="append")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int)
-    add_arguments(parser)
-    args = parser.parse_args(["--model", "mf", "--data", "synthetic",
-                              "--epochs", "1", "--search", "tpe", "--trials",
-                              "2", "--out", str(tmp_path / "s")])
-    assert run(args) == 0
-    out = capsys.readouterr().out
-    assert "selected on validation: trial" in out and "test" in out
+def test_cli_search_logs_resumes_and_feeds_evaluate_and_export(tmp_path, capsys):
+    from mmgraph.cli import main
+    from tests.run_factory import make_prepared_folder
+    data = make_prepared_folder(tmp_path / "data")
+    out = tmp_path / "s"
+    argv = ["train", "--model", "mf", "--data", str(data), "--epochs", "1",
+            "--set", "reg_weight=[0.00001,0.1]", "--search", "random", "--trials",
+            "2", "--out", str(out), "--log", "csv", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "selected on validation: trial" in printed and "test" in printed
+    summary = json.loads((out / "search.json").read_text())
+    assert len(summary["trials"]) == 2
+    chosen = best_run_dir(out)
+    # the --log loggers ran in every trial's folder (one row per epoch)
+    for t in summary["trials"]:
+        rows = (out / t["run_dir"] / "metrics.csv").read_text().splitlines()
+        assert rows[0].startswith("epoch,") and len(rows) == 2
+    # a search folder is accepted where a run folder is
+    assert main(["evaluate", "--run", str(out), "--split", "test", "--json"]) == 0
+    evaluated = capsys.readouterr().out
+    res = json.loads((chosen / "results.json").read_text())
+    assert f"{res['test']['recall@20']:.4f}" in evaluated
+    assert main(["export", "--run", str(out), "--format", "npz", "--out",
+                 str(tmp_path / "e.npz")]) == 0
+    # a second call without --resume is refused; with it the study continues
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv[:argv.index("--trials") + 1] + ["3"]
+                + argv[argv.index("--trials") + 2:] + ["--resume"]) == 0
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 3
+
+
+def test_cli_search_refuses_grid_and_seeds(capsys):
+    from mmgraph.cli import main
+    for extra in (["--grid"], ["--seeds", "1,2"]):
+        assert main(["train", "--model", "mf", "--search", "tpe"] + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--search and" in err[0]

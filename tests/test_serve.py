@@ -1,4 +1,3 @@
-import argparse
 import json
 import threading
 import urllib.error
@@ -9,7 +8,7 @@ import torch
 
 from mmgraph.evaluation import Evaluator
 from mmgraph.export import EmbeddingIndex
-from mmgraph.serve import add_parser, make_server, run, serve
+from mmgraph.serve import make_server, serve
 from mmgraph.runs import load_run
 from tests.run_factory import make_run
 
@@ -101,8 +100,38 @@ def test_serve_from_npz_export_in_a_thread(served, tmp_path):
     assert not t.is_alive()
 
 
-def test_cli_parser():
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", "--run", "R", "--port", "0"])
-    assert args.func is run and args.host == "127.0.0.1" and args.port == 0
+def test_cli_verb_serves_a_run_over_http(served, monkeypatch):
+    # `mmgraph serve` through the CLI's main(): the real server on a free
+    # port, queried with urllib, stopped from the test thread.
+    import mmgraph.serve as serve_mod
+    from mmgraph.cli import main
+    url, _, _, run_dir = served
+    bound = []
+    real = serve_mod.serve
+    monkeypatch.setattr(serve_mod, "serve", lambda src, host, port: real(
+        src, host, port, on_ready=bound.append))
+    rc = []
+    t = threading.Thread(target=lambda: rc.append(
+        main(["serve", "--run", str(run_dir), "--port", "0"])), daemon=True)
+    t.start()
+    for _ in range(600):
+        if bound:
+            break
+        t.join(timeout=0.1)
+    assert bound, "the server did not start"
+    host, port = bound[0].server_address[:2]
+    try:
+        assert host == "127.0.0.1"
+        got = _get(f"http://127.0.0.1:{port}/recommend?user=u3&k=4")
+        assert got == _get(f"{url}/recommend?user=u3&k=4")
+        assert got[0] == 200 and len(got[1]["items"]) == 4
+    finally:
+        bound[0].shutdown()
+        t.join(timeout=30)
+    assert rc == [0]
+
+
+def test_cli_bad_port_is_a_usage_error(capsys):
+    from mmgraph.cli import main
+    assert main(["serve", "--run", "R", "--port", "-1"]) == 2
+    assert "--port" in capsys.readouterr().err

@@ -24,15 +24,15 @@ import os
 import sys
 from typing import List, NoReturn, Optional
 
-from mmgraph.cli import (evaluate, info, list_models, prepare, recommend,
-                         train, unlearn)
+from mmgraph.cli import (evaluate, export, info, list_models, prepare, recommend,
+                         serve, train, unlearn)
 from mmgraph.errors import ANTICIPATED, MissingExtraError
 
 __all__ = ["main", "build_parser", "VERBS", "EXIT_ERROR", "EXIT_EXTRA",
            "EXIT_INTERRUPTED"]
 
 #: The verb modules, in the order ``--help`` lists them.
-VERBS = (list_models, prepare, info, train, evaluate, recommend, unlearn)
+VERBS = (list_models, prepare, info, train, evaluate, recommend, unlearn, export, serve)
 
 EXIT_ERROR = 2
 EXIT_EXTRA = 1

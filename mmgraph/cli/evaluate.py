@@ -13,7 +13,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["valid", "test"], action="append",
                    help="valid and/or test (repeatable; default both)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: the run's")
-    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="also print every metric (and count) as JSON")
     p.add_argument("--force", action="store_true",
                    help="evaluate even if the run's data changed since training (warns)")
     return p
@@ -22,13 +23,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import load_run
     from mmgraph.evaluation import Evaluator
-    from mmgraph.report import metrics_table
+    from mmgraph.report import grouped_metrics_tables
     model, dataset, results = load_run(args.run, device=args.device, force=args.force)
     tc = results["config"]["train"]
     ev = Evaluator(dataset, tc["metrics"], tc["topk"], tc["eval_batch_size"])
     splits = list(dict.fromkeys(args.split or ["valid", "test"]))
     out = {s: ev.evaluate(model, s) for s in splits}
-    print(metrics_table(out))
-    if args.json:
-        print(json.dumps(out, indent=2))
+    print(grouped_metrics_tables(out))
+    if args.json:  # every key, counts and the cold-start note included
+        print(json.dumps(out, indent=2, default=float))
     return 0

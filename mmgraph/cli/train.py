@@ -40,7 +40,52 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sampled", action="store_true",
                    help="train on sampled subgraphs (fan-out: --set num_neighbors=[10,10]); "
                         "evaluation stays full-graph")
+    # Search and logging (mmgraph.search, mmgraph.train.logging_callbacks);
+    # spelt here so that the parser imports no torch.
+    p.add_argument("--search", choices=["random", "tpe"],
+                   help="random or TPE (Bayesian) search over the grid's ranges instead of "
+                        "the full grid, selected on validation (needs mmgraph[search]; "
+                        "--resume continues the study in --out)")
+    p.add_argument("--trials", type=values.positive_int, default=20,
+                   help="completed trials of --search (default 20)")
+    p.add_argument("--log", metavar="NAME[,NAME]",
+                   help="also log every epoch into the run folder: csv (metrics.csv), "
+                        "tensorboard (tensorboard/; needs mmgraph[tensorboard])")
     return p
+
+
+def _check_search_and_log(args: argparse.Namespace) -> None:
+    r"""``--search`` and ``--log`` fit the other options (before any data
+    are read)."""
+    from mmgraph.config import ConfigError
+    if args.search:
+        for flag, given in (("--grid", args.grid), ("--seeds", args.seeds)):
+            if given:
+                raise ConfigError(f"--search and {flag}: give one of them (--search "
+                                  "draws its points from the grid's ranges, one seed)")
+    if args.log:
+        if args.out is None:
+            raise ConfigError("--log needs --out (the logs are written into the run folder)")
+        from mmgraph.train.logging_callbacks import make_loggers
+        make_loggers(args.log, args.out)  # an unknown name or a missing extra: now
+
+
+def _run_search(args: argparse.Namespace, overrides: Dict[str, Any], dataset) -> int:
+    r"""``train --search``: the study, its table and the chosen trial."""
+    from mmgraph.report import metrics_table
+    from mmgraph.search import search, search_table
+    with _claim_out(args):  # --overwrite clears the search files (runs.RUN_FILES)
+        summary = search(args.model, dataset, args.config, overrides, args.out, args.search,
+                         args.trials, seed=args.seed if args.seed is not None else 0,
+                         show_progress=not args.no_progress, loggers=args.log)
+    print(search_table(summary))
+    best = summary["best"]
+    print(f"\nselected on validation: trial {best['number']} {best['point']} "
+          f"({summary['seconds']:.0f} s)")
+    print(metrics_table({"valid": best["valid"], "test": best["test"]}))
+    if args.out:
+        print(f"\nsearch folder: {args.out}")
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -122,13 +167,17 @@ def run(args: argparse.Namespace) -> int:
         from mmgraph.config import ConfigError
         raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
     check_config(config, f"--config {args.config}" if args.config else "--set")
+    _check_search_and_log(args)
     init_from_env(args.device or "cpu")
     dataset = _load_data(args.data, config)
+    if args.search:
+        return _run_search(args, overrides, dataset)
     seeds: Optional[List[int]] = args.seeds
     with _claim_out(args):
         result = train_model(args.model, dataset, args.config, overrides,
                              args.out, resume=args.resume, use_grid=args.grid,
-                             seeds=seeds, show_progress=not args.no_progress)
+                             seeds=seeds, show_progress=not args.no_progress,
+                             loggers=args.log)
     if not is_main_process():
         return 0
     if "points" in result:

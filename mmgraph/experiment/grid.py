@@ -11,6 +11,7 @@ from mmgraph.data import load_dataset
 from mmgraph.experiment.resolve import expand_grid, resolve_config
 from mmgraph.report import fmt_mean_std, format_table, mean_std
 from mmgraph.runs import RunFolder, dataset_spec, train_run
+from mmgraph.train.logging_callbacks import make_loggers
 
 __all__ = ["train_model", "grid_table"]
 
@@ -22,7 +23,8 @@ def train_model(model: str, data: Any = "synthetic",
                 overrides: Optional[Dict[str, Any]] = None,
                 out_dir: Union[str, Path, None] = None, resume: bool = False,
                 use_grid: bool = False, seeds: Optional[Sequence[int]] = None,
-                show_progress: bool = True) -> Dict[str, Any]:
+                show_progress: bool = True, loggers: Optional[str] = None
+                ) -> Dict[str, Any]:
     r"""Trains ``model`` on ``data`` (a prepared folder, ``'synthetic'`` or a
     :class:`~mmgraph.data.RecDataset`).
 
@@ -32,6 +34,10 @@ def train_model(model: str, data: Any = "synthetic",
     validation** ``valid_metric`` is selected, and its test metrics are
     reported as mean ± std over the seeds (``out_dir/grid.json``). The test
     split never influences the selection.
+
+    ``loggers`` (``'csv'``, ``'tensorboard'`` or both, comma-separated) adds
+    the loggers of :func:`~mmgraph.train.logging_callbacks.make_loggers` to
+    every run that has a folder.
 
     Returns the results dict of the single run, or the grid summary.
     """
@@ -45,14 +51,19 @@ def train_model(model: str, data: Any = "synthetic",
         cfg = points[0][1]
         cfg["train"]["seed"] = seeds[0]
         results, _ = train_run(model, dataset, cfg, out_dir, resume, spec,
-                               show_progress)
+                               show_progress, extra_callbacks=_loggers(loggers, out_dir))
         return results
     return _grid(model, dataset, points, seeds, out_dir, resume, spec,
-                 show_progress)
+                 show_progress, loggers)
+
+
+def _loggers(names: Optional[str], run_dir) -> list:
+    return make_loggers(names, run_dir) if run_dir is not None else []
 
 
 def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
-          spec: str, show_progress: bool) -> Dict[str, Any]:
+          spec: str, show_progress: bool, loggers: Optional[str] = None
+          ) -> Dict[str, Any]:
     out = Path(out_dir) if out_dir is not None else None
     metric = points[0][1]["train"]["valid_metric"]
     summary: List[Dict[str, Any]] = []
@@ -69,7 +80,8 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
                 log.info("grid point %d/%d %s seed %d", i + 1, len(points),
                          point, seed)
                 res, _ = train_run(model, dataset, c, run_dir, resume, spec,
-                                   show_progress)
+                                   show_progress,
+                                   extra_callbacks=_loggers(loggers, run_dir))
             runs.append({"seed": seed, "run_dir": str(run_dir) if run_dir
                          else None, "valid": res["valid"], "test": res["test"],
                          "best_epoch": res["best_epoch"]})

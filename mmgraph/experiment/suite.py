@@ -17,7 +17,8 @@ from mmgraph.experiment.resolve import expand_grid, resolve_config
 from mmgraph.experiment.runner import (MEMORY_NOTE, ExperimentError, RunSpec,
                                        execute, run_record)
 from mmgraph.models.registry import MODELS
-from mmgraph.report import (TABLE_METRICS, mean_std, summarise, summary_csv,
+from mmgraph.report import (TABLE_METRICS, extra_markdown, extra_tables, mean_std,
+                            summarise, summary_csv,
                             summary_figures, summary_markdown)
 from mmgraph.train.objectives.base import OBJECTIVES
 from mmgraph.io import (atomic_write_bytes, atomic_write_json,
@@ -414,12 +415,15 @@ class Experiment:
                          "(early stopping and selection on validation only)",
             "memory": MEMORY_NOTE, "versions": versions,
             "unfinished_runs": missing, "rows": rows,
+            "extra_tables": {k: {"headers": h, "rows": r} for k, (h, r)
+                             in extra_tables(records).items()},
             "runs": [{k: v for k, v in r.items() if k != "curve"}
                      for r in records]})
         atomic_write_text(out / "results.csv", summary_csv(rows))
         atomic_write_text(out / "results.md", summary_markdown(
             f"Benchmark suite `{self.name}`" + (" (quick)" if quick else ""),
-            rows, self.description, MEMORY_NOTE, versions, missing))
+            rows, self.description, MEMORY_NOTE, versions, missing)
+            + "\n" + extra_markdown(records))
         for name, png in summary_figures(records).items():
             atomic_write_bytes(out / name, png)
         return rows

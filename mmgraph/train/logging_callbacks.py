@@ -21,43 +21,31 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Sequence, Union
 
 from mmgraph.errors import MissingExtraError, MMGraphError, did_you_mean
 from mmgraph.io import atomic_write_text
 
-try:  # the Callback base of the trainer (helper loop's redesign)
-    from mmgraph.train.callbacks import Callback
-except ImportError:  # pragma: no cover - until callbacks.py is merged
-    class Callback:  # type: ignore[no-redef]
-        r"""Minimal stand-in of :class:`mmgraph.train.callbacks.Callback`."""
-        role: Optional[str] = None
-
-        def on_fit_start(self, trainer) -> None:
-            pass
-
-        def on_epoch_start(self, trainer, epoch: int) -> None:
-            pass
-
-        def on_epoch_end(self, trainer, epoch: int,
-                         record: Dict[str, Any]) -> None:
-            pass
-
-        def on_fit_end(self, trainer, results: Dict[str, Any]) -> None:
-            pass
-
-        def state_dict(self) -> Dict[str, Any]:
-            return {}
-
-        def load_state_dict(self, state: Dict[str, Any]) -> None:
-            pass
+from mmgraph.train.callbacks import Callback
 
 __all__ = ["CSVLogger", "TensorBoardLogger", "LOGGERS", "make_loggers",
-           "flatten_record", "add_arguments"]
+           "flatten_record", "metric_values"]
 
 #: Keys of an epoch record that are not loss terms.
 _NOT_LOSSES = ("epoch", "valid", "test", "train_seconds", "eval_seconds",
                "improved")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def metric_values(metrics: Dict[str, Any]) -> Dict[str, float]:
+    r"""The metrics of a split (``recall@20``, ``cold_recall@20``, ...) as
+    floats; counts without a cut-off (``num_users``, ``cold_items``) and
+    non-numeric entries (``cold_note``) are left out."""
+    return {k: float(v) for k, v in (metrics or {}).items()
+            if "@" in k and _is_number(v)}
 
 
 def flatten_record(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -67,12 +55,11 @@ def flatten_record(record: Dict[str, Any]) -> Dict[str, Any]:
     (``num_users``, per-user tensors) are left out."""
     row: Dict[str, Any] = {"epoch": int(record["epoch"])}
     for key, value in record.items():
-        if key not in _NOT_LOSSES and isinstance(value, (int, float)):
+        if key not in _NOT_LOSSES and _is_number(value):
             row[key] = float(value)
     for split in ("valid", "test"):
-        for key, value in (record.get(split) or {}).items():
-            if "@" in key:
-                row[f"{split}/{key}"] = float(value)
+        for key, value in metric_values(record.get(split)).items():
+            row[f"{split}/{key}"] = value
     for key in ("train_seconds", "eval_seconds"):
         if key in record:
             row[key] = float(record[key])
@@ -118,8 +105,8 @@ class CSVLogger(Callback):
 
     def on_fit_end(self, trainer, results: Dict[str, Any]) -> None:
         row = {"best_epoch": results.get("best_epoch")}
-        row.update({f"test/{k}": float(v) for k, v in
-                    (results.get("test") or {}).items() if "@" in k})
+        row.update({f"test/{k}": v for k, v in
+                    metric_values(results.get("test")).items()})
         atomic_write_text(self.test_path, _to_csv([row]))
 
     def _write(self) -> None:
@@ -195,9 +182,8 @@ class TensorBoardLogger(Callback):
         if self.writer is None:
             self.on_fit_start(trainer)
         step = int(results.get("best_epoch") or 0)
-        for key, value in (results.get("test") or {}).items():
-            if "@" in key:
-                self.writer.add_scalar(f"best/test/{key}", float(value), step)
+        for key, value in metric_values(results.get("test")).items():
+            self.writer.add_scalar(f"best/test/{key}", value, step)
         self.writer.close()
         self.writer = None
 
@@ -229,12 +215,3 @@ def make_loggers(names: Union[str, Iterable[str], None],
         cls, file = LOGGERS[name]
         out.append(cls(Path(run_dir) / file))
     return out
-
-
-def add_arguments(parser) -> None:
-    r"""Adds ``--log NAME[,NAME]`` to ``mmgraph train``'s parser; pass
-    ``make_loggers(args.log, run_dir)`` to the trainer's callbacks."""
-    parser.add_argument("--log", metavar="NAME[,NAME]",
-                        help="also log every epoch to the run folder: csv "
-                        "(metrics.csv), tensorboard (tensorboard/; needs "
-                        "mmgraph[tensorboard])")

@@ -20,6 +20,10 @@ print("RC", rc, "HEAVY", ",".join(heavy) or "-")
     ["train", "--help"],
     ["prepare", "--help"],
     ["unlearn", "--help"],
+    ["export", "--help"],
+    ["serve", "--help"],
+    ["export", "--run", "r", "--format", "annoy", "--out", "o"],   # a bad choice
+    ["train", "--model", "mf", "--search", "grid"],                 # a bad sampler
     ["train", "--model", "mf", "--epochs", "0"],          # a bad value
     ["train", "--model", "mf", "--seeds", "1,,2"],        # a bad list
     ["prepare", "--format", "nope", "--interactions", "x", "--name", "n", "--out", "o"],

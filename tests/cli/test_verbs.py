@@ -102,3 +102,34 @@ def test_recommend_never_returns_a_training_item():
     short = recommend(model, ds, [0, 1, 2], k=3)
     assert [len(x) for x in short] == [3, 3, 3]
     assert all(s == full[:3] for s, full in zip(short, lists[:3]))
+
+
+def test_evaluate_prints_every_metric_in_grouped_tables_and_complete_json(tmp_path,
+                                                                        capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mf", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--json"]) == 0
+    out = capsys.readouterr().out
+    text, _, payload = out.partition("\n{")
+    data = json.loads("{" + payload)
+    assert set(data) == {"valid", "test"}
+    keys = [k for k in data["test"] if "@" in k]
+    assert {"recall@20", "mrr@20", "coverage@20", "novelty@20",
+            "diversity_text@20", "gini@20"} <= set(keys)
+    assert "num_users" in data["test"]      # counts stay in the JSON
+    tables = text.split("\n\n")
+    assert [t.splitlines()[0].split(" ")[0] for t in tables] == ["accuracy:", "beyond"]
+    shown = set()
+    for t in tables:
+        lines = t.splitlines()
+        columns = lines[1].split()[1:]           # valid@5 ... test@50
+        for line in lines[3:]:
+            name, *cells = line.split()
+            shown |= {f"{name}@{c.partition('@')[2]}" for c, v in zip(columns, cells)
+                      if v != "-"}
+    assert shown == set(keys)                    # every key is printed
+    acc_rows = [line.split()[0] for line in tables[0].splitlines()[3:]]
+    assert "recall" in acc_rows and "coverage" not in acc_rows
+    assert f"{data['test']['recall@20']:.4f}" in tables[0]

@@ -7,8 +7,8 @@ from mmgraph.data import generate_synthetic, knn_graph, load_dataset, make_synth
 def test_default_synthetic():
     ds = load_dataset("synthetic")
     assert ds.root is None and ds.modalities == ["image", "text"]
-    assert ds.num_users == 1000 and 450 <= ds.num_items <= 500
-    assert 15 <= ds.summary(components=False)["user_degree"]["mean"] <= 25
+    assert ds.num_users == 300 and 180 <= ds.num_items <= 200
+    assert 12 <= ds.summary(components=False)["user_degree"]["mean"] <= 18
     assert ds.features["image"].shape[1] == 64 and ds.features["text"].shape[1] == 32
     assert min(ds.train_edge_index.size(1), ds.valid_edge_index.size(1),
                ds.test_edge_index.size(1)) > 0

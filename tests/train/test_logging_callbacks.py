@@ -108,14 +108,43 @@ def test_tensorboard_event_files(tmp_path):
     assert [(e.step, round(e.value, 6)) for e in best] == [(1, 0.3)]
 
 
-def test_log_argument(tmp_path):
-    import argparse
-    from mmgraph.train.logging_callbacks import add_arguments
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--log", "csv"])
-    [cb] = make_loggers(args.log, tmp_path)
-    assert isinstance(cb, CSVLogger)
+def test_results_with_cold_notes_and_counts_are_logged_without_them(tmp_path):
+    # Evaluator results hold counts (num_users, cold_items) and, for an
+    # ID-only model, a cold_note string: neither is a column.
+    record = {"epoch": 0, "loss": 0.5, "improved": True,
+              "valid": {"recall@20": 0.25, "num_users": 7, "cold_items": 3,
+                        "cold_note": "ID-only model: no cold-item scores"}}
+    row = flatten_record(record)
+    assert row == {"epoch": 0, "loss": 0.5, "valid/recall@20": 0.25, "improved": 1}
+    log = CSVLogger(tmp_path / "m.csv")
+    log.on_fit_end(None, {"best_epoch": 0, "test": record["valid"]})
+    assert log.test_path.read_text().splitlines() == ["best_epoch,test/recall@20",
+                                                      "0,0.25"]
+
+
+def test_log_option_of_train_writes_metrics_csv(tmp_path):
+    from mmgraph.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mf", "--epochs", "2", "--out", str(out),
+                 "--log", "csv,tensorboard", "--no-progress"]) == 0
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,loss") and len(rows) == 3
+    results = __import__("json").loads((out / "results.json").read_text())
+    test = (out / "metrics_test.csv").read_text().splitlines()
+    header, values = test[0].split(","), test[1].split(",")
+    assert float(values[header.index("test/recall@20")]) == \
+        pytest.approx(results["test"]["recall@20"])
+    assert any((out / "tensorboard").iterdir())
+
+
+def test_log_option_needs_out_and_known_names(tmp_path, capsys):
+    from mmgraph.cli import main
+    assert main(["train", "--model", "mf", "--epochs", "1", "--log", "csv"]) == 2
+    assert "--log needs --out" in capsys.readouterr().err
+    assert main(["train", "--model", "mf", "--epochs", "1", "--log", "cvs",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "Did you mean 'csv'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_make_loggers(tmp_path):
