@@ -117,7 +117,8 @@ def test_grid_folder_stores_the_best_run_relative(tiny_dataset, tmp_path):
 
 
 def test_missing_and_corrupt_folders_raise_one_line_errors(tmp_path):
-    with pytest.raises(RunFolderError, match="no checkpoint.pt, results.json, grid.json or search.json"):
+    with pytest.raises(RunFolderError,
+                       match="no checkpoint.pt, results.json, grid.json or search.json"):
         run_dir_of_best(tmp_path)
     folder = RunFolder(tmp_path)
     folder.file(RESULTS).write_text("{not json")
