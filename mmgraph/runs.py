@@ -611,7 +611,9 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                            "cpu_seconds": res["cpu_seconds"],
                            "epochs": len(res["history"]) - 1,
                            "selected_epoch": res["best_epoch"],
-                           "stop_reason": res["unlearn"]["stop_reason"]}
+                           "stop_reason": res["unlearn"]["stop_reason"],
+                           "over_forgetting":
+                               res["unlearn"]["over_forgetting"]}
 
     if finetune:
         frozen = create_model(results["model"], dataset, **config["model"])
@@ -652,7 +654,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                     "forget_edges": int(forget.size(1)),
                     "retain_edges": int(retain_ds.train_edge_index.size(1)),
                     "previous_requests": len(previous)},
-        "settings": {"alpha": unlearner.alpha,
+        "method": unlearner.method,
+        "settings": {"method": unlearner.method, "alpha": unlearner.alpha,
                      "epochs": unlearner.config.epochs,
                      "learning_rate": unlearner.config.learning_rate,
                      "forget_learning_rate": unlearner.forget_learning_rate,
@@ -662,6 +665,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "patience": unlearner.config.patience,
                      "valid_tolerance": unlearner.valid_tolerance,
                      "target_forget": unlearner.stopping.target,
+                     "target_rule": unlearner.target_forget,
+                     "selection": unlearner.selection,
                      "forget_loss": unlearner.forget_loss,
                      "forget_side": unlearner.forget_side,
                      "seed": unlearner.config.seed,

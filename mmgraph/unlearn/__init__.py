@@ -12,13 +12,13 @@ the evaluation protocol and the one-call :class:`Unlearner`.
 Run folders of unlearned models (the request record, reloading) are
 handled by :mod:`mmgraph.runs` (:func:`~mmgraph.runs.unlearn_run`).
 """
-from mmgraph.unlearn.api import Unlearner
+from mmgraph.unlearn.api import METHODS, Unlearner
 from mmgraph.unlearn.batches import UnlearnBatches
 from mmgraph.unlearn.callbacks import ForgetSelection, UnlearnStopping
 from mmgraph.unlearn.metrics import unlearning_metrics
 from mmgraph.unlearn.request import (KINDS, ForgetRequest, requests_from_dict,
                                      requests_to_dict)
 
-__all__ = ["ForgetRequest", "KINDS", "Unlearner", "UnlearnBatches",
+__all__ = ["ForgetRequest", "KINDS", "METHODS", "Unlearner", "UnlearnBatches",
            "ForgetSelection", "UnlearnStopping", "unlearning_metrics",
            "requests_to_dict", "requests_from_dict"]

@@ -434,7 +434,8 @@ def test_reprs(tiny_dataset):
                          "source='f.txt')")
     un = Unlearner(model, tiny_dataset, req, alpha=0.3, epochs=4)
     assert repr(un) == ("Unlearner(MF, ForgetRequest(items=2, "
-                        "remove_items=True, source='f.txt'), alpha=0.3, "
+                        "remove_items=True, source='f.txt'), "
+                        "method='mmrecun', alpha=0.3, "
                         "epochs=4)")
 
 
@@ -473,7 +474,8 @@ def test_forget_side_detaches_the_other_side(tiny_dataset, side):
         rows = moved.weight.grad.abs().sum(1).nonzero().view(-1)
         assert set(rows.tolist()) <= set(pos.tolist())
     assert "forget_side" in repr(obj)
-    un = Unlearner(model, tiny_dataset, ForgetRequest(f"{side}s", [1]))
+    un = Unlearner(model, tiny_dataset, ForgetRequest(f"{side}s", [1]),
+                   method="targeted")
     assert un.forget_side == side  # 'auto' follows the request kind
 
 
