@@ -12,8 +12,10 @@ keeping its quality on the retained data :math:`D_r = D \setminus D_f`:
    *retain dataset* (``dataset.with_train_edges(D_r)``). An item request can
    also take the items out of the catalogue (their scores are masked from
    every ranking) and, for the paper's "modality constraints", zero their
-   feature rows so that the kNN item graphs are rebuilt without their
-   content.
+   feature rows: every copy the model holds is replaced
+   (:meth:`~mmgraph.models.Recommender.on_features_change`: input buffers,
+   trainable feature tables, LIRDRec's DCT) and the kNN item graphs are
+   rebuilt without their content.
 2. Everything the model derives from the interactions is rebuilt from
    :math:`D_r` (:meth:`~mmgraph.models.Recommender.on_train_graph_change`):
    a forgotten edge never propagates again.
@@ -310,7 +312,11 @@ class Unlearner:
         forget, _ = self.request.split(self.dataset)
         retain_ds = self.request.apply(self.dataset)
         self.forget_edge_index, self.retain_dataset = forget, retain_ds
-        self.model.on_train_graph_change(retain_ds)
+        if self.request.zero_features:
+            # Every copy of the features the model holds, then the graphs.
+            self.model.on_features_change(retain_ds)
+        else:
+            self.model.on_train_graph_change(retain_ds)
         extra = dict(self.extra_results)
         extra["unlearn"] = {"method": self.method,
                             "request": {k: v for k, v in
