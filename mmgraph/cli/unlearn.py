@@ -179,8 +179,11 @@ def run(args: argparse.Namespace) -> int:
           f"interactions; {req['source']})")
     print(unlearn_table(summary))
     u = summary["models"]["unlearned"]
-    print(f"\nunlearning: {u['epochs']} epoch(s) over the forget set, "
-          f"selected epoch {u['selected_epoch']} ({u['stop_reason']})")
+    print(f"\nunlearning ({summary.get('method', 'mmrecun')}): {u['epochs']} "
+          f"epoch(s) over the forget set, selected epoch {u['selected_epoch']} "
+          f"({u['stop_reason']}); target forget "
+          f"{summary['settings']['target_forget']:.4f}, over-forgetting "
+          f"{u.get('over_forgetting', 0.0):.4f}")
     if "speedup_vs_gold" in summary:
         print(f"unlearning was {summary['speedup_vs_gold']:.1f}x faster than "
               f"retraining (gold) in wall-clock time, "
@@ -218,17 +221,23 @@ def parse_fraction(text: str):
 
 def unlearn_table(summary: Dict[str, Any], metric: str = "recall@20",
                   second: str = "ndcg@20") -> str:
-    r"""One row per model: forget and test metrics, seconds, epochs."""
+    r"""One row per model: forget and test metrics, membership-inference
+    AUC, wall and CPU seconds, epochs."""
     from mmgraph.report import format_table
     rows = []
+
+    def num(value):
+        return float(value) if value is not None else "-"
+
     for name, r in summary["models"].items():
-        secs = r.get("seconds")
         rows.append([name, r["forget"].get(metric, float("nan")),
                      r["forget"].get(second, float("nan")),
                      r["test"].get(metric, float("nan")),
                      r["test"].get(second, float("nan")),
-                     float(secs) if secs is not None else "-",
+                     num(r.get("mia_auc")), num(r.get("seconds")),
+                     num(r.get("cpu_seconds")),
                      r.get("epochs") if r.get("epochs") is not None else "-"])
-    return format_table(rows, ["model", f"forget {metric} (low)",
+    return format_table(rows, ["model", f"forget {metric}",
                                f"forget {second}", f"test {metric}",
-                               f"test {second}", "seconds", "epochs"])
+                               f"test {second}", "MIA AUC", "seconds",
+                               "CPU s", "epochs"])
