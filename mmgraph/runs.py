@@ -46,9 +46,9 @@ from mmgraph.io import (atomic_torch_save, atomic_write_json,
 from mmgraph.train.callbacks import Callback, plot_training_curve
 from mmgraph.train.trainer import Trainer
 from torch_geometric import seed_everything
-from mmgraph.unlearn import (ForgetRequest, Unlearner,
-                             requests_from_dict, requests_to_dict,
-                             unlearning_metrics)
+from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
+                             nonmember_edges, requests_from_dict,
+                             requests_to_dict, unlearning_metrics)
 
 __all__ = ["RunFolder", "RunFolderWriter", "load_run", "run_dir_of_best",
            "train_run", "unlearn_run", "CHECKPOINT", "RESULTS", "TOPK_FILE",
@@ -804,14 +804,23 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
     log.info("unlearn: %r -> %d forget / %d retain training interactions",
              request, forget.size(1), retain_ds.train_edge_index.size(1))
 
+    nonmembers = nonmember_edges(dataset, forget[0])
+
     def measure(m, train_edges=None):
-        return unlearning_metrics(m, retain_ds, forget, train_edges,
-                                  tc["metrics"], tc["topk"],
-                                  tc["eval_batch_size"])
+        out = unlearning_metrics(m, retain_ds, forget, train_edges,
+                                 tc["metrics"], tc["topk"],
+                                 tc["eval_batch_size"])
+        # Membership inference: forget pairs against the same users' test
+        # pairs, ranked among the items outside D_r (every model alike).
+        out["mia_auc"] = membership_auc(
+            m, forget, nonmembers, retain_ds.train_edge_index,
+            batch_size=tc["eval_batch_size"]) if nonmembers.size(1) else None
+        return out
 
     models: Dict[str, Dict[str, Any]] = {}
     models["original"] = {**measure(model, dataset.train_edge_index),
                           "seconds": results.get("wall_seconds"),
+                          "cpu_seconds": results.get("cpu_seconds"),
                           "epochs": results.get("epochs")}
     # Sparse graph buffers cannot be deep-copied: keep the weights only.
     state0 = {k: v.detach().clone() for k, v in model.state_dict().items()} \
@@ -838,7 +847,9 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                            "cpu_seconds": res["cpu_seconds"],
                            "epochs": len(res["history"]) - 1,
                            "selected_epoch": res["best_epoch"],
-                           "stop_reason": res["unlearn"]["stop_reason"]}
+                           "stop_reason": res["unlearn"]["stop_reason"],
+                           "over_forgetting":
+                               res["unlearn"]["over_forgetting"]}
 
     if finetune:
         frozen = create_model(results["model"], dataset, **config["model"])
@@ -879,7 +890,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                     "forget_edges": int(forget.size(1)),
                     "retain_edges": int(retain_ds.train_edge_index.size(1)),
                     "previous_requests": len(previous)},
-        "settings": {"alpha": unlearner.alpha,
+        "method": unlearner.method,
+        "settings": {"method": unlearner.method, "alpha": unlearner.alpha,
                      "epochs": unlearner.config.epochs,
                      "learning_rate": unlearner.config.learning_rate,
                      "forget_learning_rate": unlearner.forget_learning_rate,
@@ -889,6 +901,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "patience": unlearner.config.patience,
                      "valid_tolerance": unlearner.valid_tolerance,
                      "target_forget": unlearner.stopping.target,
+                     "target_rule": unlearner.target_forget,
+                     "selection": unlearner.selection,
                      "forget_loss": unlearner.forget_loss,
                      "forget_side": unlearner.forget_side,
                      "seed": unlearner.config.seed,
@@ -898,7 +912,12 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "dataset's splits, each model's own training items and "
                      "removed items masked; seconds: end-to-end wall clock "
                      "(original and gold: training to early stopping or the "
-                     "epoch cap); cpu_seconds: CPU time of this process"),
+                     "epoch cap); cpu_seconds: CPU time of this process "
+                     "(None where the run did not record it); mia_auc: "
+                     "membership-inference AUC of the forget pairs against "
+                     "the same users' test pairs (per-user rank among the "
+                     "items outside the retained training set; 0.5 = "
+                     "indistinguishable, compare with gold)"),
         "models": models,
     }
     if gold:

@@ -11,20 +11,24 @@ from mmgraph.cli import values
 
 __all__ = ["add_parser", "run", "interrupted"]
 
-# The library's names (mmgraph.unlearn.KINDS, reverse_bpr.FORGET_LOSSES /
+# The library's names (mmgraph.unlearn.KINDS, METHODS, callbacks.TARGETS /
+# SELECTIONS, reverse_bpr.FORGET_LOSSES /
 # FORGET_SIDES), repeated so that the parser imports no torch; a test checks
 # that they agree.
 KINDS = ("users", "items", "interactions")
 FORGET_LOSSES = ("reverse_bpr", "ascent")
 FORGET_SIDES = ("both", "user", "item")
+METHODS = ("mmrecun", "targeted")
+TARGETS = ("estimate", "chance")
+SELECTIONS = ("closest", "lowest")
 
 
 def _positive_or_auto(text: str) -> Union[str, float]:
     return text if text == "auto" else values.positive_float(text)
 
 
-def _fraction_or_auto(text: str) -> Union[str, float]:
-    return text if text == "auto" else values.fraction(text)
+def _target(text: str) -> Union[str, float]:
+    return text if text in ("auto",) + TARGETS else values.fraction(text)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,6 +56,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--zero-features", action="store_true",
                    help="with --remove-items: zero their feature rows and "
                    "rebuild the kNN graphs")
+    p.add_argument("--method", choices=METHODS, default="mmrecun",
+                   help="mmrecun (default: reverse BPR on the forget set and BPR on "
+                   "the retain set, both sides, one optimiser, objective alpha*L_f + "
+                   "(1-alpha)*(L_r + model terms)) or targeted (one-sided forget "
+                   "updates with their own 10x learning rate and back-off)")
     p.add_argument("--alpha", type=values.fraction, default=0.5,
                    help="weight of the reverse-BPR term in [0, 1] (default 0.5)")
     p.add_argument("--epochs", type=values.positive_int, default=10,
@@ -59,8 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=values.positive_float,
                    help="Adam learning rate (default: the run's)")
     p.add_argument("--forget-lr", type=_positive_or_auto, default="auto",
-                   help="the forget term's own learning rate (default auto: "
-                   "10x --lr for user and item requests, --lr for interactions)")
+                   help="the forget term's own learning rate (default auto: one "
+                   "optimiser for mmrecun; for targeted 10x --lr for user and item "
+                   "requests, --lr for interactions)")
     p.add_argument("--batch-size", type=values.positive_int, default=128,
                    help="forget pairs per step (default 128)")
     p.add_argument("--retain-batch-size", type=values.positive_int, default=1024,
@@ -72,15 +82,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "improvement (default 3)")
     p.add_argument("--valid-tolerance", type=values.fraction, default=0.05,
                    help="admissible relative drop of validation recall (default 0.05)")
-    p.add_argument("--target-forget", type=_fraction_or_auto, default="auto",
-                   help="stop once forget recall@20 is at most this (default auto: "
-                   "validation recall for interactions, chance level for users/items)")
+    p.add_argument("--target-forget", type=_target, default="auto",
+                   help="the forget recall@20 to aim at: estimate (the starting "
+                   "model's recall on held-out validation pairs of the forgotten "
+                   "users / items / pairs' users: what a retrained model would "
+                   "score), chance (validation recall for interactions, k/items for "
+                   "users/items) or a number (default auto: estimate for mmrecun, "
+                   "chance for targeted)")
+    p.add_argument("--selection", choices=("auto",) + SELECTIONS, default="auto",
+                   help="keep the admissible epoch closest to the target or the "
+                   "lowest forget score (default auto: closest for mmrecun, lowest "
+                   "for targeted)")
     p.add_argument("--forget-loss", choices=FORGET_LOSSES, default="reverse_bpr",
                    help="reverse_bpr (MMRecUn) or ascent (gradient ascent on BPR, an "
                    "ablation)")
     p.add_argument("--forget-side", choices=("auto",) + FORGET_SIDES, default="auto",
-                   help="representations the forget term moves (default auto: user for "
-                   "user requests, item for item requests, both for interactions)")
+                   help="representations the forget term moves (default auto: both for "
+                   "mmrecun; for targeted user for user requests, item for item "
+                   "requests, both for interactions)")
     p.add_argument("--seed", type=values.non_negative_int, default=0,
                    help="seed of the random request and of the loop")
     p.add_argument("--gold", action="store_true",
@@ -128,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         summary = unlearn_run(
             args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
             device=args.device, show_progress=not args.no_progress, force=args.force,
-            alpha=args.alpha, epochs=args.epochs, learning_rate=args.lr,
+            method=args.method, selection=args.selection, alpha=args.alpha,
+            epochs=args.epochs, learning_rate=args.lr,
             forget_learning_rate=args.forget_lr, batch_size=args.batch_size,
             retain_batch_size=args.retain_batch_size, patience=args.patience,
             min_steps=args.min_steps, valid_tolerance=args.valid_tolerance,
@@ -141,8 +161,11 @@ def run(args: argparse.Namespace) -> int:
           f"interactions; {req['source']})")
     print(unlearn_table(summary))
     u = summary["models"]["unlearned"]
-    print(f"\nunlearning: {u['epochs']} epoch(s) over the forget set, "
-          f"selected epoch {u['selected_epoch']} ({u['stop_reason']})")
+    print(f"\nunlearning ({summary.get('method', 'mmrecun')}): {u['epochs']} "
+          f"epoch(s) over the forget set, selected epoch {u['selected_epoch']} "
+          f"({u['stop_reason']}); target forget "
+          f"{summary['settings']['target_forget']:.4f}, over-forgetting "
+          f"{u.get('over_forgetting', 0.0):.4f}")
     if "speedup_vs_gold" in summary:
         print(f"unlearning was {summary['speedup_vs_gold']:.1f}x faster than "
               f"retraining (gold) in wall-clock time, "
@@ -180,17 +203,23 @@ def parse_fraction(text: str):
 
 def unlearn_table(summary: Dict[str, Any], metric: str = "recall@20",
                   second: str = "ndcg@20") -> str:
-    r"""One row per model: forget and test metrics, seconds, epochs."""
+    r"""One row per model: forget and test metrics, membership-inference
+    AUC, wall and CPU seconds, epochs."""
     from mmgraph.report import format_table
     rows = []
+
+    def num(value):
+        return float(value) if value is not None else "-"
+
     for name, r in summary["models"].items():
-        secs = r.get("seconds")
         rows.append([name, r["forget"].get(metric, float("nan")),
                      r["forget"].get(second, float("nan")),
                      r["test"].get(metric, float("nan")),
                      r["test"].get(second, float("nan")),
-                     float(secs) if secs is not None else "-",
+                     num(r.get("mia_auc")), num(r.get("seconds")),
+                     num(r.get("cpu_seconds")),
                      r.get("epochs") if r.get("epochs") is not None else "-"])
-    return format_table(rows, ["model", f"forget {metric} (low)",
+    return format_table(rows, ["model", f"forget {metric}",
                                f"forget {second}", f"test {metric}",
-                               f"test {second}", "seconds", "epochs"])
+                               f"test {second}", "MIA AUC", "seconds",
+                               "CPU s", "epochs"])

@@ -177,6 +177,39 @@ class Recommender(torch.nn.Module):
         :meth:`build_graphs`."""
         self.build_graphs(dataset)
 
+    def on_features_change(self, dataset) -> None:
+        r"""Replaces every copy of the item features the model holds (fixed
+        input buffers, trainable feature tables, transforms of them) by
+        ``dataset.features`` and rebuilds the graphs
+        (:meth:`on_train_graph_change`; kNN item graphs included). Used by
+        unlearning when a request zeroes the removed items' features
+        (:class:`~mmgraph.unlearn.ForgetRequest` ``zero_features``). The
+        default, for models that hold no features, only rebuilds the
+        graphs; multimodal models override it."""
+        if self.multimodal and \
+                type(self).on_features_change is Recommender.on_features_change:
+            raise NotImplementedError(
+                f"{self.__class__.__name__} reads item features but does not "
+                f"implement on_features_change()")
+        self.on_train_graph_change(dataset)
+
+    @staticmethod
+    @torch.no_grad()
+    def replace_feature_rows(table: Tensor, new: Tensor,
+                             pristine: Optional[Tensor] = None) -> None:
+        r"""Writes ``new`` features into the model-held ``table`` in place.
+        A fixed table (``pristine`` :obj:`None`) is overwritten; a trainable
+        one only in the rows where ``new`` differs from its ``pristine``
+        copy (the features it was built from, updated too), so the trained
+        rows of unchanged items are kept."""
+        new = new.to(device=table.device, dtype=table.dtype)
+        if pristine is None:
+            table.copy_(new)
+            return
+        changed = (pristine != new.to(pristine.dtype)).any(-1)
+        table[changed] = new[changed]
+        pristine.copy_(new.to(pristine.dtype))
+
     def build_graphs(self, dataset) -> None:
         r"""Precomputes the graphs the model propagates over (override)."""
 

@@ -164,6 +164,13 @@ class BM3(Recommender):
         self.register_buffer("adj", dataset.norm_adj().to(
             self.item_emb.weight.device), persistent=False)
 
+    def on_features_change(self, dataset) -> None:
+        for m, table in self.encoders.features().items():
+            self.replace_feature_rows(
+                table, dataset.features[m].float(),
+                getattr(self, f"_raw_{m}") if self.train_features else None)
+        self.on_train_graph_change(dataset)
+
     def reset_parameters(self) -> None:
         torch.nn.init.xavier_uniform_(self.user_emb.weight)
         torch.nn.init.xavier_uniform_(self.item_emb.weight)

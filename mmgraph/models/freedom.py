@@ -217,6 +217,12 @@ class FREEDOM(Recommender):
         self.reset_parameters()
 
     # ---------------------------------------------------------------- graphs
+    def on_features_change(self, dataset) -> None:
+        for m, table in self.encoders.features().items():
+            self.replace_feature_rows(table, dataset.features[m].float(),
+                                      getattr(self, f"raw_{m}"))
+        self.on_train_graph_change(dataset)
+
     def build_graphs(self, dataset) -> None:
         device = self.user_emb.weight.device
         edges = dataset.train_edge_index.to(device)

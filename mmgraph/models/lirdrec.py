@@ -193,6 +193,14 @@ class LIRDRec(Recommender):
         self.reset_parameters()
 
     # ---------------------------------------------------------------- graphs
+    def on_features_change(self, dataset) -> None:
+        feats = {m: dataset.features[m].float() for m in self.modalities}
+        for m, table in self.encoders.features().items():
+            self.replace_feature_rows(table, feats[m])
+        self.replace_feature_rows(
+            self.dct_features, DCT()([feats[m] for m in self.modalities]))
+        self.on_train_graph_change(dataset)
+
     def build_graphs(self, dataset) -> None:
         device = self.dct_features.device
         self.register_buffer("adj", dataset.norm_adj().to(device),

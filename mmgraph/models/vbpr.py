@@ -88,6 +88,11 @@ class VBPR(Recommender):
         torch.nn.init.xavier_normal_(self.item_linear.weight)
         torch.nn.init.zeros_(self.item_linear.bias)
 
+    def on_features_change(self, dataset) -> None:
+        self.replace_feature_rows(self.item_features, torch.cat(
+            [dataset.features[m].float() for m in self.modalities], dim=-1))
+        self.on_train_graph_change(dataset)
+
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         content = self.item_linear(self.item_features)
         return self.user_emb, torch.cat([self.item_emb, content], dim=-1)

@@ -12,8 +12,10 @@ keeping its quality on the retained data :math:`D_r = D \setminus D_f`:
    *retain dataset* (``dataset.with_train_edges(D_r)``). An item request can
    also take the items out of the catalogue (their scores are masked from
    every ranking) and, for the paper's "modality constraints", zero their
-   feature rows so that the kNN item graphs are rebuilt without their
-   content.
+   feature rows: every copy the model holds is replaced
+   (:meth:`~mmgraph.models.Recommender.on_features_change`: input buffers,
+   trainable feature tables, LIRDRec's DCT) and the kNN item graphs are
+   rebuilt without their content.
 2. Everything the model derives from the interactions is rebuilt from
    :math:`D_r` (:meth:`~mmgraph.models.Recommender.on_train_graph_change`):
    a forgotten edge never propagates again.
@@ -28,32 +30,44 @@ keeping its quality on the retained data :math:`D_r = D \setminus D_f`:
    set and the validation set. Being the shared loop, it is data-parallel
    under ``torchrun`` like training.
 
-What the paper states is followed: reverse BPR on :math:`D_f` plus forward
-BPR on :math:`D_r`, from the trained model, no data partitioning, user and
-item requests, gold = retraining on :math:`D_r`. Where it is silent
-(docs/unlearning.md), these are mmgraph's choices, tuned on amazon-beauty
-with LightGCN:
+Two methods (``method=``):
 
-* interaction-level requests besides user- and item-level ones;
-* the stopping rule and the ``'auto'`` gold estimate of
-  :mod:`mmgraph.unlearn.callbacks`;
-* ``forget_side``: after a user (item) request the forgotten users (items)
-  are isolated in the rebuilt graph, so the forget term moves only their
-  own representations (items, resp. users and negatives, detached); with
-  the plain two-sided reverse BPR the forgotten users' items are pushed
-  down for everyone who shares their taste, which cost up to a quarter of
-  the validation recall in one epoch;
-* the forget term's own Adam optimiser with 10x the run's learning rate
-  for user / item requests, backed off by 10x (to the run's rate) when an
-  epoch breaks the validation tolerance -- e.g. FREEDOM's cold items are
-  also represented through their kNN neighbours, which the forget term
-  then moves as well.
+* ``'mmrecun'`` (default) -- the published method as mmgraph reads it:
+  reverse BPR on :math:`D_f` and BPR on :math:`D_r`, both sides of every
+  score moving, **one** Adam optimiser at the run's learning rate, the
+  objective exactly
+  :math:`\alpha\,\mathcal{L}_f + (1 - \alpha)\,(\mathcal{L}_r +
+  \text{model terms})` (the model's regulariser and auxiliary losses,
+  computed on the retain rows, belong to the retain side; the paper gives
+  no other weighting of them). Stopping aims at the ``'estimate'`` target
+  and selects the admissible epoch whose forget score is closest to it
+  (:mod:`mmgraph.unlearn.callbacks`).
+* ``'targeted'`` -- mmgraph's earlier variant, kept named and unchanged:
+  ``forget_side`` ``'user'`` / ``'item'`` for user / item requests (the
+  forget term moves only the forgotten users' / items' *own* embedding
+  rows, other sides detached -- parts shared by all items or users, e.g.
+  BM3's predictor or the item MLPs of CM3 / LIRDRec, still move), the
+  forget term stepped by its own Adam optimiser at 10x the learning rate
+  for user / item requests, backed off by 10x when an epoch breaks the
+  validation tolerance, the model terms added unscaled, the ``'chance'``
+  target and the lowest-forget selection. Because Adam is invariant to a
+  constant scale of its loss, :math:`\alpha` does not change the steps of
+  the separate forget optimiser: under ``'targeted'``, :math:`\alpha`
+  only matters where forget and retain gradients share an optimiser
+  (interaction requests).
+
+What the paper states is followed in both: reverse BPR on :math:`D_f` plus
+forward BPR on :math:`D_r`, from the trained model, no data partitioning,
+user and item requests, gold = retraining on :math:`D_r`. Interaction-level
+requests, the stopping rule and its target are mmgraph's additions
+(docs/unlearning.md).
 
 :class:`Unlearner` (:mod:`mmgraph.unlearn.api`) is the one-call API;
-:func:`unlearning_metrics` is the protocol that compares the original, unlearned, gold (retrained on
-:math:`D_r`) and fine-tuned models; :meth:`~mmgraph.runs.RunFolder.apply_requests`
-rebuilds the retain dataset of an unlearned run folder (used by
-:func:`~mmgraph.runs.load_run`).
+:func:`unlearning_metrics` is the protocol that compares the original,
+unlearned, gold (retrained on :math:`D_r`) and fine-tuned models;
+:func:`~mmgraph.unlearn.membership.membership_auc` the membership-inference
+check; :meth:`~mmgraph.runs.RunFolder.apply_requests` rebuilds the retain
+dataset of an unlearned run folder (used by :func:`~mmgraph.runs.load_run`).
 """
 from __future__ import annotations
 
@@ -69,10 +83,14 @@ from mmgraph.train.callbacks import Callback
 from mmgraph.train.objectives.reverse_bpr import UnlearnObjective
 from mmgraph.train.trainer import Trainer
 from mmgraph.unlearn.batches import UnlearnBatches
-from mmgraph.unlearn.callbacks import ForgetSelection, UnlearnStopping
+from mmgraph.unlearn.callbacks import (SELECTIONS, TARGETS, ForgetSelection,
+                                      UnlearnStopping)
 from mmgraph.unlearn.request import ForgetRequest
 
-__all__ = ["Unlearner"]
+__all__ = ["Unlearner", "METHODS"]
+
+#: Unlearning methods (see the module docstring).
+METHODS = ("mmrecun", "targeted")
 
 log = logging.getLogger("mmgraph")
 
@@ -90,10 +108,18 @@ class _Summary(Callback):
 
     def on_fit_end(self, trainer, results: Dict[str, Any]) -> None:
         u, c = self.unlearner, trainer.config
+        m = c.valid_metric
+        over = max(0.0, self.stopping.target -
+                   self.selection.best_forget.get(m, float("inf")))
         results["unlearn"] = {
             **results.get("unlearn", {}),
-            "alpha": u.alpha, "stop_reason": trainer.stop_reason,
+            "method": u.method, "alpha": u.alpha,
+            "stop_reason": trainer.stop_reason,
             "target_forget": self.stopping.target,
+            "target_rule": self.stopping.target_forget,
+            "selection": self.selection.rule,
+            "reference": self.selection.reference,
+            "over_forgetting": over,
             "start_valid": self.selection.start_valid,
             "forget": self.selection.best_forget,
             "forget_edges": int(u.forget_edge_index.size(1)),
@@ -133,18 +159,21 @@ class Unlearner:
         config (TrainConfig or dict, optional): the model's training config
             (learning rate, batch size, negatives, metrics); the fields
             below override it for the loop.
+        method (str): ``'mmrecun'`` (default) or ``'targeted'`` (see the
+            module docstring); it sets the defaults of the ``'auto'``
+            options below.
         alpha (float): weight of the reverse-BPR term (default: ``0.5``).
         epochs (int): max epochs over the forget set (default: ``10``).
         learning_rate (float, optional): Adam's learning rate (default:
             :obj:`None`, the run's: the loop continues its training).
         forget_learning_rate (float or str, optional): the forget term's
             own learning rate (a second Adam optimiser); ``'auto'``
-            (default): 10x ``learning_rate`` for user and item requests,
-            whose forget term (``forget_side='auto'``) moves only the
-            forgotten users' / items' own representations, and
-            ``learning_rate`` for interaction requests, whose forget term
-            moves representations the retained data shares (tuned on
-            amazon-beauty with LightGCN); :obj:`None` = ``learning_rate``.
+            (default): ``'mmrecun'``: :obj:`None`; ``'targeted'``: 10x
+            ``learning_rate`` for user and item requests, whose forget term
+            moves only the forgotten users' / items' own representations,
+            and ``learning_rate`` for interaction requests (tuned on
+            amazon-beauty with LightGCN); :obj:`None` = ``learning_rate``
+            (one optimiser for the whole objective).
         batch_size (int, optional): forget pairs per step (default: ``128``;
             :obj:`None` = the config's).
         retain_batch_size (int, optional): retain pairs per step (default:
@@ -152,16 +181,21 @@ class Unlearner:
         patience (int): plateau epochs (default: ``3``).
         valid_tolerance (float): admissible relative validation drop
             (default: ``0.05``).
-        target_forget (float or str): see
-            :class:`~mmgraph.unlearn.callbacks.UnlearnStopping` (default:
-            ``'auto'``).
+        target_forget (float or str): ``'estimate'``, ``'chance'`` or a
+            number, see :mod:`mmgraph.unlearn.callbacks` (default:
+            ``'auto'``: ``'estimate'`` for ``'mmrecun'``, ``'chance'`` for
+            ``'targeted'``).
+        selection (str): ``'closest'`` (to the target) or ``'lowest'``
+            (default: ``'auto'``: ``'closest'`` for ``'mmrecun'``,
+            ``'lowest'`` for ``'targeted'``).
         forget_loss (str): ``'reverse_bpr'`` (default) or ``'ascent'``.
         forget_side (str): which representations the forget term moves:
-            ``'auto'`` (default: ``'user'`` for user requests -- the
-            forgotten users are isolated in the rebuilt graph, so only their
-            own representations move and the retained users are left to the
-            retain term --, ``'item'`` for item requests, ``'both'`` for
-            interactions), or ``'both'`` / ``'user'`` / ``'item'``.
+            ``'auto'`` (default: ``'both'`` for ``'mmrecun'``; for
+            ``'targeted'`` ``'user'`` for user requests -- the forgotten
+            users are isolated in the rebuilt graph, so only their own
+            embedding rows move --, ``'item'`` for item requests,
+            ``'both'`` for interactions), or ``'both'`` / ``'user'`` /
+            ``'item'``.
         seed (int): seed of the loop (default: ``0``).
         min_steps (int): the fewest steps of an epoch over the forget set
             (default: ``10``).
@@ -179,6 +213,7 @@ class Unlearner:
 
     def __init__(self, model, dataset, request: ForgetRequest,
                  config: Union[TrainConfig, Dict[str, Any], None] = None,
+                 method: str = "mmrecun",
                  alpha: float = 0.5, epochs: int = 10,
                  learning_rate: Optional[float] = None,
                  forget_learning_rate: Union[float, str, None] = "auto",
@@ -186,12 +221,18 @@ class Unlearner:
                  retain_batch_size: Optional[int] = 1024, patience: int = 3,
                  valid_tolerance: float = 0.05,
                  target_forget: Union[float, str] = "auto",
+                 selection: str = "auto",
                  forget_loss: str = "reverse_bpr", forget_side: str = "auto",
                  seed: int = 0, min_steps: int = 10, epoch_offset: int = 0,
                  extra_results: Optional[Dict[str, Any]] = None,
                  previous_requests: Optional[Sequence[ForgetRequest]] = None,
                  callbacks: Sequence[Callback] = (),
                  show_progress: bool = True) -> None:
+        if method not in METHODS:
+            raise ValueError(f"{self.__class__.__name__}: method must be one "
+                             f"of {METHODS}, got {method!r}")
+        self.method = method
+        targeted = method == "targeted"
         if config is None:
             config = TrainConfig()
         elif isinstance(config, dict):
@@ -204,21 +245,32 @@ class Unlearner:
             overrides["batch_size"] = int(batch_size)
         self.config = TrainConfig(**{**config.to_dict(), **overrides})
         if forget_learning_rate == "auto":
-            forget_learning_rate = self.config.learning_rate * (
-                1.0 if request.kind == "interactions" else 10.0)
+            forget_learning_rate = None if not targeted else \
+                self.config.learning_rate * (
+                    1.0 if request.kind == "interactions" else 10.0)
         self.forget_learning_rate = self.config.learning_rate \
             if forget_learning_rate is None else float(forget_learning_rate)
         self.model, self.dataset, self.request = model, dataset, request
         self.alpha, self.forget_loss = float(alpha), forget_loss
         if forget_side == "auto":
-            forget_side = {"users": "user", "items": "item"}.get(
-                request.kind, "both")
+            forget_side = "both" if not targeted else \
+                {"users": "user", "items": "item"}.get(request.kind, "both")
         self.forget_side = forget_side
         self.retain_batch_size = int(retain_batch_size or
                                      self.config.batch_size)
-        if isinstance(target_forget, str) and target_forget != "auto":
+        if target_forget == "auto":
+            target_forget = "chance" if targeted else "estimate"
+        if isinstance(target_forget, str) and target_forget not in TARGETS:
             raise ValueError(f"{self.__class__.__name__}: target_forget must "
-                             f"be a number or 'auto', got {target_forget!r}")
+                             f"be a number, 'auto' or one of {TARGETS}, got "
+                             f"{target_forget!r}")
+        if selection == "auto":
+            selection = "lowest" if targeted else "closest"
+        if selection not in SELECTIONS:
+            raise ValueError(f"{self.__class__.__name__}: selection must be "
+                             f"'auto' or one of {SELECTIONS}, got "
+                             f"{selection!r}")
+        self.selection = selection
         self.valid_tolerance, self.target_forget = valid_tolerance, \
             target_forget
         self.epoch_offset = int(epoch_offset)
@@ -234,8 +286,23 @@ class Unlearner:
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.model.__class__.__name__}, "
-                f"{self.request!r}, alpha={self.alpha}, "
+                f"{self.request!r}, method={self.method!r}, "
+                f"alpha={self.alpha}, "
                 f"epochs={self.config.epochs})")
+
+    def reference_edge_index(self) -> Tensor:
+        r"""The held-out pairs of the ``'estimate'`` target: the original
+        dataset's validation pairs of the forgotten users (user requests),
+        of the forgotten items (item requests) or of the users of the
+        forgotten pairs (interaction requests)."""
+        valid = self.dataset.valid_edge_index
+        if self.request.kind == "users":
+            keep = torch.isin(valid[0], self.request.ids)
+        elif self.request.kind == "items":
+            keep = torch.isin(valid[1], self.request.ids)
+        else:
+            keep = torch.isin(valid[0], torch.unique(self.request.ids[0]))
+        return valid[:, keep]
 
     def fit(self) -> Dict[str, Any]:
         r"""Unlearns; returns the results dict (the trainer's, with an
@@ -245,9 +312,14 @@ class Unlearner:
         forget, _ = self.request.split(self.dataset)
         retain_ds = self.request.apply(self.dataset)
         self.forget_edge_index, self.retain_dataset = forget, retain_ds
-        self.model.on_train_graph_change(retain_ds)
+        if self.request.zero_features:
+            # Every copy of the features the model holds, then the graphs.
+            self.model.on_features_change(retain_ds)
+        else:
+            self.model.on_train_graph_change(retain_ds)
         extra = dict(self.extra_results)
-        extra["unlearn"] = {"request": {k: v for k, v in
+        extra["unlearn"] = {"method": self.method,
+                            "request": {k: v for k, v in
                                         self.request.to_dict().items()
                                         if k != "ids"},
                             "num_ids": len(self.request),
@@ -262,7 +334,9 @@ class Unlearner:
         c = self.config
         objective = UnlearnObjective(self.model, retain_ds, alpha=self.alpha,
                                      forget_loss=self.forget_loss,
-                                     forget_side=self.forget_side)
+                                     forget_side=self.forget_side,
+                                     scale_model_terms=self.method ==
+                                     "mmrecun")
         source = UnlearnBatches(
             forget, self.dataset.train_edge_index, retain_ds.num_users,
             retain_ds.num_items, self.retain_batch_size, self.min_steps,
@@ -273,7 +347,11 @@ class Unlearner:
             # The stopping rule ignores the validation pairs of forgotten
             # items: they would reward remembering them.
             valid = valid[:, ~torch.isin(valid[1], self.request.ids)]
-        selection = ForgetSelection(forget, self.valid_tolerance)
+        selection = ForgetSelection(
+            forget, self.valid_tolerance, self.selection,
+            reference_edge_index=self.reference_edge_index()
+            if self.target_forget == "estimate" else None,
+            reference_mask_edge_index=self.dataset.train_edge_index)
         self.stopping = UnlearnStopping(
             selection, self.target_forget, self.request.kind,
             self.forget_learning_rate)

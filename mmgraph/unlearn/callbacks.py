@@ -1,34 +1,53 @@
 r"""The selection and stopping rule of unlearning (MMRecUn, AAAI 2025;
-docs/unlearning.md), as
-callbacks of the :class:`~mmgraph.train.Trainer`.
+docs/unlearning.md), as callbacks of the :class:`~mmgraph.train.Trainer`.
 
 After every epoch two scores of ``valid_metric`` are watched: the *forget*
-score (forget edges as targets, retained items masked; lower is better)
-and the *validation* score (the retain dataset's validation pairs; for item
-requests without the pairs of the forgotten items, which would reward
-remembering them). Epoch ``-1`` is the trained model on the retain graph;
-its validation score :math:`v_0` is the reference. An epoch is
-*admissible* when its validation score is at least
-:math:`(1 - \text{tol})\,v_0`.
+score (forget edges as targets, retained items masked) and the *validation*
+score (the retain dataset's validation pairs; for item requests without the
+pairs of the forgotten items, which would reward remembering them). Epoch
+``-1`` is the trained model on the retain graph; its validation score
+:math:`v_0` is the reference. An epoch is *admissible* when its validation
+score is at least :math:`(1 - \text{tol})\,v_0`.
 
-* :class:`ForgetSelection` (the selection): the admissible trained epoch
-  with the lowest forget score (ties: higher validation); epoch ``-1`` is
-  kept only when no trained epoch is admissible and forgets at least as
-  well.
-* :class:`UnlearnStopping` (the stopping rule): stop when the forget score
-  reaches the target in an admissible epoch (or already at epoch ``-1``:
-  the rebuilt graphs alone forgot, no step is taken); when the validation
-  score falls below the tolerance -- unless the forget term has a learning
-  rate of its own above the retain one: then return to the selected
-  state, divide the forget learning rate by 10 (not below the retain one)
-  and go on (a *back-off*); when the forget score has not improved by 1 %
-  for ``config.patience`` epochs (a plateau); or after ``config.epochs``.
+**Target.** The forget score a model retrained on :math:`D_r` (gold) would
+have, estimated without training it:
 
-``target_forget='auto'`` estimates the gold model's forget score without
-training it: for interaction requests the forgotten pairs are held-out
-pairs to a retrained model, so the target is :math:`v_0`; a forgotten user
-or item is unknown to a retrained model, so the target is the chance level
-:math:`k / I`.
+* ``'estimate'`` (the default of the ``'mmrecun'`` method): the starting
+  model's (epoch ``-1``) score on **held-out validation interactions** of
+  the data the request concerns -- the forgotten users' validation pairs
+  (user requests), the validation pairs of the forgotten items (item
+  requests), the validation pairs of the users of the forgotten edges
+  (interaction requests) -- ranked against every item, masking the
+  *original* training interactions. A forgotten pair is, to a retrained
+  model, as unseen as these pairs are to the trained one; for user and
+  item requests a retrained model also lacks the rest of the user's (item's)
+  data, so the estimate is an upper reference (a retrained model can only
+  generalise worse to them). Without such validation pairs, :math:`v_0`.
+* ``'chance'`` (the ``'targeted'`` method's, this module's rule before the
+  ``'mmrecun'`` method existed): :math:`v_0` for interaction requests, the
+  chance level :math:`k / I` for user and item requests (known to
+  over-forget: below what a retrained model scores).
+* a number.
+
+**Selection** (:class:`ForgetSelection`):
+
+* ``'closest'`` (``'mmrecun'``): the admissible epoch (epoch ``-1``
+  included) whose forget score is **closest to the target** (ties: higher
+  validation); forgetting more than a retrained model would is itself a
+  sign that the data was there. The selected score's distance below the
+  target is reported as ``over_forgetting``.
+* ``'lowest'`` (``'targeted'``): the admissible trained epoch with the
+  lowest forget score (ties: higher validation); epoch ``-1`` is kept only
+  when no trained epoch is admissible and forgets at least as well.
+
+**Stopping** (:class:`UnlearnStopping`): stop when the forget score reaches
+the target in an admissible epoch (or already at epoch ``-1``: the rebuilt
+graphs alone forgot, no step is taken); when the validation score falls
+below the tolerance -- unless the forget term has a learning rate of its
+own above the retain one (``'targeted'``): then return to the selected
+state, divide the forget learning rate by 10 (not below the retain one)
+and go on (a *back-off*); when the forget score has not improved by 1 %
+for ``config.patience`` epochs (a plateau); or after ``config.epochs``.
 """
 from __future__ import annotations
 
@@ -43,41 +62,66 @@ from mmgraph.train.callbacks import Callback
 from mmgraph.train.utils import adam
 from mmgraph.unlearn.metrics import all_items_view
 
-__all__ = ["ForgetSelection", "UnlearnStopping", "FORGET_TERM"]
+__all__ = ["ForgetSelection", "UnlearnStopping", "FORGET_TERM",
+           "SELECTIONS", "TARGETS"]
 
 log = logging.getLogger("mmgraph")
 
 #: The output of the unlearning objective stepped by the forget optimiser.
 FORGET_TERM = "weighted_forget"
+#: Selection rules: the epoch closest to the target, or the lowest forget.
+SELECTIONS = ("closest", "lowest")
+#: Named forget targets (besides a number).
+TARGETS = ("estimate", "chance")
 
 
 class ForgetSelection(Callback):
     r"""Evaluates the forget set with each validation (one embeddings pass)
-    and selects the admissible epoch that forgets best.
+    and selects an admissible epoch by ``rule`` (see the module docstring).
 
     At the start of the fit it evaluates the unlearning's starting point as
-    epoch ``-1`` (appended to the history, selected as the fallback).
+    epoch ``-1`` (appended to the history, selected as the fallback) and,
+    when given, the reference pairs of the ``'estimate'`` target
+    (:attr:`reference`).
 
     Args:
         forget_edge_index (Tensor): :math:`D_f`, ``[2, E_f]``.
         valid_tolerance (float): admissible relative validation drop
             (default: ``0.05``).
+        rule (str): ``'closest'`` (to :attr:`target`, set by
+            :class:`UnlearnStopping`) or ``'lowest'`` (default).
+        reference_edge_index (Tensor, optional): held-out pairs whose score
+            at epoch ``-1`` estimates the gold forget score.
+        reference_mask_edge_index (Tensor, optional): pairs masked when
+            ranking them (the original training interactions).
     """
     role = "selection"
 
     def __init__(self, forget_edge_index: Tensor,
-                 valid_tolerance: float = 0.05) -> None:
+                 valid_tolerance: float = 0.05, rule: str = "lowest",
+                 reference_edge_index: Optional[Tensor] = None,
+                 reference_mask_edge_index: Optional[Tensor] = None) -> None:
+        if rule not in SELECTIONS:
+            raise ValueError(f"{self.__class__.__name__}: rule must be one of "
+                             f"{SELECTIONS}, got {rule!r}")
         self.forget_edge_index = forget_edge_index.long().cpu()
         self.valid_tolerance = float(valid_tolerance)
+        self.rule = rule
+        self.reference_edge_index = reference_edge_index
+        self.reference_mask_edge_index = reference_mask_edge_index
         self.evaluator: Optional[Evaluator] = None
         self.start_valid = float("nan")
         self.best_forget: Dict[str, float] = {}
+        #: The starting model's scores on the reference pairs (``{}``: none).
+        self.reference: Dict[str, float] = {}
+        #: The forget target the ``'closest'`` rule aims at.
+        self.target = float("nan")
         self.admissible = True
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(forget="
                 f"{self.forget_edge_index.size(1)}, valid_tolerance="
-                f"{self.valid_tolerance})")
+                f"{self.valid_tolerance}, rule={self.rule!r})")
 
     def _forget(self, trainer) -> Dict[str, float]:
         # The forget evaluator sees removed items, to measure what is still
@@ -92,6 +136,12 @@ class ForgetSelection(Callback):
         t0 = time.perf_counter()
         valid = trainer.validate()
         forget = self._forget(trainer)
+        if self.reference_edge_index is not None and \
+                self.reference_edge_index.size(1):
+            self.reference = self.evaluator.evaluate(
+                trainer.model, self.reference_edge_index,
+                mask_edge_index=self.reference_mask_edge_index,
+                embeddings=trainer.valid_embeddings)
         trainer.valid_embeddings = None
         record = {"epoch": -1, "valid": valid, "forget": forget,
                   "train_seconds": 0.0,
@@ -110,11 +160,18 @@ class ForgetSelection(Callback):
         record["eval_seconds"] += time.perf_counter() - t0
         f, v = forget[m], record["valid"][m]
         self.admissible = v >= (1.0 - self.valid_tolerance) * self.start_valid
-        # Epoch -1 (no reverse step) is only the fallback: any admissible
-        # trained epoch that forgets at least as well replaces it.
-        better = f < self.best_forget[m] or (
-            f == self.best_forget[m] and
-            (trainer.best_epoch < 0 or v > trainer.best_score))
+        if self.rule == "closest":
+            gap, best_gap = abs(f - self.target), \
+                abs(self.best_forget[m] - self.target)
+            better = gap < best_gap or (gap == best_gap and
+                                        v > trainer.best_score)
+        else:
+            # Epoch -1 (no reverse step) is only the fallback: any
+            # admissible trained epoch that forgets at least as well
+            # replaces it.
+            better = f < self.best_forget[m] or (
+                f == self.best_forget[m] and
+                (trainer.best_epoch < 0 or v > trainer.best_score))
         if self.admissible and better:
             trainer.mark_best(record)
             self.best_forget = forget
@@ -130,9 +187,10 @@ class UnlearnStopping(Callback):
     Args:
         selection (ForgetSelection): the selection callback it reads.
         target_forget (float or str): forget score at which to stop, or
-            ``'auto'`` (default).
+            ``'estimate'`` / ``'chance'`` (see the module docstring;
+            ``'auto'``, the default, is ``'chance'``).
         request_kind (str): ``'users'``, ``'items'`` or ``'interactions'``
-            (for the ``'auto'`` target).
+            (for the ``'chance'`` target).
         forget_learning_rate (float, optional): the forget term's own Adam
             learning rate (:obj:`None` or the run's rate: one optimiser for
             the summed loss).
@@ -143,9 +201,12 @@ class UnlearnStopping(Callback):
                  target_forget: Union[float, str] = "auto",
                  request_kind: str = "interactions",
                  forget_learning_rate: Optional[float] = None) -> None:
-        if isinstance(target_forget, str) and target_forget != "auto":
+        if target_forget == "auto":
+            target_forget = "chance"
+        if isinstance(target_forget, str) and target_forget not in TARGETS:
             raise ValueError(f"{self.__class__.__name__}: target_forget must "
-                             f"be a number or 'auto', got {target_forget!r}")
+                             f"be a number or one of {TARGETS}, got "
+                             f"{target_forget!r}")
         self.selection = selection
         self.target_forget = target_forget if isinstance(target_forget, str) \
             else float(target_forget)
@@ -185,10 +246,13 @@ class UnlearnStopping(Callback):
         v0 = self.selection.start_valid
         if isinstance(self.target_forget, float):
             self.target = self.target_forget
+        elif self.target_forget == "estimate":
+            self.target = float(self.selection.reference.get(m, v0))
         elif self.request_kind == "interactions":
             self.target = float(v0)
         else:
             self.target = int(m.split("@")[1]) / trainer.dataset.num_items
+        self.selection.target = self.target
         f0 = self.selection.best_forget[m]
         log.info("unlearn: start  forget %s %.4f  valid %s %.4f  (target "
                  "forget %.4f)", m, f0, m, v0, self.target)

@@ -72,7 +72,8 @@ def unlearn_value(kind: str, dataset) -> Dict[str, float]:
     Trainer(model, dataset, {"epochs": EPOCHS, "seed": 0},
             show_progress=False).fit()
     request = ForgetRequest.random(kind, 0.1, dataset, seed=0)
-    results = Unlearner(model, dataset, request, {"seed": 0}, epochs=2,
+    results = Unlearner(model, dataset, request, {"seed": 0},
+                        method="targeted", epochs=2,
                         show_progress=False).fit()
     out = _summary(results)
     forget = (results.get("unlearn") or {}).get("forget") or {}

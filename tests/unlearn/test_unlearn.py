@@ -403,7 +403,13 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     assert set(summary["models"]) == {"original", "unlearned", "finetune",
                                       "gold"}
     for entry in summary["models"].values():
-        assert {"forget", "valid", "test"} <= set(entry)
+        assert {"forget", "valid", "test", "mia_auc", "seconds",
+                "cpu_seconds"} <= set(entry)
+        assert 0.0 <= entry["mia_auc"] <= 1.0
+    for name in ("unlearned", "finetune", "gold"):
+        assert summary["models"][name]["cpu_seconds"] > 0
+    assert summary["method"] == summary["settings"]["method"] == "mmrecun"
+    assert "MIA AUC" in printed and "over-forgetting" in printed
     assert summary["request"]["kind"] == "users"
     assert summary["models"]["gold"]["epochs"] == 3  # the run's epoch cap
     # The gold and unlearned folders reload onto the retain dataset.
@@ -417,8 +423,10 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     out2 = tmp_path / "twice"
     assert main(["unlearn", "--run", str(out), "--forget-fraction",
                  "interactions:0.1", "--epochs", "1", "--out", str(out2),
-                 "--no-progress"]) == 0
+                 "--method", "targeted", "--no-progress"]) == 0
     assert len(load_requests(out2 / REQUEST_FILE)) == 2
+    assert json.loads((out2 / "unlearn.json").read_text())["method"] == \
+        "targeted"
     bad = tmp_path / "bad.txt"
     bad.write_text("1\nx\n")
     assert main(["unlearn", "--run", str(run), "--forget-users", str(bad),
@@ -434,7 +442,8 @@ def test_reprs(tiny_dataset):
                          "source='f.txt')")
     un = Unlearner(model, tiny_dataset, req, alpha=0.3, epochs=4)
     assert repr(un) == ("Unlearner(MF, ForgetRequest(items=2, "
-                        "remove_items=True, source='f.txt'), alpha=0.3, "
+                        "remove_items=True, source='f.txt'), "
+                        "method='mmrecun', alpha=0.3, "
                         "epochs=4)")
 
 
@@ -473,7 +482,8 @@ def test_forget_side_detaches_the_other_side(tiny_dataset, side):
         rows = moved.weight.grad.abs().sum(1).nonzero().view(-1)
         assert set(rows.tolist()) <= set(pos.tolist())
     assert "forget_side" in repr(obj)
-    un = Unlearner(model, tiny_dataset, ForgetRequest(f"{side}s", [1]))
+    un = Unlearner(model, tiny_dataset, ForgetRequest(f"{side}s", [1]),
+                   method="targeted")
     assert un.forget_side == side  # 'auto' follows the request kind
 
 

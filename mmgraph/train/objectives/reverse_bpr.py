@@ -57,8 +57,8 @@ class UnlearnObjective(Objective):
             \log\sigma(s_{uj} - s_{ui}) \\
         \mathcal{L}_r &= -\frac{1}{|B_r|k}\sum_{(u,i)\in B_r}\sum_{j}
             \log\sigma(s_{ui} - s_{uj}) \\
-        \mathcal{L} &= \alpha\,\mathcal{L}_f + (1 - \alpha)\,\mathcal{L}_r
-            + \text{extra\_loss}(B_r)
+        \mathcal{L} &= \alpha\,\mathcal{L}_f + (1 - \alpha)\,\big(
+            \mathcal{L}_r + \text{extra\_loss}(B_r)\big)
 
     with :math:`j` sampled negatives (for forget rows: items the user never
     interacted with in the *original* training set; for retain rows: items
@@ -68,8 +68,13 @@ class UnlearnObjective(Objective):
     and saturates once a forgotten item ranks below the negatives.
 
     The paper gives the method in prose and equations only; the weighting
-    :math:`\alpha`, the sampling and the regulariser are mmgraph's choices
-    (see the unlearning guide, ``docs/unlearning.md``).
+    :math:`\alpha` of the forget term against the retain side, the
+    sampling and the placement of the model's own terms on the retain side
+    are mmgraph's reading (see the unlearning guide,
+    ``docs/unlearning.md``). With ``scale_model_terms=False`` (the
+    ``'targeted'`` unlearning method) the model's terms are added unscaled,
+    :math:`\alpha\,\mathcal{L}_f + (1 - \alpha)\,\mathcal{L}_r +
+    \text{extra\_loss}(B_r)`, as before this option existed.
 
     Differences from the reference code (a public port of RRL): that port
     writes the reverse term as ``sign * -logsigmoid(sign * diff)`` with
@@ -99,13 +104,18 @@ class UnlearnObjective(Objective):
             the rebuilt graph, so ``'user'`` (``'item'``) moves only their
             own representations and leaves the retained data's rankings to
             the retain term.
+        scale_model_terms (bool): multiply the model's own terms by
+            :math:`1 - \alpha` with the retain BPR term (default:
+            :obj:`True`, the ``'mmrecun'`` method; :obj:`False` adds them
+            unscaled, the ``'targeted'`` method).
     """
     default_negatives = 1
     step_terms = ("weighted_forget",)
 
     def __init__(self, model, dataset, alpha: float = 0.5,
                  forget_loss: str = "reverse_bpr",
-                 forget_side: str = "both") -> None:
+                 forget_side: str = "both",
+                 scale_model_terms: bool = True) -> None:
         super().__init__(model, dataset)
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"{self.__class__.__name__}: alpha must be in "
@@ -119,11 +129,14 @@ class UnlearnObjective(Objective):
         self.alpha = float(alpha)
         self.forget_loss = forget_loss
         self.forget_side = forget_side
+        self.scale_model_terms = bool(scale_model_terms)
 
     def extra_repr(self) -> str:
         side = "" if self.forget_side == "both" else \
             f", forget_side={self.forget_side!r}"
-        return f"alpha={self.alpha}, forget_loss={self.forget_loss!r}{side}"
+        scale = "" if self.scale_model_terms else ", scale_model_terms=False"
+        return (f"alpha={self.alpha}, forget_loss={self.forget_loss!r}"
+                f"{side}{scale}")
 
     def forget_term(self, pos: Tensor, neg: Tensor) -> Tensor:
         r""":math:`\mathcal{L}_f` from forget-row scores ``pos [B]`` and
@@ -165,7 +178,10 @@ class UnlearnObjective(Objective):
                 batch, UnlearnBatch) and bool(forget.any()) else batch
             extra = model.extra_loss(retain_batch, user_emb, item_emb)
         weighted_forget = self.alpha * l_f
-        loss = weighted_forget + (1.0 - self.alpha) * l_r + extra
+        if self.scale_model_terms:
+            loss = weighted_forget + (1.0 - self.alpha) * (l_r + extra)
+        else:
+            loss = weighted_forget + (1.0 - self.alpha) * l_r + extra
         # 'weighted_forget' keeps its graph: a trainer may step the forget
         # term with its own optimiser (Trainer.term_optimizers).
         return {"loss": loss, "forget": l_f.detach(), "retain": l_r.detach(),

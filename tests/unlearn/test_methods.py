@@ -1,0 +1,199 @@
+r"""The two unlearning methods (``'mmrecun'``, ``'targeted'``), the
+gold-referenced target and the closest-to-target selection."""
+import pytest
+import torch
+from torch_geometric import seed_everything
+
+from mmgraph.models import create_model
+from mmgraph.train import Trainer
+from mmgraph.train.objectives.reverse_bpr import (UnlearnBatch,
+                                                  UnlearnObjective)
+from mmgraph.unlearn import ForgetRequest, Unlearner
+from mmgraph.unlearn.callbacks import ForgetSelection, UnlearnStopping
+
+_CFG = {"seed": 0, "learning_rate": 0.01, "topk": [10, 20]}
+
+
+@pytest.fixture(scope="module")
+def trained_lightgcn(tiny_dataset):
+    seed_everything(0)
+    model = create_model("lightgcn", tiny_dataset, n_layers=1)
+    Trainer(model, tiny_dataset, {"epochs": 3, "seed": 0},
+            show_progress=False).fit()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _model(ds, state, **kw):
+    model = create_model("lightgcn", ds, n_layers=1, **kw)
+    model.load_state_dict(state)
+    return model
+
+
+def _one_step(ds, state, alpha, method, **kw):
+    r"""The parameters after one unlearning step of ``method`` on a fixed
+    mixed batch."""
+    req = ForgetRequest.random("users", 0.1, ds, seed=0)
+    model = _model(ds, state, **kw)
+    un = Unlearner(model, ds, req, config=_CFG, method=method, alpha=alpha)
+    forget, retain = req.split(ds)
+    model.on_train_graph_change(req.apply(ds))
+    obj = UnlearnObjective(model, ds, alpha=alpha,
+                           forget_side=un.forget_side,
+                           scale_model_terms=method == "mmrecun")
+    trainer = Trainer(model, ds, _CFG, objective=obj,
+                      reset_parameters=False, show_progress=False)
+    if un.forget_learning_rate != trainer.config.learning_rate:
+        trainer.term_optimizers["weighted_forget"] = torch.optim.Adam(
+            [p for p in model.parameters()], lr=un.forget_learning_rate)
+    g = torch.Generator().manual_seed(0)
+    f = forget[:, :16]
+    r = retain[:, torch.randperm(retain.size(1), generator=g)[:64]]
+    users = torch.cat([r[0], f[0]])
+    neg = torch.randint(0, ds.num_items, (users.numel(), 1), generator=g)
+    flags = torch.cat([torch.zeros(64, dtype=torch.bool),
+                       torch.ones(f.size(1), dtype=torch.bool)])
+    trainer.training_step(UnlearnBatch(users, torch.cat([r[1], f[1]]), neg,
+                                       flags))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_alpha_changes_the_mmrecun_step(tiny_dataset, trained_lightgcn):
+    a = _one_step(tiny_dataset, trained_lightgcn, 0.2, "mmrecun",
+                  reg_weight=0.0)
+    b = _one_step(tiny_dataset, trained_lightgcn, 0.8, "mmrecun",
+                  reg_weight=0.0)
+    # One optimiser: alpha weighs forget against retain gradients in the
+    # same Adam step, so where they meet the step's direction changes (by up
+    # to 2 x lr = 0.02 per entry).
+    assert _changed(a, b) > 0.05
+    assert max((a[k] - b[k]).abs().max().item() for k in a) > 0.01
+
+
+def _changed(a, b):
+    r"""Fraction of parameter entries that differ by more than 1e-3."""
+    diff = torch.cat([(a[k] - b[k]).abs().view(-1) for k in a])
+    return (diff > 1e-3).float().mean().item()
+
+
+def test_alpha_does_not_change_the_targeted_step(tiny_dataset,
+                                                 trained_lightgcn):
+    # The flaw 'mmrecun' fixes: Adam is invariant to the constant scale of
+    # each separately stepped term, so without model terms (reg_weight=0)
+    # the targeted method ignores alpha.
+    a = _one_step(tiny_dataset, trained_lightgcn, 0.2, "targeted",
+                  reg_weight=0.0)
+    b = _one_step(tiny_dataset, trained_lightgcn, 0.8, "targeted",
+                  reg_weight=0.0)
+    # Up to Adam's eps on entries with near-zero gradients.
+    assert _changed(a, b) < 0.01
+
+
+def test_mmrecun_objective_scales_the_model_terms(tiny_dataset):
+    model = create_model("lightgcn", tiny_dataset, reg_weight=1.0)
+    users = torch.tensor([0, 1, 2, 3])
+    batch = UnlearnBatch(users, torch.tensor([1, 2, 3, 4]),
+                         torch.tensor([[5], [6], [7], [8]]),
+                         torch.tensor([False, False, True, True]))
+    alpha = 0.3
+    for scale in (True, False):
+        out = UnlearnObjective(model, tiny_dataset, alpha=alpha,
+                               scale_model_terms=scale)(model, batch)
+        l_f, l_r, extra = out["forget"], out["retain"], out["extra"]
+        expected = alpha * l_f + (1 - alpha) * (l_r + extra) if scale \
+            else alpha * l_f + (1 - alpha) * l_r + extra
+        assert extra > 0
+        assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_method_defaults(tiny_dataset, trained_lightgcn):
+    ds = tiny_dataset
+    req = ForgetRequest.random("users", 0.1, ds, seed=0)
+    m = Unlearner(_model(ds, trained_lightgcn), ds, req, config=_CFG)
+    assert (m.method, m.forget_side, m.target_forget, m.selection) == \
+        ("mmrecun", "both", "estimate", "closest")
+    assert m.forget_learning_rate == m.config.learning_rate
+    t = Unlearner(_model(ds, trained_lightgcn), ds, req, config=_CFG,
+                  method="targeted")
+    assert (t.forget_side, t.target_forget, t.selection) == \
+        ("user", "chance", "lowest")
+    assert t.forget_learning_rate == pytest.approx(
+        10 * t.config.learning_rate)
+    with pytest.raises(ValueError, match="method"):
+        Unlearner(_model(ds, trained_lightgcn), ds, req, method="sisa")
+    with pytest.raises(ValueError, match="target_forget"):
+        Unlearner(_model(ds, trained_lightgcn), ds, req, target_forget="x")
+
+
+def test_estimate_target_is_the_reference_pairs_recall(tiny_dataset,
+                                                       trained_lightgcn):
+    ds = tiny_dataset
+    req = ForgetRequest.random("users", 0.2, ds, seed=0)
+    model = _model(ds, trained_lightgcn)
+    un = Unlearner(model, ds, req, config=_CFG, epochs=2,
+                   show_progress=False)
+    ref = un.reference_edge_index()
+    assert torch.isin(ref[0], req.ids).all() and ref.size(1) == int(
+        torch.isin(ds.valid_edge_index[0], req.ids).sum())
+    res = un.fit()
+    s = res["unlearn"]
+    assert s["target_rule"] == "estimate" and s["selection"] == "closest"
+    assert s["target_forget"] == pytest.approx(s["reference"]["recall@20"])
+    assert s["over_forgetting"] == pytest.approx(
+        max(0.0, s["target_forget"] - s["forget"]["recall@20"]))
+    # The interaction request's reference: its users' validation pairs.
+    req_i = ForgetRequest.random("interactions", 0.1, ds, seed=0)
+    ref_i = Unlearner(_model(ds, trained_lightgcn), ds, req_i,
+                      config=_CFG).reference_edge_index()
+    assert set(ref_i[0].tolist()) <= set(req_i.ids[0].tolist())
+
+
+class _Fake:
+    r"""The trainer attributes the selection reads."""
+
+    def __init__(self):
+        self.best_epoch, self.best_score = -1, 0.5
+        self.marked = []
+
+    def mark_best(self, record):
+        self.best_epoch = record["epoch"]
+        self.best_score = record["valid"]["recall@20"]
+        self.marked.append(record["epoch"])
+
+    class config:
+        valid_metric = "recall@20"
+
+
+@pytest.mark.parametrize("rule,expected", [("closest", [1, 2]),
+                                           ("lowest", [1, 2, 3])])
+def test_selection_rules(rule, expected):
+    sel = ForgetSelection(torch.zeros(2, 1, dtype=torch.long), 0.1, rule)
+    sel.start_valid, sel.target = 0.5, 0.10
+    sel.best_forget = {"recall@20": 0.40}
+    sel._forget = lambda trainer: {"recall@20": forgets.pop(0)}
+    trainer = _Fake()
+    # Epochs 1..4 (target 0.10): forget 0.20, 0.12, 0.02 (over-forgets),
+    # 0.10 with an inadmissible validation.
+    forgets = [0.20, 0.12, 0.02, 0.10]
+    valids = [0.5, 0.5, 0.5, 0.3]
+    for epoch, v in zip(range(1, 5), valids):
+        sel.on_epoch_end(trainer, epoch, {"epoch": epoch,
+                                          "valid": {"recall@20": v},
+                                          "eval_seconds": 0.0})
+    assert trainer.marked == expected
+
+
+def test_targets_are_checked():
+    sel = ForgetSelection(torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="target_forget"):
+        UnlearnStopping(sel, "gold")
+    with pytest.raises(ValueError, match="rule"):
+        ForgetSelection(torch.zeros(2, 1, dtype=torch.long), rule="best")
+
+
+def test_cli_constants_match_the_library():
+    from mmgraph.cli import unlearn as cli_unlearn
+    from mmgraph.unlearn import METHODS
+    from mmgraph.unlearn.callbacks import SELECTIONS, TARGETS
+    assert cli_unlearn.METHODS == METHODS
+    assert cli_unlearn.TARGETS == TARGETS
+    assert cli_unlearn.SELECTIONS == SELECTIONS
