@@ -276,6 +276,7 @@ def test_run_dir_of_best_follows_a_search_folder(tmp_path):
     from mmgraph.runs import run_dir_of_best
     search = tmp_path / "s"
     (search / "trials" / "abc").mkdir(parents=True)
+    (search / "trials" / "abc" / "checkpoint.pt").write_bytes(b"")
     (search / "search.json").write_text('{"best_run": "trials/abc"}')
     assert run_dir_of_best(search) == search / "trials" / "abc"
     (search / "search.json").write_text('{"best_run": null}')

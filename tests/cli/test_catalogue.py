@@ -108,8 +108,12 @@ def test_case(case, base, tmp_path, capsys):
 
 def _child(argv, **kw):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    # A job started in the background inherits an ignored SIGINT, and Python
+    # then installs no KeyboardInterrupt handler: give the child the default.
     return subprocess.Popen([sys.executable, "-m", "mmgraph.cli", *argv], cwd=str(ROOT),
-                            env=env, text=True, **kw)
+                            env=env, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
 
 
 def _interrupt_when(proc, ready, lines, timeout=600):
