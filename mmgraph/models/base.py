@@ -2,7 +2,7 @@ r"""The :class:`Recommender` contract every mmgraph model follows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -28,6 +28,17 @@ class Batch:
 
     def __len__(self) -> int:
         return self.users.numel()
+
+    def rows(self, user_emb: Tensor, item_emb: Tensor) -> List[Tensor]:
+        r"""The batch's rows of the representations: users, positives and
+        (when sampled) the flattened negatives, the arguments of the batch
+        regularisers. ``index_select``, not ``x[index]``: the backward of
+        advanced indexing is not deterministic on multi-threaded CPUs."""
+        out = [user_emb.index_select(0, self.users),
+               item_emb.index_select(0, self.pos_items)]
+        if self.neg_items is not None:
+            out.append(item_emb.index_select(0, self.neg_items.reshape(-1)))
+        return out
 
     def to(self, device: Union[str, torch.device]) -> "Batch":
         return Batch(self.users.to(device), self.pos_items.to(device),

@@ -248,12 +248,8 @@ class LATTICE(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        rows = [user_emb.index_select(0, batch.users),
-                item_emb.index_select(0, batch.pos_items)]
-        if batch.neg_items is not None:
-            rows.append(item_emb.index_select(0, batch.neg_items.reshape(-1)))
         return self.reg_weight * half_squared_norm_loss(
-            *rows, batch_size=batch.users.numel())
+            *batch.rows(user_emb, item_emb), batch_size=batch.users.numel())
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, "

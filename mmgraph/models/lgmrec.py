@@ -288,12 +288,8 @@ class LGMRec(Recommender):
                         ib.index_select(0, batch.pos_items), ib, self.tau)
             total = total + self.cl_weight * cl
         if self.reg_weight != 0:
-            rows = [user_emb.index_select(0, batch.users),
-                    item_emb.index_select(0, batch.pos_items)]
-            if batch.neg_items is not None:
-                rows.append(item_emb.index_select(
-                    0, batch.neg_items.reshape(-1)))
-            total = total + self.reg_weight * emb_loss(*rows)
+            total = total + self.reg_weight * emb_loss(
+                *batch.rows(user_emb, item_emb))
         return total
 
     def extra_repr(self) -> str:

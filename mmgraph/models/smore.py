@@ -351,13 +351,9 @@ class SMORE(Recommender):
                    item_emb: Tensor) -> Tensor:
         total = user_emb.new_zeros(())
         if self.reg_weight != 0:
-            rows = [user_emb.index_select(0, batch.users),
-                    item_emb.index_select(0, batch.pos_items)]
-            if batch.neg_items is not None:
-                rows.append(item_emb.index_select(
-                    0, batch.neg_items.reshape(-1)))
             total = total + self.reg_weight * half_squared_norm_loss(
-                *rows, batch_size=batch.users.numel())
+                *batch.rows(user_emb, item_emb),
+                batch_size=batch.users.numel())
         if self.cl_loss != 0:
             if self._views is None:
                 self.embeddings()

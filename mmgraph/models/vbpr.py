@@ -101,13 +101,7 @@ class VBPR(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        # index_select, not x[index]: the backward of advanced indexing is
-        # not deterministic on multi-threaded CPUs (index_add_ is).
-        items = [item_emb.index_select(0, batch.pos_items)]
-        if batch.neg_items is not None:
-            items.append(item_emb.index_select(0, batch.neg_items.reshape(-1)))
-        return self.reg_weight * emb_loss(
-            user_emb.index_select(0, batch.users), *items)
+        return self.reg_weight * emb_loss(*batch.rows(user_emb, item_emb))
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, "
