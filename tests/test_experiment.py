@@ -238,3 +238,10 @@ def test_apply_overrides_qualified_bare_coerced_and_errors():
         apply_overrides(cfg, {"modl.n_layers": 1})
     with pytest.raises(ConfigError, match="expected a value of type int"):
         apply_overrides(cfg, {"n_layers": 2.5})
+
+
+def test_parse_override_reads_exponents_inside_a_grid_axis():
+    # YAML reads 1e-5 (no dot) as text; a grid axis must still be numbers.
+    assert parse_override("reg_weight=[1e-5,1e-1]") == ("reg_weight", [1e-5, 0.1])
+    assert parse_override("learning_rate=1e-4") == ("learning_rate", 1e-4)
+    assert parse_override("name=[a,b]") == ("name", ["a", "b"])

@@ -140,14 +140,21 @@ def parse_override(text: str) -> Tuple[str, Any]:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
-    # YAML reads "1e-4" as a string; accept it as a number.
+    # YAML reads "1e-4" as a string; accept it as a number, also inside a
+    # list (a grid axis such as [1e-5, 1e-1]).
+    if isinstance(value, list):
+        return key, [_as_number(v) for v in value]
+    return key, _as_number(value)
+
+
+def _as_number(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            value = float(value) if any(c in value for c in ".eE") \
+            return float(value) if any(c in value for c in ".eE") \
                 else int(value)
         except ValueError:
             pass
-    return key, value
+    return value
 
 
 def apply_overrides(config: Dict[str, Dict[str, Any]],
