@@ -72,7 +72,7 @@ def _check_search_and_log(args: argparse.Namespace) -> None:
 
 def _run_search(args: argparse.Namespace, overrides: Dict[str, Any], dataset) -> int:
     r"""``train --search``: the study, its table and the chosen trial."""
-    from mmgraph.report import metrics_table
+    from mmgraph.report import grouped_metrics_tables
     from mmgraph.search import search, search_table
     with _claim_out(args):  # --overwrite clears the search files (runs.RUN_FILES)
         summary = search(args.model, dataset, args.config, overrides, args.out, args.search,
@@ -82,7 +82,7 @@ def _run_search(args: argparse.Namespace, overrides: Dict[str, Any], dataset) ->
     best = summary["best"]
     print(f"\nselected on validation: trial {best['number']} {best['point']} "
           f"({summary['seconds']:.0f} s)")
-    print(metrics_table({"valid": best["valid"], "test": best["test"]}))
+    print(grouped_metrics_tables({"valid": best["valid"], "test": best["test"]}))
     if args.out:
         print(f"\nsearch folder: {args.out}")
     return 0
@@ -156,7 +156,7 @@ def _load_data(data: str, config: Dict[str, Dict[str, Any]]):
 def run(args: argparse.Namespace) -> int:
     from mmgraph.distributed import init_from_env, is_main_process
     from mmgraph.experiment import grid_table, resolve_config, train_model
-    from mmgraph.report import metrics_table
+    from mmgraph.report import grouped_metrics_tables
     if args.seed is not None and args.seeds:
         from mmgraph.config import ConfigError
         raise ConfigError("--seed and --seeds: give one of them")
@@ -186,12 +186,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nselected on validation: {best['point']} "
               f"(mean over seeds {result['seeds']})")
         table = {s: {k: v[0] for k, v in best[s].items()} for s in ("valid", "test")}
-        print(metrics_table(table))
+        print(grouped_metrics_tables(table))
     else:
         print(f"\n{result['model']} on {result['dataset']}: best epoch "
               f"{result['best_epoch']} of {result['epochs']} "
               f"({result['seconds_per_epoch']:.2f} s/epoch)")
-        print(metrics_table({"valid": result["valid"], "test": result["test"]}))
+        print(grouped_metrics_tables({"valid": result["valid"], "test": result["test"]}))
     if args.out:
         print(f"\nrun folder: {args.out}")
     else:

@@ -16,9 +16,12 @@ def test_train_evaluate_recommend_on_synthetic(tmp_path, capsys):
     assert main(["train", "--model", "mf", "--data", "synthetic", "--epochs",
                  "2", "--out", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "recall@20" in out and "test" in out
     results = json.loads((run / "results.json").read_text())
     assert results["model"] == "mf" and results["data"] == "synthetic"
+    # the closing tables are grouped like evaluate's: one row per metric name
+    assert "accuracy:" in out and "beyond accuracy (" in out
+    assert f"{results['test']['recall@20']:.4f}" in out
+    assert f"{results['test']['coverage@20']:.4f}" in out
     assert main(["evaluate", "--run", str(run), "--split", "test"]) == 0
     out = capsys.readouterr().out
     assert f"{results['test']['recall@20']:.4f}" in out
