@@ -83,10 +83,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--valid-tolerance", type=values.fraction, default=0.05,
                    help="admissible relative drop of validation recall (default 0.05)")
     p.add_argument("--target-forget", type=_target, default="auto",
-                   help="the forget recall@20 to aim at: estimate (the starting "
-                   "model's recall on held-out validation pairs of the forgotten "
-                   "users / items / pairs' users: what a retrained model would "
-                   "score), chance (validation recall for interactions, k/items for "
+                   help="the forget recall@20 to aim at: estimate (what a retrained "
+                   "model would score: for users/items the starting model's forget "
+                   "recall with their own rows re-initialised, for interactions its "
+                   "recall on held-out validation pairs of their users), chance (validation recall for interactions, k/items for "
                    "users/items) or a number (default auto: estimate for mmrecun, "
                    "chance for targeted)")
     p.add_argument("--selection", choices=("auto",) + SELECTIONS, default="auto",

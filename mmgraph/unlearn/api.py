@@ -119,6 +119,9 @@ class _Summary(Callback):
             "target_rule": self.stopping.target_forget,
             "selection": self.selection.rule,
             "reference": self.selection.reference,
+            "target_estimate": None if self.stopping.target_forget !=
+            "estimate" else "fresh_rows" if self.selection.fresh_rows
+            else "held_out_pairs",
             "over_forgetting": over,
             "start_valid": self.selection.start_valid,
             "forget": self.selection.best_forget,
@@ -304,6 +307,19 @@ class Unlearner:
             keep = torch.isin(valid[0], torch.unique(self.request.ids[0]))
         return valid[:, keep]
 
+    def fresh_rows(self) -> Optional[tuple]:
+        r"""``(kind, ids, num_users, num_items)`` when the ``'estimate'``
+        target re-initialises the request's own rows (user and item
+        requests; see :mod:`mmgraph.unlearn.callbacks`), else
+        :obj:`None` (the held-out pairs' estimate)."""
+        ds = self.dataset
+        if self.target_forget != "estimate" or \
+                self.request.kind == "interactions" or \
+                ds.num_users == ds.num_items:
+            return None
+        return (self.request.kind, self.request.ids, ds.num_users,
+                ds.num_items)
+
     def fit(self) -> Dict[str, Any]:
         r"""Unlearns; returns the results dict (the trainer's, with an
         ``'unlearn'`` summary and the end-to-end ``wall_seconds`` /
@@ -351,7 +367,8 @@ class Unlearner:
             forget, self.valid_tolerance, self.selection,
             reference_edge_index=self.reference_edge_index()
             if self.target_forget == "estimate" else None,
-            reference_mask_edge_index=self.dataset.train_edge_index)
+            reference_mask_edge_index=self.dataset.train_edge_index,
+            fresh_rows=self.fresh_rows())
         self.stopping = UnlearnStopping(
             selection, self.target_forget, self.request.kind,
             self.forget_learning_rate)
