@@ -86,7 +86,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the forget recall@20 to aim at: estimate (what a retrained "
                    "model would score: for users/items the starting model's forget "
                    "recall with their own rows re-initialised, for interactions its "
-                   "recall on held-out validation pairs of their users), chance (validation recall for interactions, k/items for "
+                   "recall on held-out validation pairs of their users), chance "
+                   "(validation recall for interactions, k/items for "
                    "users/items) or a number (default auto: estimate for mmrecun, "
                    "chance for targeted)")
     p.add_argument("--selection", choices=("auto",) + SELECTIONS, default="auto",
