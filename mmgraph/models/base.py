@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from mmgraph.nn.encoders import ModalityEncoders, replace_feature_rows
 from mmgraph.nn.losses import emb_loss
 
 __all__ = ["Batch", "Recommender"]
@@ -194,32 +195,39 @@ class Recommender(torch.nn.Module):
         ``dataset.features`` and rebuilds the graphs
         (:meth:`on_train_graph_change`; kNN item graphs included). Used by
         unlearning when a request zeroes the removed items' features
-        (:class:`~mmgraph.unlearn.ForgetRequest` ``zero_features``). The
-        default, for models that hold no features, only rebuilds the
-        graphs; multimodal models override it."""
-        if self.multimodal and \
-                type(self).on_features_change is Recommender.on_features_change:
+        (:class:`~mmgraph.unlearn.ForgetRequest` ``zero_features``).
+
+        The default writes the features into every
+        :class:`~mmgraph.nn.ModalityEncoders` that stores them (trainable
+        tables only in the changed rows) and into the model's fixed
+        ``feat_<modality>`` input buffers. A model holding other copies
+        (VBPR's concatenation, LIRDRec's DCT) overrides this; a multimodal
+        model holding none of these raises, so no copy is missed
+        silently."""
+        feats = {m: dataset.features[m].float()
+                 for m in getattr(dataset, "modalities", [])}
+        handled = False
+        for module in self.modules():
+            if isinstance(module, ModalityEncoders) and module.has_features:
+                module.replace_features(feats)
+                handled = True
+        buffers = dict(self.named_buffers(recurse=False))
+        for m, x in feats.items():
+            old = buffers.get(f"feat_{m}")
+            if old is not None:
+                # Re-bound, not copied into: the buffer may alias the
+                # original dataset's tensor, which must stay as it is.
+                setattr(self, f"feat_{m}", x.to(old.device, old.dtype))
+                handled = True
+        if self.multimodal and not handled:
             raise NotImplementedError(
-                f"{self.__class__.__name__} reads item features but does not "
+                f"{self.__class__.__name__} reads item features but holds "
+                f"them in no ModalityEncoders or feat_<modality> buffer: "
                 f"implement on_features_change()")
         self.on_train_graph_change(dataset)
 
-    @staticmethod
-    @torch.no_grad()
-    def replace_feature_rows(table: Tensor, new: Tensor,
-                             pristine: Optional[Tensor] = None) -> None:
-        r"""Writes ``new`` features into the model-held ``table`` in place.
-        A fixed table (``pristine`` :obj:`None`) is overwritten; a trainable
-        one only in the rows where ``new`` differs from its ``pristine``
-        copy (the features it was built from, updated too), so the trained
-        rows of unchanged items are kept."""
-        new = new.to(device=table.device, dtype=table.dtype)
-        if pristine is None:
-            table.copy_(new)
-            return
-        changed = (pristine != new.to(pristine.dtype)).any(-1)
-        table[changed] = new[changed]
-        pristine.copy_(new.to(pristine.dtype))
+    #: The row rule (:func:`mmgraph.nn.encoders.replace_feature_rows`).
+    replace_feature_rows = staticmethod(replace_feature_rows)
 
     def build_graphs(self, dataset) -> None:
         r"""Precomputes the graphs the model propagates over (override)."""

@@ -152,10 +152,6 @@ class BM3(Recommender):
             {m: int(f.size(1)) for m, f in feats.items()}, embedding_dim,
             features=feats, train_features=train_features,
             weight_init="xavier_normal")
-        if train_features:
-            # The raw features, to restore the trained tables on reset.
-            for m, f in feats.items():
-                self.register_buffer(f"_raw_{m}", f.clone(), persistent=False)
         self.build_graphs(dataset)
         self.reset_parameters()
 
@@ -164,23 +160,12 @@ class BM3(Recommender):
         self.register_buffer("adj", dataset.norm_adj().to(
             self.item_emb.weight.device), persistent=False)
 
-    def on_features_change(self, dataset) -> None:
-        for m, table in self.encoders.features().items():
-            self.replace_feature_rows(
-                table, dataset.features[m].float(),
-                getattr(self, f"_raw_{m}") if self.train_features else None)
-        self.on_train_graph_change(dataset)
-
     def reset_parameters(self) -> None:
         torch.nn.init.xavier_uniform_(self.user_emb.weight)
         torch.nn.init.xavier_uniform_(self.item_emb.weight)
         self.predictor.reset_parameters()
         torch.nn.init.xavier_normal_(self.predictor.weight)
         self.encoders.reset_parameters()
-        if self.train_features:
-            with torch.no_grad():
-                for m, feat in self.encoders.features().items():
-                    feat.copy_(getattr(self, f"_raw_{m}"))
 
     # ---------------------------------------------------------------- forward
     def encode(self) -> Tuple[Tensor, Tensor]:

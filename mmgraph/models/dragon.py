@@ -86,6 +86,13 @@ class DRAGON(DualGraphRecommender):
         self.build_graphs(dataset)
         self.reset_parameters()
 
+    def on_features_change(self, dataset) -> None:
+        # The item-item kNN graph is built from the features once, in
+        # __init__; rebuild it from the new ones.
+        self.mm_adj = item_knn_adjacency(
+            dataset, self.knn_k, self.mm_image_weight).to(self.mm_adj.device)
+        super().on_features_change(dataset)
+
     def combine(self, reps: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
         u = self.num_users
         items = torch.cat([reps[m][u:] for m in self.modalities], 1)

@@ -206,23 +206,12 @@ class FREEDOM(Recommender):
         self.encoders = ModalityEncoders(
             {m: int(x.size(1)) for m, x in feats.items()}, embedding_dim,
             features=feats, train_features=True)
-        # Pristine copies, so reset_parameters() can restore the trained
-        # feature tables (they are data, hence non-persistent).
-        for m, x in feats.items():
-            self.register_buffer(f"raw_{m}", x.detach().clone().float(),
-                                 persistent=False)
         self.propagation = LightGCNPropagation(n_ui_layers, combine="mean")
         self.item_conv = ItemGraphConvolution(max(n_mm_layers, 1))
         self.build_graphs(dataset)
         self.reset_parameters()
 
     # ---------------------------------------------------------------- graphs
-    def on_features_change(self, dataset) -> None:
-        for m, table in self.encoders.features().items():
-            self.replace_feature_rows(table, dataset.features[m].float(),
-                                      getattr(self, f"raw_{m}"))
-        self.on_train_graph_change(dataset)
-
     def build_graphs(self, dataset) -> None:
         device = self.user_emb.weight.device
         edges = dataset.train_edge_index.to(device)
@@ -270,9 +259,6 @@ class FREEDOM(Recommender):
         torch.nn.init.xavier_uniform_(self.user_emb.weight)
         torch.nn.init.xavier_uniform_(self.item_emb.weight)
         self.encoders.reset_parameters()
-        with torch.no_grad():
-            for m, x in self.encoders.features().items():
-                x.copy_(getattr(self, f"raw_{m}"))
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         x = torch.cat([self.user_emb.weight, self.item_emb.weight], 0)

@@ -162,9 +162,6 @@ class LATTICE(Recommender):
         self.encoders = ModalityEncoders(
             {m: int(x.size(1)) for m, x in feats.items()}, feat_embed_dim,
             features=feats, train_features=True)
-        for m, x in feats.items():
-            self.register_buffer(f"raw_{m}", x.detach().clone().float(),
-                                 persistent=False)
         self.modal_weight = torch.nn.Parameter(
             torch.empty(len(self.modalities)))
         self.propagation = LightGCNPropagation(n_ui_layers, combine="mean",
@@ -196,9 +193,6 @@ class LATTICE(Recommender):
         torch.nn.init.xavier_uniform_(self.item_emb.weight)
         self.encoders.reset_parameters()
         torch.nn.init.constant_(self.modal_weight, 1.0 / len(self.modalities))
-        with torch.no_grad():
-            for m, x in self.encoders.features().items():
-                x.copy_(getattr(self, f"raw_{m}"))
         self._stale = True
 
     def on_epoch_start(self, epoch: int) -> None:

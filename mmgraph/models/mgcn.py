@@ -128,8 +128,6 @@ class MGCN(Recommender):
             {m: int(x.size(1)) for m, x in feats.items()}, d,
             features=feats, train_features=True)
         for m, x in feats.items():
-            self.register_buffer(f"raw_{m}", x.detach().clone().float(),
-                                 persistent=False)
             s = to_torch_csr_tensor(*symmetric_normalize(cosine_knn(x, knn_k),
                                             self.num_items),
                        (self.num_items, self.num_items))
@@ -164,9 +162,6 @@ class MGCN(Recommender):
             for layer in module:
                 if isinstance(layer, Linear):
                     layer.reset_parameters()
-        with torch.no_grad():
-            for m, x in self.encoders.features().items():
-                x.copy_(getattr(self, f"raw_{m}"))
 
     def views(self) -> Tuple[Tensor, Tensor]:
         r"""``(H, Z)``: the user--item view and the fused modality view,

@@ -249,9 +249,6 @@ class SMORE(Recommender):
         self.encoders = ModalityEncoders(
             {m: int(x.size(1)) for m, x in feats.items()}, d,
             features=feats, train_features=True)
-        for m, x in feats.items():
-            self.register_buffer(f"raw_{m}", x.detach().clone().float(),
-                                 persistent=False)
         self.spectral = SpectralFusion(self.modalities, d)
         views = self.modalities + ["fusion"]
         self.item_gates = torch.nn.ModuleDict({v: _gate(d) for v in views})
@@ -303,9 +300,6 @@ class SMORE(Recommender):
         torch.nn.init.xavier_uniform_(self.user_emb.weight)
         torch.nn.init.xavier_uniform_(self.item_emb.weight)
         self.encoders.reset_parameters()
-        with torch.no_grad():
-            for m, x in self.encoders.features().items():
-                x.copy_(getattr(self, f"raw_{m}"))
         self.spectral.reset_parameters()
         for mod in list(self.item_gates.values()) + \
                 list(self.prefer_gates.values()) + \

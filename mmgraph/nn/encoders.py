@@ -13,6 +13,7 @@ from torch_geometric.nn.models import MLP
 __all__ = [
     'ModalityProjection',
     'ModalityEncoders',
+    'replace_feature_rows',
     'DCT',
     'dct',
     'dct_matrix',
@@ -136,6 +137,23 @@ class ModalityProjection(MLP):
                 f"{' -> '.join(str(s) for s in self.channel_list)}{extra})")
 
 
+@torch.no_grad()
+def replace_feature_rows(table: Tensor, new: Tensor,
+                         pristine: Optional[Tensor] = None) -> None:
+    r"""Writes ``new`` features into a model-held ``table`` in place. A
+    fixed table (``pristine`` :obj:`None`) is overwritten; a trainable one
+    only in the rows where ``new`` differs from its ``pristine`` copy (the
+    features it was built from, updated too), so the trained rows of
+    unchanged items are kept."""
+    new = new.to(device=table.device, dtype=table.dtype)
+    if pristine is None:
+        table.copy_(new)
+        return
+    changed = (pristine != new.to(pristine.dtype)).any(-1)
+    table[changed] = new[changed]
+    pristine.copy_(new.to(pristine.dtype))
+
+
 class ModalityEncoders(Module):
     r"""One :class:`ModalityProjection` per modality (any number of
     modalities, each with its own input size), optionally holding the item
@@ -146,9 +164,15 @@ class ModalityEncoders(Module):
     * :obj:`train_features=False` (CM3, LIRDRec): the raw features are fixed
       inputs, kept as non-persistent buffers (they are rebuilt from the
       dataset, so checkpoints stay small);
-    * :obj:`train_features=True` (BM3, FREEDOM): the features are
-      :class:`~torch.nn.Parameter` s updated by the optimiser (the reference
-      wraps them in ``nn.Embedding.from_pretrained(freeze=False)``).
+    * :obj:`train_features=True` (BM3, FREEDOM, LATTICE, MGCN, SMORE): the
+      features are :class:`~torch.nn.Parameter` s updated by the optimiser
+      (the reference wraps them in
+      ``nn.Embedding.from_pretrained(freeze=False)``), with a pristine
+      non-persistent copy (``raw_<m>``) that :meth:`reset_parameters`
+      restores them from.
+
+    :meth:`replace_features` writes new feature rows into the stored tables
+    (unlearning's ``zero_features``).
 
     Args:
         in_channels (Dict[str, int]): Input size per modality; the insertion
@@ -213,15 +237,29 @@ class ModalityEncoders(Module):
             feat = feat.detach().clone().float()
             if self.train_features:
                 self.register_parameter(f'feat_{m}', Parameter(feat))
+                self.register_buffer(f'raw_{m}', feat.clone(),
+                                     persistent=False)
             else:
                 self.register_buffer(f'feat_{m}', feat, persistent=False)
 
     def reset_parameters(self) -> None:
-        r"""Re-initialises the projections. Stored (trainable) features are
-        left as they are.
-        """
+        r"""Re-initialises the projections and restores trainable stored
+        features from their pristine copies."""
         for enc in self.encoders.values():
             enc.reset_parameters()
+        if self.has_features and self.train_features:
+            with torch.no_grad():
+                for m in self.modalities:
+                    getattr(self, f'feat_{m}').copy_(getattr(self, f'raw_{m}'))
+
+    def replace_features(self, features: Mapping[str, Tensor]) -> None:
+        r"""Writes ``features`` into the stored tables
+        (:func:`replace_feature_rows`: fixed tables are overwritten,
+        trainable ones only in the rows that changed)."""
+        for m in self.modalities:
+            replace_feature_rows(
+                getattr(self, f'feat_{m}'), features[m],
+                getattr(self, f'raw_{m}') if self.train_features else None)
 
     def features(self) -> Dict[str, Tensor]:
         r"""Returns the stored feature matrices per modality."""

@@ -6,11 +6,12 @@ import torch
 from torch_geometric import seed_everything
 
 from mmgraph.models import create_model, list_models
+from mmgraph.models.registry import get_model_class
 from mmgraph.nn.encoders import DCT
 from mmgraph.unlearn import ForgetRequest, Unlearner
 
-MULTIMODAL = [n for n in list_models() if n in
-              ("vbpr", "bm3", "freedom", "cm3", "lirdrec")]
+MULTIMODAL = [n for n in list_models()
+              if getattr(get_model_class(n), "multimodal", False)]
 
 
 def _all_tensors(model):
@@ -54,7 +55,9 @@ def _signatures(ds, items):
 
 @pytest.mark.parametrize("name", MULTIMODAL)
 def test_zero_features_leaves_no_copy(tiny_dataset, name):
-    assert {"vbpr", "bm3", "freedom", "cm3", "lirdrec"} <= set(MULTIMODAL)
+    assert {"vbpr", "bm3", "freedom", "cm3", "lirdrec", "lattice", "mgcn",
+            "dragon", "dualgnn", "lgmrec", "smore", "grcn",
+            "mmgcn"} <= set(MULTIMODAL)
     ds = tiny_dataset
     seed_everything(0)
     model = create_model(name, ds)
@@ -64,9 +67,14 @@ def test_zero_features_leaves_no_copy(tiny_dataset, name):
     # The scan sees the copies before unlearning.
     before = _holders(model, vectors)
     assert before, name
+    original = {m: x.clone() for m, x in ds.features.items()}
     Unlearner(model, ds, req, {"seed": 0}, epochs=1, min_steps=2,
               show_progress=False).fit()
     assert _holders(model, vectors) == set(), name
+    # The caller's dataset keeps its features (a model's buffer may alias
+    # them: GRCN, LGMRec and MMGCN hold dataset.features[m].float()).
+    for m, x in ds.features.items():
+        assert torch.equal(x, original[m]), (name, m)
 
 
 def test_replace_feature_rows_keeps_trained_rows():
