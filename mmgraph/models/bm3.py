@@ -187,10 +187,7 @@ class BM3(Recommender):
 
     def _modal_terms(self, items: Tensor, item_target: Tensor) -> Tensor:
         # sum_m [ l(P t_m, h~_i) + l(P t_m, t~_m) ] over the batch items.
-        # index_select (not x[items]): its backward is bitwise reproducible
-        # with repeated ids on multi-threaded CPUs.
-        proj = self.encoders({m: f.index_select(0, items) for m, f in
-                              self.encoders.features().items()})
+        proj = self.encoders(index=items)
         total = item_target.new_zeros(())
         for m in self.modalities:
             online = self.predictor(proj[m])

@@ -281,10 +281,8 @@ class FREEDOM(Recommender):
         num_pos = batch.pos_items.numel()
         neg = batch.neg_items.reshape(num_pos, -1)
         index = torch.cat([batch.pos_items, neg.reshape(-1)])
-        feats = {m: x.index_select(0, index)
-                 for m, x in self.encoders.features().items()}
         total = user_emb.new_zeros(())
-        for proj in self.encoders(feats).values():
+        for proj in self.encoders(index=index).values():
             pos_s = (u * proj[:num_pos]).sum(-1)
             neg_s = (u.unsqueeze(1) *
                      proj[num_pos:].view(num_pos, neg.size(1), -1)).sum(-1)
