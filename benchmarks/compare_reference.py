@@ -357,7 +357,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="time training epochs by wall clock or by the "
                         "process's CPU time (steadier on a shared machine; "
                         "with --threads 1 the two agree on an idle one)")
+    p.add_argument("--set", action="append", default=[], dest="sets",
+                   metavar="MODEL.KEY=VALUE",
+                   help="an mmgraph-side model option for one model, e.g. "
+                        "dualgnn.reference_user_sum=true (repeatable)")
     args = p.parse_args(argv)
+    from mmgraph.experiment import parse_override
+    ours_extra: Dict[str, Dict[str, Any]] = {}
+    for item in args.sets:
+        target, _, rest = item.partition(".")
+        if not rest or "=" not in rest:
+            raise SystemExit(f"compare_reference: --set {item!r}: expected "
+                             f"MODEL.KEY=VALUE")
+        key, value = parse_override(rest)
+        ours_extra.setdefault(target, {})[key] = value
 
     import torch
     torch.set_num_threads(args.threads)
@@ -375,6 +388,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             raise SystemExit(f"compare_reference: no reference mapping for "
                              f"{model!r}; known: {', '.join(MODELS)}")
         ref_name, ref_over, our_over = MODELS[model]
+        our_over = {**our_over, **ours_extra.get(model, {})}
         lr = float(ref_over.get("learning_rate",
                                 BASE_CONFIG["learning_rate"]))
         rows[model] = {"reference": [], "ours": []}

@@ -242,7 +242,16 @@ class DualGNN(DualGraphRecommender):
       do not affect the scores (only the regulariser, resp. nothing) and are
       left out; the log2 form of the loss is handled as described in
       :class:`DualGraphRecommender`;
-    * any number of modalities (one: no user weights).
+    * any number of modalities (one: no user weights);
+    * the reference sums the item representations in place
+      (``representation = v_rep; representation += t_rep``), which also
+      turns its image user part into :math:`\hat{\mathbf{x}}^v_u +
+      \hat{\mathbf{x}}^t_u`, so its users are :math:`w_{uv}(\hat{
+      \mathbf{x}}^v_u + \hat{\mathbf{x}}^t_u) + w_{ut}\hat{\mathbf{x}}^t_u`
+      -- text counted twice, not the paper's weighted sum. Here the sum is
+      the paper's; ``reference_user_sum=True`` reproduces the aliasing (the
+      image user part, else the first modality's, becomes the sum of all of
+      them) for comparisons with MMRec's numbers.
 
     Args:
         dataset: the :class:`~mmgraph.data.RecDataset` (with features).
@@ -254,13 +263,17 @@ class DualGNN(DualGraphRecommender):
         user_graph_size (int): co-occurring users kept per user (default:
             ``200``, the reference's preprocessing).
         reg_weight (float): :math:`\mu` (default: ``1e-4``).
+        reference_user_sum (bool): reproduce MMRec's aliased user sum (see
+            above; default: :obj:`False`).
     """
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,
                  user_knn_k: int = 40, user_graph_size: int = 200,
-                 reg_weight: float = 1e-4) -> None:
+                 reg_weight: float = 1e-4,
+                 reference_user_sum: bool = False) -> None:
         super().__init__(dataset, embedding_dim, n_layers, user_knn_k,
                          user_graph_size, reg_weight)
+        self.reference_user_sum = reference_user_sum
         self.build_graphs(dataset)
         self.reset_parameters()
 
@@ -269,6 +282,11 @@ class DualGNN(DualGraphRecommender):
         items = sum(r[u:] for r in reps.values())
         if self.weight_u is None:
             return next(iter(reps.values()))[:u], items
-        users = sum(self.weight_u[:, k] * reps[m][:u]
-                    for k, m in enumerate(self.modalities))
+        parts = [reps[m][:u] for m in self.modalities]
+        if self.reference_user_sum:
+            # MMRec's in-place sum lands on its image part (v_rep).
+            first = self.modalities.index("image") \
+                if "image" in self.modalities else 0
+            parts[first] = sum(parts)
+        users = sum(self.weight_u[:, k] * x for k, x in enumerate(parts))
         return users, items

@@ -64,6 +64,24 @@ def test_dualgnn_matches_naive_formula():
                 "user_knn_k=40")
 
 
+def test_dualgnn_reference_user_sum_reproduces_mmrec_aliasing():
+    # MMRec: representation = v_rep; representation += t_rep (in place), so
+    # its image user part is v + t.
+    ds = tiny_data()
+    model = create_model("dualgnn", ds, embedding_dim=8,
+                         reference_user_sum=True)
+    torch.manual_seed(0)
+    model.on_epoch_start(0)
+    u, i = eval_embeddings(model, ds, 8)
+    reps = {m: _gcn(model, m, ds) for m in ("image", "text")}
+    n = ds.num_users
+    z = model.weight_u[:, 0] * (reps["image"][:n] + reps["text"][:n]) + \
+        model.weight_u[:, 1] * reps["text"][:n]
+    g = model.user_graph.to_dense()
+    assert torch.allclose(u, z + g @ z, atol=1e-5)
+    assert torch.allclose(i, reps["image"][n:] + reps["text"][n:], atol=1e-5)
+
+
 def test_dragon_matches_naive_formula():
     ds = tiny_data()
     model = create_model("dragon", ds, embedding_dim=8)
