@@ -69,6 +69,12 @@ class DRAGON(DualGraphRecommender):
         reg_weight (float): :math:`\mu` (default: ``1e-4``).
     """
 
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its per-modality GCNs run over the whole user-item graph, its users "
+        "aggregate over the user co-occurrence graph and its items over the kNN "
+        "graph of all items; no subgraph form is written")
+
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
                  mm_image_weight: float = 0.1, user_knn_k: int = 40,

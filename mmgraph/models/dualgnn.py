@@ -267,6 +267,12 @@ class DualGNN(DualGraphRecommender):
             above; default: :obj:`False`).
     """
 
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its per-modality GCNs run over the whole user-item graph and its users "
+        "aggregate over the user co-occurrence graph; no subgraph form is "
+        "written")
+
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 2,
                  user_knn_k: int = 40, user_graph_size: int = 200,
                  reg_weight: float = 1e-4,

@@ -101,6 +101,11 @@ class GRCN(Recommender):
         n_routing (int): routing iterations (default: ``0``, see above).
         reg_weight (float): :math:`\lambda` (default: ``1e-3``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its graph refinement re-weights every user-item edge against all "
+        "items' modality features at each step")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

@@ -129,6 +129,11 @@ class LATTICE(Recommender):
         reg_weight (float): :math:`\mu` (default: ``1e-4``).
         knn_chunk_size (int): rows per similarity block (default: ``1024``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "it learns its item-item graph from all items' projected features every "
+        "epoch")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

@@ -147,6 +147,11 @@ class LGMRec(Recommender):
         reg_weight (float): :math:`\lambda_r` (default: ``1e-6``).
         tau (float): :math:`\tau` (default: ``0.2``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its global hypergraph embeddings aggregate over all users and items at "
+        "each step")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

@@ -32,6 +32,10 @@ class MF(Recommender):
         reg_weight (float): :math:`\lambda` (default: ``1e-4``).
     """
 
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "it has no graph to sample: a batch already costs only its own rows")
+
     def __init__(self, dataset, embedding_dim: int = 64,
                  reg_weight: float = 1e-4) -> None:
         super().__init__(dataset)

@@ -98,6 +98,11 @@ class MGCN(Recommender):
         cl_loss (float): :math:`\lambda_c` (default: ``0.01``).
         cl_temperature (float): InfoNCE temperature (default: ``0.2``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its modality views propagate over the kNN graphs of all items and the "
+        "whole user-item graph")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

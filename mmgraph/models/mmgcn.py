@@ -169,6 +169,10 @@ class MMGCN(Recommender):
             (default: ``False``, as the reference).
         reg_weight (float): :math:`\lambda` (default: ``1e-4``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its per-modality GCNs run over the whole user-item graph")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

@@ -213,6 +213,11 @@ class SMORE(Recommender):
         cl_loss (float): :math:`\lambda_{cl}` (default: ``0.01``).
         temperature (float): :math:`\tau` (default: ``0.2``).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "its spectral fusion transforms all items' projected features together "
+        "and its views propagate over kNN graphs of all items")
     #: Item representations use the item's own features (a cold item is
     #: scored from content; tests/models/test_content_scoring.py checks it).
     scores_from_content = True

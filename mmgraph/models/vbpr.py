@@ -61,6 +61,10 @@ class VBPR(Recommender):
             with 1e-4, which overfits: training loss near 0 and 0.086 after
             127 epochs, below BPR-MF).
     """
+
+    #: Sampled training (``--sampled``) is not supported: why.
+    supports_sampled = (
+        "it has no graph to sample: a batch already costs only its own rows")
     multimodal = True
     #: The item vector concatenates a projection of its own features.
     scores_from_content = True
