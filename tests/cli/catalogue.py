@@ -153,7 +153,7 @@ def check_train_overwrite(env, out, err):
 
 
 def check_no_out_note(env, out, err):
-    assert "nothing was saved" in err and "recall@5" in out
+    assert "nothing was saved" in err and "valid@5" in out and "\nrecall " in out
 
 
 def check_fewer_than_k(env, out, err):

@@ -18,7 +18,12 @@ def test_builtin_formats_are_registered_plain_functions():
 
 
 def test_register_a_format(monkeypatch, tmp_path):
-    monkeypatch.setattr(formats, "FORMATS", dict(FORMATS))
+    # One registry, seen from the module that defines it and the one that
+    # reads through it.
+    from mmgraph.data import interactions
+    registry = dict(FORMATS)
+    monkeypatch.setattr(interactions, "FORMATS", registry)
+    monkeypatch.setattr(formats, "FORMATS", registry)
 
     @register_format("pairs")
     def read_pairs(path, swap: bool = False) -> Interactions:
