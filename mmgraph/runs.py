@@ -856,7 +856,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
         frozen.load_state_dict(state0)
         frozen.to(next(iter(state0.values())).device)
         _, res_ft = unlearn_into(RunFolder(out.path / "finetune"), frozen,
-                                 **dict(unlearn_kwargs, alpha=0.0))
+                                 **dict(unlearn_kwargs, alpha=0.0,
+                                        reinit_rows=False))
         models["finetune"] = {**measure(frozen),
                               "seconds": res_ft["wall_seconds"],
                               "cpu_seconds": res_ft["cpu_seconds"],

@@ -101,6 +101,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="representations the forget term moves (default auto: both for "
                    "mmrecun; for targeted user for user requests, item for item "
                    "requests, both for interactions)")
+    p.add_argument("--reinit-rows", action="store_true",
+                   help="user/item requests: first re-initialise the forgotten users' "
+                   "(items') own rows, as a retrained model holds them, then run the "
+                   "method (an mmgraph addition, not in the paper)")
     p.add_argument("--seed", type=values.non_negative_int, default=0,
                    help="seed of the random request and of the loop")
     p.add_argument("--gold", action="store_true",
@@ -154,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
             retain_batch_size=args.retain_batch_size, patience=args.patience,
             min_steps=args.min_steps, valid_tolerance=args.valid_tolerance,
             target_forget=args.target_forget, forget_loss=args.forget_loss,
-            forget_side=args.forget_side, seed=args.seed)
+            forget_side=args.forget_side, seed=args.seed,
+            reinit_rows=args.reinit_rows)
     req = summary["request"]
     print(f"\n{summary['model']} on {summary['dataset']}: forget "
           f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "

@@ -275,10 +275,11 @@ class UnlearnStopping(Callback):
         self._bad, self._best_f = 0, f0
         trainer.stop_reason = f"max epochs ({c.epochs})"
         if f0 <= self.target:
-            # Rebuilding the graphs alone forgot: a reverse step could only
-            # cost retained quality.
-            self._stop(trainer, f"forget {m} reached the target with the "
-                                f"rebuilt graphs alone")
+            # The starting point (rebuilt graphs, re-initialised rows if
+            # asked) already forgot: a reverse step could only cost
+            # retained quality.
+            self._stop(trainer, f"forget {m} reached the target before any "
+                                f"step")
 
     def on_epoch_end(self, trainer, epoch: int,
                      record: Dict[str, Any]) -> None:

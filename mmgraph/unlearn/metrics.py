@@ -4,13 +4,14 @@ about the forget set, and its quality on the retained data."""
 from __future__ import annotations
 
 import copy
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from torch import Tensor
 
 from mmgraph.evaluation import Evaluator
 
-__all__ = ["unlearning_metrics", "all_items_view", "fresh_rows_forget"]
+__all__ = ["unlearning_metrics", "all_items_view", "fresh_rows_forget",
+           "reinitialize_rows"]
 
 
 def all_items_view(dataset):
@@ -84,34 +85,63 @@ def fresh_rows_forget(model, evaluator: Evaluator, forget_edge_index: Tensor,
     0.015-0.020 over three draws against the gold model's 0.0155; the
     held-out-pairs estimate gave 0.078.
     """
-    import torch
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if num_users == num_items:
-        raise ValueError("fresh_rows_forget: as many users as items, so a "
-                         "table's rows do not tell which side they belong to")
-    num_rows = num_users if kind == "users" else num_items
-    ids = ids.long().cpu()
-    joint_ids = ids if kind == "users" else ids + num_users
     totals: Dict[str, float] = {}
     try:
         for draw in range(draws):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + draw)
-                model.reset_parameters()
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    fresh = p.detach().clone()
-                    p.copy_(state[name])
-                    rows = ids if p.dim() and p.size(0) == num_rows else \
-                        joint_ids if p.dim() and \
-                        p.size(0) == num_users + num_items else None
-                    if rows is not None:
-                        rows = rows.to(p.device)
-                        p[rows] = fresh[rows]
+            reinitialize_rows(model, kind, ids, num_users, num_items,
+                              seed=seed + draw)
             scores = evaluator.evaluate(model, forget_edge_index)
             for k, v in scores.items():
                 if isinstance(v, (int, float)):
                     totals[k] = totals.get(k, 0.0) + float(v) / draws
+            model.load_state_dict(state)
     finally:
         model.load_state_dict(state)
     return totals
+
+
+def reinitialize_rows(model, kind: str, ids: Tensor, num_users: int,
+                      num_items: int, seed: int = 0) -> List[str]:
+    r"""Gives the requested users' (``kind='users'``) or items' (``'items'``)
+    **own rows** a fresh initialisation, in place: the rows of every
+    parameter with one row per user (item), and of every joint
+    ``[U + I, d]`` table (users first, the library's convention). The fresh
+    values come from :meth:`reset_parameters` under a forked RNG seeded
+    with ``seed`` (the global RNG is left as it was); every other value
+    of the model, buffers included, is kept. Returns the names of the
+    parameters touched.
+
+    This is what a model retrained without the request holds in those rows
+    (no loss term reaches them), so it is both the estimate of the gold
+    forget score (:func:`fresh_rows_forget`) and, as ``reinit_rows``, a
+    first step of unlearning (:class:`~mmgraph.unlearn.Unlearner`).
+    """
+    import torch
+    if kind not in ("users", "items"):
+        raise ValueError(f"reinitialize_rows: kind must be 'users' or "
+                         f"'items', got {kind!r}")
+    if num_users == num_items:
+        raise ValueError("reinitialize_rows: as many users as items, so a "
+                         "table's rows do not tell which side they belong to")
+    num_rows = num_users if kind == "users" else num_items
+    ids = ids.long().cpu()
+    joint_ids = ids if kind == "users" else ids + num_users
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.reset_parameters()
+    fresh = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.load_state_dict(state)
+    touched = []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.dim():
+                continue
+            rows = ids if p.size(0) == num_rows else joint_ids \
+                if p.size(0) == num_users + num_items else None
+            if rows is not None:
+                rows = rows.to(p.device)
+                p[rows] = fresh[name][rows]
+                touched.append(name)
+    return touched

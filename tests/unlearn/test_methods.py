@@ -233,3 +233,33 @@ def test_cli_constants_match_the_library():
     assert cli_unlearn.METHODS == METHODS
     assert cli_unlearn.TARGETS == TARGETS
     assert cli_unlearn.SELECTIONS == SELECTIONS
+
+
+def test_reinit_rows_starts_from_fresh_rows_and_is_recorded(tiny_dataset,
+                                                           trained_lightgcn):
+    ds = tiny_dataset
+    req = ForgetRequest.random("users", 0.2, ds, seed=0)
+    model = _model(ds, trained_lightgcn)
+    before = model.user_emb.weight.detach().clone()
+    items_before = model.item_emb.weight.detach().clone()
+    # A target every score meets: the loop stops before its first step, so
+    # the model is the starting point.
+    un = Unlearner(model, ds, req, config=_CFG, epochs=1, reinit_rows=True,
+                   target_forget=1.0, seed=3, show_progress=False)
+    res = un.fit()
+    assert res["unlearn"]["reinit_rows"] == ["user_emb.weight"]
+    assert "before any step" in res["unlearn"]["stop_reason"]
+    after = model.user_emb.weight.detach()
+    # Only the requested rows changed, to the seeded fresh initialisation.
+    others = torch.ones(ds.num_users, dtype=torch.bool)
+    others[req.ids] = False
+    assert torch.equal(after[others], before[others])
+    assert torch.equal(model.item_emb.weight.detach(), items_before)
+    fresh = torch.empty_like(before)
+    torch.manual_seed(3)
+    torch.nn.init.xavier_uniform_(fresh)
+    assert torch.equal(after[req.ids], fresh[req.ids])
+    with pytest.raises(ValueError, match="reinit_rows applies"):
+        Unlearner(_model(ds, trained_lightgcn), ds,
+                  ForgetRequest.random("interactions", 0.1, ds, seed=0),
+                  reinit_rows=True)
