@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.nn.encoders import ModalityEncoders, replace_feature_rows
-from mmgraph.nn.losses import emb_loss
+from mmgraph.nn.losses import emb_loss, half_squared_norm_loss
 
 __all__ = ["Batch", "Recommender"]
 
@@ -172,6 +172,16 @@ class Recommender(torch.nn.Module):
         if batch.neg_items is not None:
             items.append(item_table[batch.neg_items.reshape(-1)])
         return emb_loss(user_table[batch.users], *items)
+
+    @staticmethod
+    def batch_l2_loss(batch: Batch, user_emb: Tensor,
+                      item_emb: Tensor) -> Tensor:
+        r"""The L2 regulariser of the batch's final representations
+        (LATTICE, MGCN, SMORE; LightGCN's form):
+        :math:`\tfrac{1}{2}(\|\mathbf{u}_b\|^2 + \|\mathbf{i}^+_b\|^2 +
+        \|\mathbf{i}^-_b\|^2) / B`, one gather (:meth:`Batch.rows`)."""
+        return half_squared_norm_loss(*batch.rows(user_emb, item_emb),
+                                      batch_size=batch.users.numel())
 
     def loss(self, batch: Batch) -> Union[Tensor, Dict[str, Tensor]]:
         r"""The model-native training loss (only if ``native_loss``)."""

@@ -14,7 +14,6 @@ from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.item_graphs import (coalesce_edges, cosine_knn,
                                     edge_propagate, symmetric_normalize)
-from mmgraph.nn.losses import half_squared_norm_loss
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
 
 __all__ = ["LATTICE", "random_walk_adjacency"]
@@ -247,8 +246,7 @@ class LATTICE(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
             return user_emb.new_zeros(())
-        return self.reg_weight * half_squared_norm_loss(
-            *batch.rows(user_emb, item_emb), batch_size=batch.users.numel())
+        return self.reg_weight * self.batch_l2_loss(batch, user_emb, item_emb)
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, "

@@ -14,7 +14,7 @@ from mmgraph.models.freedom import pruning_weights
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.item_graphs import cosine_knn, symmetric_normalize
-from mmgraph.nn.losses import half_squared_norm_loss, info_nce_loss
+from mmgraph.nn.losses import info_nce_loss
 from mmgraph.nn.propagation import LightGCNPropagation
 from mmgraph.nn.sparse import spmm, transpose_csr
 
@@ -198,9 +198,8 @@ class MGCN(Recommender):
                    item_emb: Tensor) -> Tensor:
         total = user_emb.new_zeros(())
         if self.reg_weight != 0:
-            total = total + self.reg_weight * half_squared_norm_loss(
-                *batch.rows(user_emb, item_emb),
-                batch_size=batch.users.numel())
+            total = total + self.reg_weight * self.batch_l2_loss(
+                batch, user_emb, item_emb)
         if self.cl_loss != 0:
             content, side = self._views if self._views is not None \
                 else self.views()

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from torch_geometric.utils import to_torch_csr_tensor
 
-from mmgraph.nn.losses import half_squared_norm_loss, info_nce_loss
+from mmgraph.nn.losses import info_nce_loss
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
@@ -350,9 +350,8 @@ class SMORE(Recommender):
                    item_emb: Tensor) -> Tensor:
         total = user_emb.new_zeros(())
         if self.reg_weight != 0:
-            total = total + self.reg_weight * half_squared_norm_loss(
-                *batch.rows(user_emb, item_emb),
-                batch_size=batch.users.numel())
+            total = total + self.reg_weight * self.batch_l2_loss(
+                batch, user_emb, item_emb)
         if self.cl_loss != 0:
             if self._views is None:
                 self.embeddings()
