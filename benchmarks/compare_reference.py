@@ -371,6 +371,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                              f"MODEL.KEY=VALUE")
         key, value = parse_override(rest)
         ours_extra.setdefault(target, {})[key] = value
+    # Checked before any data or run is made: a wrong name costs nothing.
+    from mmgraph.models.registry import MODELS as REGISTERED
+    from mmgraph.registry import UnknownNameError
+    for target, extra in ours_extra.items():
+        try:
+            REGISTERED.check_kwargs(target, extra)
+        except (KeyError, UnknownNameError) as e:
+            raise SystemExit(f"compare_reference: --set {target}.*: "
+                             f"{e.args[0] if e.args else e}") from None
 
     import torch
     torch.set_num_threads(args.threads)

@@ -131,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     fraction = parse_fraction(args.forget_fraction) if args.forget_fraction else None
     if args.zero_features and not args.remove_items:
         raise ConfigError("--zero-features needs --remove-items")
+    kind = fraction[0] if fraction is not None else \
+        next(k for k in KINDS if getattr(args, f"forget_{k}"))
+    if args.reinit_rows and kind == "interactions":
+        raise ConfigError("--reinit-rows: applies to user and item requests, not "
+                          "interactions (their users and items keep their other data)")
     check_unlearn_out(args.run, args.out)  # before --overwrite can remove anything
     options: Dict[str, bool] = {}
     if args.remove_items:

@@ -289,6 +289,10 @@ class Unlearner:
             raise ValueError(f"{self.__class__.__name__}: reinit_rows applies "
                              f"to user and item requests (an interaction's "
                              f"user and item keep their other data)")
+        if reinit_rows and dataset.num_users == dataset.num_items:
+            raise ValueError(f"{self.__class__.__name__}: reinit_rows needs "
+                             f"different numbers of users and items (a "
+                             f"table's rows tell its side by its length)")
         self.reinit_rows = bool(reinit_rows)
         self.min_steps = int(min_steps)
         self.extra_results = dict(extra_results or {})
@@ -383,12 +387,14 @@ class Unlearner:
             # The stopping rule ignores the validation pairs of forgotten
             # items: they would reward remembering them.
             valid = valid[:, ~torch.isin(valid[1], self.request.ids)]
+        fresh_rows = self.fresh_rows()
         selection = ForgetSelection(
             forget, self.valid_tolerance, self.selection,
             reference_edge_index=self.reference_edge_index()
-            if self.target_forget == "estimate" else None,
+            if self.target_forget == "estimate" and fresh_rows is None
+            else None,
             reference_mask_edge_index=self.dataset.train_edge_index,
-            fresh_rows=self.fresh_rows())
+            fresh_rows=fresh_rows)
         self.stopping = UnlearnStopping(
             selection, self.target_forget, self.request.kind,
             self.forget_learning_rate)

@@ -148,7 +148,6 @@ class ForgetSelection(Callback):
         valid = trainer.validate()
         forget = self._forget(trainer)
         if self.fresh_rows is not None:
-            trainer.valid_embeddings = None
             self.reference = fresh_rows_forget(
                 trainer.model, self.evaluator, self.forget_edge_index,
                 *self.fresh_rows, seed=trainer.config.seed)

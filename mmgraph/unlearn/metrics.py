@@ -88,6 +88,8 @@ def fresh_rows_forget(model, evaluator: Evaluator, forget_edge_index: Tensor,
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     totals: Dict[str, float] = {}
     try:
+        # Each draw overwrites the same rows and keeps every other value,
+        # so the original state is restored once, at the end.
         for draw in range(draws):
             reinitialize_rows(model, kind, ids, num_users, num_items,
                               seed=seed + draw)
@@ -95,7 +97,6 @@ def fresh_rows_forget(model, evaluator: Evaluator, forget_edge_index: Tensor,
             for k, v in scores.items():
                 if isinstance(v, (int, float)):
                     totals[k] = totals.get(k, 0.0) + float(v) / draws
-            model.load_state_dict(state)
     finally:
         model.load_state_dict(state)
     return totals

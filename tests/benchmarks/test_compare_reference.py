@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mmgraph.models import list_models
 
@@ -74,3 +75,15 @@ def test_our_side_runs_on_the_written_folder(tmp_path):
     assert len(out) == 2
     assert all(0 <= r["recall@20"] <= 1 and r["train_seconds"] >= 0
                for r in out)
+
+
+def test_set_is_checked_before_anything_is_made(tmp_path):
+    cr = _load()
+    work = tmp_path / "work"
+    for bad, says in (("dualgnn_reference_user_sum", "MODEL.KEY=VALUE"),
+                      ("dualgnn.bogus=1", "no parameter 'bogus'"),
+                      ("dualgn.reference_user_sum=true", "Did you mean 'dualgnn'")):
+        with pytest.raises(SystemExit, match=says):
+            cr.main(["--reference", str(tmp_path), "--models", "dualgnn",
+                     "--skip-reference", "--set", bad, "--workdir", str(work)])
+        assert not work.exists()

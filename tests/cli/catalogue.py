@@ -490,6 +490,10 @@ CASES: List[Case] = [
     Case("unlearn-zero-features", "values", "--zero-features without --remove-items",
          "unlearn --run {run} --forget-fraction items:0.1 --zero-features --out {tmp}/u",
          "--remove-items", protect=("{run}",)),
+    Case("unlearn-reinit-interactions", "values",
+         "--reinit-rows with an interaction request (it re-initialises users' or items' rows)",
+         "unlearn --run {run} --forget-fraction interactions:0.1 --reinit-rows --out {tmp}/u",
+         "--reinit-rows", protect=("{run}",)),
     Case("recommend-k-zero", "values", "recommend --k 0",
          "recommend --run {run} --users u0 --k 0", "--k"),
     # ------------------------------------------------------------- folders

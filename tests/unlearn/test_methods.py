@@ -1,5 +1,7 @@
 r"""The two unlearning methods (``'mmrecun'``, ``'targeted'``), the
 gold-referenced target and the closest-to-target selection."""
+import copy
+
 import pytest
 import torch
 from torch_geometric import seed_everything
@@ -259,6 +261,10 @@ def test_reinit_rows_starts_from_fresh_rows_and_is_recorded(tiny_dataset,
     torch.manual_seed(3)
     torch.nn.init.xavier_uniform_(fresh)
     assert torch.equal(after[req.ids], fresh[req.ids])
+    square = copy.copy(ds)  # as many items as users: a row's side is ambiguous
+    square.num_items = ds.num_users
+    with pytest.raises(ValueError, match="different numbers of users"):
+        Unlearner(_model(ds, trained_lightgcn), square, req, reinit_rows=True)
     with pytest.raises(ValueError, match="reinit_rows applies"):
         Unlearner(_model(ds, trained_lightgcn), ds,
                   ForgetRequest.random("interactions", 0.1, ds, seed=0),
