@@ -8,6 +8,7 @@ Usage::
     python benchmarks/bench_propagation.py                 # Beauty scale
     python benchmarks/bench_propagation.py --users 2000 --items 1000 \
         --edges 20000 --repeats 5                          # quick look
+    python benchmarks/bench_propagation.py --learned-weights  # GRCN's step
 
 The graph is a random bipartite user–item graph (default: Amazon-Beauty
 scale, 22,363 users, 12,101 items, ~150k distinct interactions), symmetrised
@@ -44,7 +45,13 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
 from mmgraph.nn import LightGCNPropagation  # noqa: E402
-from mmgraph.nn.sparse import quiet_sparse_warnings  # noqa: E402
+from mmgraph.nn.sparse import (  # noqa: E402
+    EdgeGraph,
+    edge_dot,
+    edge_spmm,
+    quiet_sparse_warnings,
+)
+from torch_geometric.utils import softmax as edge_softmax  # noqa: E402
 
 
 def random_bipartite(num_users: int, num_items: int, num_edges: int,
@@ -111,6 +118,33 @@ def make_methods(ei: Tensor, w: Tensor, n: int,
     return methods
 
 
+def make_learned_weight_methods(
+        ei: Tensor, n: int,
+        num_layers: int) -> Dict[str, Callable[[Tensor], Tensor]]:
+    graph = EdgeGraph(ei[0], ei[1], n)
+    src, dst = ei[0], ei[1]
+
+    def fused(x: Tensor) -> Tensor:
+        alpha = edge_softmax(edge_dot(graph, x, x), graph.dst, num_nodes=n)
+        layers = [x]
+        for _ in range(num_layers):
+            layers.append(edge_spmm(graph, alpha, layers[-1]))
+        return combine_mean(layers)
+
+    def gathered(x: Tensor) -> Tensor:
+        alpha = (x.index_select(0, dst) * x.index_select(0, src)).sum(-1)
+        alpha = edge_softmax(alpha, dst, num_nodes=n).unsqueeze(-1)
+        layers = [x]
+        for _ in range(num_layers):
+            h = layers[-1]
+            layers.append(torch.zeros_like(h).index_add_(
+                0, dst, h.index_select(0, src) * alpha))
+        return combine_mean(layers)
+
+    return {'mmgraph edge_dot + edge_spmm (SDDMM, CSR)': fused,
+            'gathered index_select / index_add': gathered}
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--users', type=int, default=22363)
@@ -122,12 +156,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--learned-weights', action='store_true',
+                        help='time a step with edge weights computed from '
+                        'the embeddings (GRCN) instead of fixed ones')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     ei, w, n = random_bipartite(args.users, args.items, args.edges, args.seed)
-    methods = make_methods(ei, w, n, args.layers)
+    methods = make_learned_weight_methods(ei, n, args.layers) \
+        if args.learned_weights else make_methods(ei, w, n, args.layers)
     g = torch.Generator().manual_seed(args.seed + 1)
     x0 = torch.randn(n, args.dim, generator=g)
     upstream = torch.randn(n, args.dim, generator=g)
@@ -135,7 +173,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f'graph: {args.users:,} users, {args.items:,} items, '
           f'{ei.size(1) // 2:,} interactions ({ei.size(1):,} nnz), '
-          f'd={args.dim}, {args.layers} layers (mean of 0..L)')
+          f'd={args.dim}, {args.layers} layers (mean of 0..L)'
+          f'{", weights learned from X" if args.learned_weights else ""}')
     print(f'torch {torch.__version__}, torch_geometric '
           f'{torch_geometric.__version__}, torch-sparse installed: '
           f'{torch_geometric.typing.WITH_TORCH_SPARSE}, '

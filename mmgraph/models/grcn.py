@@ -11,12 +11,12 @@ from torch_geometric.utils import softmax as edge_softmax
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.mmgcn import id_mean_square
 from mmgraph.models.registry import register_model
+from mmgraph.nn.sparse import EdgeGraph, edge_dot, edge_spmm
 
 __all__ = ["GRCN", "neighbour_attention"]
 
 
-def neighbour_attention(x: Tensor, src: Tensor, dst: Tensor,
-                        num_nodes: int) -> Tuple[Tensor, Tensor]:
+def neighbour_attention(x: Tensor, graph: EdgeGraph) -> Tuple[Tensor, Tensor]:
     r"""Dot-product attention of every node over its in-neighbours
     (GRCN's graph refinement, Eq. 5--6 of the paper):
 
@@ -25,13 +25,14 @@ def neighbour_attention(x: Tensor, src: Tensor, dst: Tensor,
         {\sum_{s'\to t}\exp(\mathbf{x}_t^{\top}\mathbf{x}_{s'})}, \qquad
         \hat{\mathbf{x}}_t = \sum_{s\to t}\alpha_{s\to t}\,\mathbf{x}_s.
 
-    Vectorised over the edges (one gather, one segment softmax, one
-    ``index_add``). Returns ``(x_hat [N, d], alpha [E])``."""
-    alpha = (x.index_select(0, dst) * x.index_select(0, src)).sum(-1)
-    alpha = edge_softmax(alpha, dst, num_nodes=num_nodes)
-    out = torch.zeros_like(x).index_add_(
-        0, dst, x.index_select(0, src) * alpha.unsqueeze(-1))
-    return out, alpha
+    One SDDMM for the logits, one segment softmax, one weighted sparse
+    product (:func:`~mmgraph.nn.sparse.edge_dot`,
+    :func:`~mmgraph.nn.sparse.edge_spmm`): no per-edge message tensor.
+    Returns ``(x_hat [N, d], alpha [E])``, :math:`\alpha` in the graph's
+    edge order."""
+    alpha = edge_softmax(edge_dot(graph, x, x), graph.dst,
+                         num_nodes=graph.num_nodes)
+    return edge_spmm(graph, alpha, x), alpha
 
 
 @register_model("grcn")
@@ -88,10 +89,14 @@ class GRCN(Recommender):
     forward pass (the reference reuses the last training step's).
 
     Memory at Elec scale (192K users, 63K items, about 1.4M training edges):
-    every attention pass and convolution layer gathers one
-    :math:`2|\mathcal{E}| \times d` message tensor (0.7 GB at :math:`d=64`)
-    kept for the backward pass, i.e. about :math:`(M + 2)` such tensors;
-    no :math:`U\times I` or :math:`I\times I` matrix.
+    the attention logits and the convolutions are sparse products over one
+    CSR structure of the :math:`2|\mathcal{E}|` directed edges
+    (:class:`~mmgraph.nn.sparse.EdgeGraph`, about 45 MB), so a step keeps
+    :math:`O(|\mathcal{E}|)` scalars per modality and layer plus the
+    :math:`(U + I)\times d` node tensors; no per-edge message tensor and no
+    :math:`U\times I` or :math:`I\times I` matrix. (Gathering the messages
+    instead costs 0.7 GB per pass at :math:`d=64` and, on Beauty, 7x the
+    time: ``benchmarks/bench_propagation.py --learned-weights``.)
 
     Args:
         dataset: the :class:`~mmgraph.data.RecDataset` (with features).
@@ -141,9 +146,11 @@ class GRCN(Recommender):
     def build_graphs(self, dataset) -> None:
         ei = dataset.train_edge_index.to(self.id_embedding.device)
         u, i = ei[0], ei[1] + self.num_users
-        # Directed edges: user -> item first, then item -> user.
-        self.register_buffer("src", torch.cat([u, i]), persistent=False)
-        self.register_buffer("dst", torch.cat([i, u]), persistent=False)
+        n = self.num_users + self.num_items
+        # The symmetric graph (user -> item and item -> user edges) and, for
+        # routing, its item -> user half.
+        self.graph = EdgeGraph(torch.cat([u, i]), torch.cat([i, u]), n)
+        self.routing_graph = EdgeGraph(i, u, n) if self.n_routing else None
 
     def reset_parameters(self) -> None:
         torch.nn.init.xavier_normal_(self.id_embedding)
@@ -155,19 +162,15 @@ class GRCN(Recommender):
 
     def content(self, modality: str) -> Tuple[Tensor, Tensor]:
         r"""``(c^m [U + I, d_c], alpha^m [2E])`` of one modality."""
-        n = self.num_users + self.num_items
         feats = F.normalize(F.leaky_relu(
             self.mlp[modality](getattr(self, f"feat_{modality}"))), dim=1)
         pref = F.normalize(self.preference[modality], dim=1)
-        half = self.src.numel() // 2
-        # item -> user edges, the second half
-        i2u_src, i2u_dst = self.src[half:], self.dst[half:]
         for _ in range(self.n_routing):
             x = torch.cat([pref, feats], 0)
-            x_hat, _ = neighbour_attention(x, i2u_src, i2u_dst, n)
+            x_hat, _ = neighbour_attention(x, self.routing_graph)
             pref = F.normalize(pref + x_hat[:self.num_users], dim=1)
         x = torch.cat([pref, feats], 0)
-        x_hat, alpha = neighbour_attention(x, self.src, self.dst, n)
+        x_hat, alpha = neighbour_attention(x, self.graph)
         return x + x_hat, alpha
 
     def representation(self) -> Tensor:
@@ -178,13 +181,12 @@ class GRCN(Recommender):
             contents.append(c)
             alphas.append(a)
         weight = torch.stack(alphas, 1) * self.confidence.index_select(
-            0, self.src)
-        weight = weight.max(dim=1).values.relu().unsqueeze(-1)
+            0, self.graph.src)
+        weight = weight.max(dim=1).values.relu()
         x = F.normalize(self.id_embedding, dim=1)
         out, h = x, x
         for _ in range(2):
-            h = torch.zeros_like(h).index_add_(
-                0, self.dst, h.index_select(0, self.src) * weight)
+            h = edge_spmm(self.graph, weight, h)
             out = out + h
         return torch.cat([out] + contents, 1)
 

@@ -23,8 +23,22 @@ node :math:`i`). The autograd functions here skip that work:
 * :func:`spmm` takes a cached transposed CSR matrix for non-symmetric graphs.
 
 Neither computes a gradient for the sparse matrix: edge weights are constants
-here. Use stock :class:`~torch_geometric.nn.conv.MessagePassing` over an
-``edge_index`` if edge weights must be learned.
+there. For a fixed graph whose edge *values* are learned (GRCN's refined
+edge weights, attention scores), :class:`EdgeGraph` holds the structure once
+and two dual functions differentiate through the values:
+
+* :func:`edge_dot` (an SDDMM, :func:`torch.sparse.sampled_addmm`):
+  :math:`a_e = \mathbf{x}_{t(e)}^{\top}\mathbf{y}_{s(e)}` for every edge
+  :math:`s \to t`,
+* :func:`edge_spmm`: :math:`\mathbf{h}_t = \sum_{s\to t} w_e
+  \mathbf{x}_s`, whose gradient for :math:`w` is an :func:`edge_dot` and for
+  :math:`\mathbf{X}` a product with the transpose.
+
+Neither materialises an :math:`|\mathcal{E}| \times d` message tensor, which
+the gather/``index_add`` formulation keeps for its backward pass; on a
+Beauty-sized graph (320K directed edges, :math:`d = 64`, one thread) the
+product was measured 4x and the edge dot product 15x faster than the
+gathered form (``benchmarks/kernels.py``).
 
 torch-sparse is used for the products when it is installed (it is never
 required); otherwise :func:`torch.sparse.mm` on CSR is used.
@@ -44,6 +58,9 @@ __all__ = [
     'sparse_mm',
     'symmetric_spmm',
     'spmm',
+    'EdgeGraph',
+    'edge_dot',
+    'edge_spmm',
     'set_backend',
     'get_backend',
     'quiet_sparse_warnings',
@@ -213,3 +230,162 @@ def spmm(src: Tensor, other: Tensor, src_t: Optional[Tensor] = None) -> Tensor:
             raise ValueError(f"spmm: 'src_t' must be a CSR matrix of shape "
                              f"{[src.size(1), src.size(0)]}")
     return _SpMM.apply(src, other, src_t)
+
+
+class EdgeGraph(torch.nn.Module):
+    r"""A fixed directed graph with :math:`E` edges :math:`s \to t` over
+    :obj:`num_nodes` nodes, kept as CSR (row :math:`t` gathers from its
+    sources) plus the permutation to the transpose, for products whose edge
+    values change every step (:func:`edge_dot`, :func:`edge_spmm`).
+
+    The edges are stored **sorted by target** (then source):
+    :attr:`src` and :attr:`dst` are in that order, and every per-edge tensor
+    passed to or returned by :func:`edge_dot` / :func:`edge_spmm` follows it.
+    The tensors are non-persistent buffers, so the graph moves with
+    ``.to(device)`` and is not written to checkpoints.
+
+    Args:
+        src (torch.Tensor): Source node of each edge, :obj:`[E]`.
+        dst (torch.Tensor): Target node of each edge, :obj:`[E]`.
+        num_nodes (int): Number of nodes :math:`N`.
+    """
+
+    def __init__(self, src: Tensor, dst: Tensor, num_nodes: int) -> None:
+        super().__init__()
+        src, dst = src.long().view(-1), dst.long().view(-1)
+        if src.numel() != dst.numel():
+            raise ValueError(f"EdgeGraph: 'src' and 'dst' differ in length "
+                             f"({src.numel()} vs {dst.numel()})")
+        if src.numel() and int(torch.maximum(src.max(), dst.max())) >= \
+                num_nodes:
+            raise ValueError(f"EdgeGraph: a node index is >= num_nodes "
+                             f"({num_nodes})")
+        self.num_nodes = int(num_nodes)
+        order = torch.argsort(dst * num_nodes + src)
+        src, dst = src[order], dst[order]
+        order_t = torch.argsort(src * num_nodes + dst)
+        for name, value in (
+                ('src', src), ('dst', dst),
+                ('crow', self._crow(dst)), ('crow_t', self._crow(src)),
+                ('col_t', dst[order_t]), ('perm_t', order_t)):
+            self.register_buffer(name, value, persistent=False)
+
+    def _crow(self, rows: Tensor) -> Tensor:
+        crow = rows.new_zeros(self.num_nodes + 1)
+        crow[1:] = torch.bincount(rows, minlength=self.num_nodes).cumsum(0)
+        return crow
+
+    @property
+    def num_edges(self) -> int:
+        return self.src.numel()
+
+    def matrix(self, values: Tensor) -> Tensor:
+        r"""The CSR matrix :math:`\mathbf{A}` with
+        :math:`A_{t s} = \mathrm{values}_e`."""
+        with quiet_sparse_warnings():
+            return torch.sparse_csr_tensor(
+                self.crow, self.src, values, size=(self.num_nodes,) * 2,
+                check_invariants=False)
+
+    def matrix_t(self, values: Tensor) -> Tensor:
+        r"""The CSR matrix :math:`\mathbf{A}^{\top}`."""
+        with quiet_sparse_warnings():
+            return torch.sparse_csr_tensor(
+                self.crow_t, self.col_t, values.index_select(0, self.perm_t),
+                size=(self.num_nodes,) * 2, check_invariants=False)
+
+    def extra_repr(self) -> str:
+        return f"num_nodes={self.num_nodes}, num_edges={self.num_edges}"
+
+
+def _sddmm(graph: EdgeGraph, x: Tensor, y: Tensor) -> Tensor:
+    # values of (X Y^T) at the graph's (t, s) entries, in edge order
+    pattern = graph.matrix(x.new_zeros(graph.num_edges))
+    with quiet_sparse_warnings():
+        return torch.sparse.sampled_addmm(
+            pattern, x.contiguous(), y.t(), beta=0.0).values()
+
+
+class _EdgeDot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, graph: EdgeGraph, x: Tensor, y: Tensor) -> Tensor:
+        ctx.graph = graph
+        ctx.save_for_backward(x, y)
+        return _sddmm(graph, x, y)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, y = ctx.saved_tensors
+        graph, grad = ctx.graph, grad.contiguous()
+        grad_x = sparse_mm(graph.matrix(grad), y) \
+            if ctx.needs_input_grad[1] else None
+        grad_y = sparse_mm(graph.matrix_t(grad), x) \
+            if ctx.needs_input_grad[2] else None
+        return None, grad_x, grad_y
+
+
+class _EdgeSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, graph: EdgeGraph, weight: Tensor, x: Tensor) -> Tensor:
+        ctx.graph = graph
+        ctx.save_for_backward(weight, x)
+        return sparse_mm(graph.matrix(weight), x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weight, x = ctx.saved_tensors
+        graph, grad = ctx.graph, grad.contiguous()
+        grad_w = _sddmm(graph, grad, x) if ctx.needs_input_grad[1] else None
+        grad_x = sparse_mm(graph.matrix_t(weight), grad) \
+            if ctx.needs_input_grad[2] else None
+        return None, grad_w, grad_x
+
+
+def _check_edges(name: str, graph: EdgeGraph, *dense: Tensor) -> None:
+    if not isinstance(graph, EdgeGraph):
+        raise ValueError(f"{name}: expected an EdgeGraph "
+                         f"(got {type(graph).__name__})")
+    for x in dense:
+        if x.dim() != 2 or x.size(0) != graph.num_nodes:
+            raise ValueError(f"{name}: expected a dense [{graph.num_nodes}, "
+                             f"d] matrix (got shape {list(x.shape)})")
+
+
+def edge_dot(graph: EdgeGraph, x: Tensor, y: Tensor) -> Tensor:
+    r"""Per-edge dot products :math:`a_e = \mathbf{x}_t^{\top}\mathbf{y}_s`
+    for every edge :math:`e = (s \to t)` of :obj:`graph`, in its edge order
+    (an SDDMM). Differentiable in :obj:`x` and :obj:`y`:
+    :math:`\partial\mathcal{L}/\partial\mathbf{X} = \mathbf{G}\mathbf{Y}`,
+    :math:`\partial\mathcal{L}/\partial\mathbf{Y} = \mathbf{G}^{\top}
+    \mathbf{X}` with :math:`G_{ts} = \partial\mathcal{L}/\partial a_e`.
+
+    Args:
+        graph (EdgeGraph): The graph.
+        x (torch.Tensor): Target-side rows :obj:`[N, d]`.
+        y (torch.Tensor): Source-side rows :obj:`[N, d]`.
+    """
+    _check_edges('edge_dot', graph, x, y)
+    if x.size(1) != y.size(1):
+        raise ValueError(f"edge_dot: feature sizes differ ({x.size(1)} vs "
+                         f"{y.size(1)})")
+    return _EdgeDot.apply(graph, x, y)
+
+
+def edge_spmm(graph: EdgeGraph, weight: Tensor, x: Tensor) -> Tensor:
+    r"""Weighted aggregation :math:`\mathbf{h}_t = \sum_{e = (s\to t)} w_e
+    \mathbf{x}_s`, i.e. :math:`\mathbf{A}_w\mathbf{X}`, differentiable in
+    both the edge weights (:math:`\partial\mathcal{L}/\partial w_e =
+    \mathbf{g}_t^{\top}\mathbf{x}_s`, an :func:`edge_dot`) and
+    :math:`\mathbf{X}` (:math:`\mathbf{A}_w^{\top}\mathbf{G}`).
+
+    Args:
+        graph (EdgeGraph): The graph.
+        weight (torch.Tensor): Edge weights :obj:`[E]` in the graph's edge
+            order.
+        x (torch.Tensor): Source rows :obj:`[N, d]`.
+    """
+    _check_edges('edge_spmm', graph, x)
+    if weight.shape != (graph.num_edges,):
+        raise ValueError(f"edge_spmm: expected {graph.num_edges} edge "
+                         f"weights (got shape {list(weight.shape)})")
+    return _EdgeSpMM.apply(graph, weight, x)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from mmgraph.models import create_model
 from mmgraph.models.grcn import neighbour_attention
+from mmgraph.nn.sparse import EdgeGraph
 
 from .helpers import (ONE_AND_THREE_MODALITIES,
                       assert_objective_reaches_every_parameter, assert_repr,
@@ -17,7 +18,7 @@ def test_neighbour_attention_by_hand():
     # Node 0 receives from 1 and 2; node 1 from 0.
     x = torch.tensor([[1., 0.], [2., 0.], [0., 1.]])
     src, dst = torch.tensor([1, 2, 0]), torch.tensor([0, 0, 1])
-    out, alpha = neighbour_attention(x, src, dst, 3)
+    out, alpha = neighbour_attention(x, EdgeGraph(src, dst, 3))
     # scores x0.x1 = 2, x0.x2 = 0 -> softmax (e^2, 1) / (e^2 + 1)
     a = math.exp(2) / (math.exp(2) + 1)
     assert torch.allclose(alpha, torch.tensor([a, 1 - a, 1.0]))
@@ -128,6 +129,6 @@ def test_rebuild_on_retain_set_keeps_state_and_same_seed():
     retain = ds.with_train_edges(ds.train_edge_index[:, ::2])
     model.on_train_graph_change(retain)
     model.load_state_dict(state)
-    assert model.src.numel() == 2 * retain.train_edge_index.size(1)
+    assert model.graph.num_edges == 2 * retain.train_edge_index.size(1)
     assert_same_seed_same_result(
         "grcn", ds, dict(epochs=2, batch_size=128, eval_batch_size=64))
