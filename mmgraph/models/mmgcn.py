@@ -12,7 +12,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
-from mmgraph.nn.sparse import spmm, transpose_csr
+from mmgraph.nn.sparse import sparse_mm, spmm, transpose_csr
 
 __all__ = ["MMGCN", "mean_adjacency", "id_mean_square"]
 
@@ -71,6 +71,7 @@ class _ModalityGCN(torch.nn.Module):
             self.gate.append(torch.nn.Linear(d_in + out_channels,
                                              out_channels))
         self.width = width
+        self._constant_input = None
 
     def reset_parameters(self) -> None:
         if self.mlp is not None:
@@ -85,12 +86,38 @@ class _ModalityGCN(torch.nn.Module):
             if layer == 0:  # the reference re-initialises only g_layer1
                 torch.nn.init.xavier_normal_(gate.weight)
 
+    def first_layer_input(self, feat: Tensor, adj: Tensor,
+                          adj_t: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""``(x^(0), A x^(0))``. Without a projection and with a fixed
+        preference table (the reference's text branch) both are constants:
+        they are computed once per (features, preferences, graph) and reused
+        (tensors compared by identity and in-place version, so a reset, a
+        loaded state, new features or a rebuilt graph recompute them), which
+        also spares every backward pass its widest sparse product."""
+        if self.mlp is not None or self.preference.requires_grad or \
+                feat.requires_grad:
+            x = F.normalize(torch.cat([self.preference, self.mlp(feat)
+                                       if self.mlp is not None else feat],
+                                      0), dim=1)
+            return x, spmm(adj, x, adj_t)
+        key = (feat, feat._version, self.preference,
+               self.preference._version, adj)
+        cached = self._constant_input
+        if cached is None or not all(
+                a is b if isinstance(a, Tensor) else a == b
+                for a, b in zip(cached[0], key)):
+            x = F.normalize(torch.cat([self.preference, feat], 0), dim=1)
+            cached = self._constant_input = (key, x, sparse_mm(adj, x))
+        return cached[1], cached[2]
+
     def forward(self, feat: Tensor, id_emb: Tensor, adj: Tensor,
                 adj_t: Tensor) -> Tensor:
-        items = self.mlp(feat) if self.mlp is not None else feat
-        x = F.normalize(torch.cat([self.preference, items], 0), dim=1)
-        for w, lin, gate in zip(self.conv, self.lin, self.gate):
-            h = F.leaky_relu(spmm(adj, x @ w, adj_t))
+        x, ax = self.first_layer_input(feat, adj, adj_t)
+        for layer, (w, lin, gate) in enumerate(zip(self.conv, self.lin,
+                                                   self.gate)):
+            # (A x) W: equal to A (x W), and x's product needs no gradient
+            # when x is constant.
+            h = F.leaky_relu((ax if layer == 0 else spmm(adj, x, adj_t)) @ w)
             x_hat = F.leaky_relu(lin(x)) + id_emb
             x = F.leaky_relu(gate(torch.cat([h, x_hat], 1)))
         return x

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -55,6 +57,47 @@ def test_embeddings_match_naive_formula_and_reference_widths():
     assert model.gcns["text"].preference.shape == (ds.num_users, 8)
     assert len(model.gcns["image"].conv) == 3
     assert_repr(model, "MMGCN", "n_layers=3", "learn_embeddings=False")
+
+
+def _with_features(ds, **features):
+    new = copy.copy(ds)
+    new.features = {**ds.features, **features}
+    return new
+
+
+def test_constant_first_layer_is_cached_and_recomputed_on_change():
+    # text enters unprojected with a frozen preference: x^(0) and A x^(0)
+    # are cached; each change of what they depend on must recompute them.
+    ds = tiny_data()
+    model = create_model("mmgcn", ds, embedding_dim=8, dim_latent=5)
+    model.eval()
+
+    def fresh():
+        for gcn in model.gcns.values():
+            gcn._constant_input = None
+        return torch.cat(model.embeddings())
+
+    with torch.no_grad():
+        first = torch.cat(model.embeddings())
+        assert model.gcns["text"]._constant_input is not None
+        assert model.gcns["image"]._constant_input is None  # projected
+        assert torch.equal(torch.cat(model.embeddings()), first)
+        changes = [
+            lambda: model.gcns["text"].preference.add_(1.0),  # in place
+            lambda: model.reset_parameters(),
+            lambda: model.load_state_dict(create_model(
+                "mmgcn", ds, embedding_dim=8, dim_latent=5).state_dict()),
+            lambda: model.on_features_change(_with_features(
+                ds, text=torch.randn_like(ds.features["text"]))),
+            lambda: model.on_train_graph_change(
+                ds.with_train_edges(ds.train_edge_index[:, ::2])),
+        ]
+        for change in changes:
+            before = torch.cat(model.embeddings())
+            change()
+            after = torch.cat(model.embeddings())
+            assert not torch.allclose(after, before)
+            assert torch.allclose(after, fresh(), atol=1e-6)
 
 
 def test_frozen_embeddings_as_reference_and_learned_on_request():
