@@ -1,0 +1,280 @@
+r"""The unlearning matrix: models x request kinds x methods x seeds, each
+unlearned model next to the original, a fine-tuned model and the gold
+(retrained) model, summarised as mean ± std over seeds.
+
+For every ``(model, seed)`` one original is trained (``mmgraph train``); for
+every request kind a seeded ``--forget-fraction KIND:FRACTION`` request is
+unlearned once per ``--methods`` entry with ``mmgraph unlearn``. Gold and
+fine-tune depend on the request, not on the method, so they are computed in
+the first method's cell (``--gold --finetune``) and shared by the others
+(the requests are checked to be the same). Every step is a run folder under
+``--out``; a rerun skips finished cells and resumes an unfinished original,
+so the matrix can be filled over several sessions or machines.
+
+Columns (recall@20): forget and test of the original / unlearned /
+fine-tuned / gold models, the membership-inference AUC of the same four, the
+seconds of unlearning and of gold (wall and CPU), and four checks against
+the aims of issue #13: forget recall and MIA AUC within gold's seed spread
+(``|x - gold| <= 2 std(gold)``, or 10 % of gold for one seed), test recall
+within 2 % of the original, and unlearning >= 5x faster than gold.
+
+Usage::
+
+    python benchmarks/unlearn_matrix.py --data /work/prepared/amazon-beauty \
+        --out DIR                                  # the must-show matrix
+    python benchmarks/unlearn_matrix.py --data synthetic --models lightgcn \
+        --seeds 0 --set epochs=2 --out /tmp/um      # a quick look
+    python benchmarks/unlearn_matrix.py --out DIR --report   # table only
+
+``--set KEY=VALUE`` goes to ``mmgraph train`` (e.g. ``epochs=30`` caps the
+originals and, through their config, the gold retraining: say so next to
+the numbers); ``--unlearn-args`` to every ``mmgraph unlearn`` call.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(REPO))
+
+from mmgraph.report import fmt_mean_std, format_table, mean_std  # noqa: E402
+
+MODELS = ("lightgcn", "freedom", "bm3", "cm3", "lirdrec")
+KINDS = ("users", "items", "interactions")
+METHODS = ("mmrecun", "targeted")
+ROLES = ("original", "unlearned", "finetune", "gold")
+METRIC = "recall@20"
+
+
+def _cli(*args: str) -> List[str]:
+    return [sys.executable, "-m", "mmgraph.cli", *args]
+
+
+def _finished(run: Path) -> bool:
+    try:
+        return bool(json.loads((run / "results.json").read_text())
+                    .get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+def _call(cmd: List[str], log: Path, dry_run: bool) -> None:
+    print("  $ " + " ".join(shlex.quote(c) for c in cmd[2:]), flush=True)
+    if dry_run:
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "a") as f:
+        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT,
+                             cwd=REPO)
+    if rc != 0:
+        tail = log.read_text().splitlines()[-15:]
+        raise SystemExit(f"failed (exit {rc}) after "
+                         f"{time.perf_counter() - t0:.0f} s; last lines of "
+                         f"{log}:\n" + "\n".join(tail))
+    print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def run_matrix(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    train_set = [a for kv in args.set for a in ("--set", kv)]
+    extra = shlex.split(args.unlearn_args)
+    for model in args.models:
+        for seed in args.seeds:
+            base = out / model / f"seed{seed}"
+            original = base / "original"
+            if not _finished(original):
+                print(f"[{model} seed {seed}] original", flush=True)
+                _call(_cli("train", "--model", model, "--data", args.data,
+                           "--seed", str(seed), "--out", str(original),
+                           "--no-progress", *train_set,
+                           *(["--resume"] if (original / "checkpoint.pt")
+                             .exists() else [])),
+                      base / "train.log", args.dry_run)
+            for kind in args.kinds:
+                for j, method in enumerate(args.methods):
+                    cell = base / kind / method
+                    if (cell / "unlearn.json").exists():
+                        continue
+                    print(f"[{model} seed {seed}] {kind} {method}",
+                          flush=True)
+                    compare = ["--gold", "--finetune"] if j == 0 else []
+                    _call(_cli("unlearn", "--run", str(original),
+                               "--forget-fraction",
+                               f"{kind}:{args.fraction}", "--method", method,
+                               "--seed", str(seed), "--out", str(cell),
+                               "--overwrite", "--no-progress", *compare,
+                               *extra),
+                          base / kind / f"{method}.log", args.dry_run)
+
+
+def _cells(out: Path, models: Sequence[str], kinds: Sequence[str],
+           methods: Sequence[str], seeds: Sequence[int]
+           ) -> Dict[tuple, List[Dict[str, Any]]]:
+    # (model, kind, method) -> one record per finished seed, each with the
+    # four roles (gold and fine-tune from the first method's cell).
+    table: Dict[tuple, List[Dict[str, Any]]] = {}
+    for model in models:
+        for kind in kinds:
+            for seed in seeds:
+                base = out / model / f"seed{seed}" / kind
+                summaries = {}
+                for method in methods:
+                    path = base / method / "unlearn.json"
+                    if path.exists():
+                        summaries[method] = json.loads(path.read_text())
+                shared = next((s["models"] for s in summaries.values()
+                               if "gold" in s["models"]), {})
+                first = next(iter(summaries.values()), None)
+                for method, s in summaries.items():
+                    if first is not None and (
+                            s["request"]["num_ids"],
+                            s["request"]["forget_edges"]) != (
+                            first["request"]["num_ids"],
+                            first["request"]["forget_edges"]):
+                        raise SystemExit(f"{base}: the methods unlearned "
+                                         f"different requests")
+                    roles = {**{r: shared[r] for r in ("finetune", "gold")
+                                if r in shared}, **s["models"]}
+                    table.setdefault((model, kind, method), []).append(
+                        {"seed": seed, "roles": roles,
+                         "train_epochs_cap": s["settings"].get(
+                             "train_epochs_cap")})
+    return table
+
+
+def _values(records: List[Dict[str, Any]], role: str, *path: str
+            ) -> List[float]:
+    values = []
+    for rec in records:
+        node: Any = rec["roles"].get(role)
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        values.append(float("nan") if node is None else float(node))
+    return values
+
+
+def _close(x: List[float], gold: List[float], rel: float = 0.10) -> bool:
+    # within gold's seed spread (2 std), or 10 % of gold for a single seed
+    (mx, _), (mg, sg) = mean_std(x), mean_std(gold)
+    tol = 2 * sg if len(gold) > 1 else rel * abs(mg)
+    return abs(mx - mg) <= max(tol, 1e-12)
+
+
+def report(out: Path, models: Sequence[str], kinds: Sequence[str],
+           methods: Sequence[str], seeds: Sequence[int]) -> str:
+    table = _cells(out, models, kinds, methods, seeds)
+    if not table:
+        return f"no finished cell under {out}"
+    rows, checks, records_json = [], [], []
+    for (model, kind, method), recs in table.items():
+        def four(*path: str, recs=recs) -> str:
+            return " / ".join(fmt_mean_std(_values(recs, r, *path), 3)
+                              if r in recs[0]["roles"] else "-"
+                              for r in ROLES)
+
+        un_s = _values(recs, "unlearned", "seconds")
+        gold_s = _values(recs, "gold", "seconds")
+        un_c = _values(recs, "unlearned", "cpu_seconds")
+        gold_c = _values(recs, "gold", "cpu_seconds")
+        rows.append([model, kind, method, len(recs),
+                     four("forget", METRIC), four("test", METRIC),
+                     four("mia_auc"),
+                     f"{fmt_mean_std(un_s, 1)} / {fmt_mean_std(gold_s, 1)}",
+                     f"{fmt_mean_std(un_c, 1)} / {fmt_mean_std(gold_c, 1)}"])
+        f_un = _values(recs, "unlearned", "forget", METRIC)
+        f_gold = _values(recs, "gold", "forget", METRIC)
+        m_un, m_gold = (_values(recs, "unlearned", "mia_auc"),
+                        _values(recs, "gold", "mia_auc"))
+        t_un = mean_std(_values(recs, "unlearned", "test", METRIC))[0]
+        t_or = mean_std(_values(recs, "original", "test", METRIC))[0]
+        speed = mean_std(gold_s)[0] / max(mean_std(un_s)[0], 1e-9)
+        ok = lambda b: "yes" if b else "no"  # noqa: E731
+        checks.append([model, kind, method, ok(_close(f_un, f_gold)),
+                       ok(_close(m_un, m_gold)),
+                       ok(t_un >= 0.98 * t_or), f"{speed:.1f}x",
+                       ok(speed >= 5.0)])
+        records_json.append({"model": model, "kind": kind, "method": method,
+                             "seeds": [r["seed"] for r in recs],
+                             "train_epochs_cap": recs[0]["train_epochs_cap"],
+                             "roles": {r: {
+                                 "forget": _values(recs, r, "forget", METRIC),
+                                 "test": _values(recs, r, "test", METRIC),
+                                 "mia_auc": _values(recs, r, "mia_auc"),
+                                 "seconds": _values(recs, r, "seconds"),
+                                 "cpu_seconds": _values(recs, r,
+                                                        "cpu_seconds")}
+                                 for r in ROLES}})
+    head = ["model", "kind", "method", "seeds",
+            f"forget {METRIC} (orig / unl / ft / gold)",
+            f"test {METRIC} (orig / unl / ft / gold)",
+            "MIA AUC (orig / unl / ft / gold)", "wall s (unl / gold)",
+            "CPU s (unl / gold)"]
+    check_head = ["model", "kind", "method", "forget ~ gold", "MIA ~ gold",
+                  "test >= 98 % orig", "speed-up (wall)", ">= 5x"]
+    text = (format_table(rows, head) + "\n\n" +
+            format_table(checks, check_head))
+    md = (format_table(rows, head, markdown=True) + "\n\n" +
+          format_table(checks, check_head, markdown=True) + "\n")
+    (out / "matrix.md").write_text(md)
+    (out / "matrix.json").write_text(json.dumps(records_json, indent=1))
+    return text + f"\n\n(written: {out / 'matrix.md'}, {out / 'matrix.json'})"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--out", required=True)
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--fraction", type=float, default=0.05)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training setting of the originals (and gold)")
+    p.add_argument("--unlearn-args", default="",
+                   help="extra arguments of every 'mmgraph unlearn' call")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OMP_NUM_THREADS of every call")
+    p.add_argument("--report", action="store_true",
+                   help="only print the table of the finished cells")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the commands without running them")
+    args = p.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    args.kinds = [k for k in args.kinds.split(",") if k]
+    args.methods = [m for m in args.methods.split(",") if m]
+    args.seeds = [int(s) for s in args.seeds.split(",") if s]
+    for kind in args.kinds:
+        if kind not in KINDS:
+            p.error(f"--kinds: unknown kind {kind!r} (expected "
+                    f"{', '.join(KINDS)})")
+    for method in args.methods:
+        if method not in METHODS:
+            p.error(f"--methods: unknown method {method!r} (expected "
+                    f"{', '.join(METHODS)})")
+    if not 0 < args.fraction < 1:
+        p.error(f"--fraction: expected a number in (0, 1), got "
+                f"{args.fraction}")
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = \
+            str(args.threads)
+    if not args.report:
+        run_matrix(args)
+    if not args.dry_run:
+        print(report(Path(args.out), args.models, args.kinds, args.methods,
+                     args.seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+r"""benchmarks/unlearn_matrix.py: the cells it runs, gold and fine-tune
+shared between methods, resume by skipping finished cells, the table."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    spec = importlib.util.spec_from_file_location(
+        "unlearn_matrix", ROOT / "benchmarks" / "unlearn_matrix.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["unlearn_matrix"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
+    from tests.run_factory import make_prepared_folder
+    data = make_prepared_folder(tmp_path / "data")
+    out = tmp_path / "m"
+    argv = ["--data", str(data), "--out", str(out), "--models", "lightgcn",
+            "--kinds", "users", "--seeds", "0", "--set", "epochs=2",
+            "--set", "n_layers=1", "--unlearn-args", "--epochs 1",
+            "--threads", "1"]
+    assert matrix.main(argv) == 0
+    printed = capsys.readouterr().out
+    cell = out / "lightgcn" / "seed0" / "users"
+    # gold and fine-tune only in the first method's cell
+    assert (cell / "mmrecun" / "gold").is_dir()
+    assert not (cell / "targeted" / "gold").exists()
+    records = json.loads((out / "matrix.json").read_text())
+    assert {r["method"] for r in records} == {"mmrecun", "targeted"}
+    for rec in records:
+        assert rec["seeds"] == [0] and rec["train_epochs_cap"] == 2
+        for role in ("original", "unlearned", "finetune", "gold"):
+            assert 0.0 <= rec["roles"][role]["forget"][0] <= 1.0
+            assert rec["roles"][role]["test"][0] >= 0.0
+    targeted = next(r for r in records if r["method"] == "targeted")
+    mmrecun = next(r for r in records if r["method"] == "mmrecun")
+    assert targeted["roles"]["gold"] == mmrecun["roles"]["gold"]
+    assert targeted["roles"]["unlearned"] != mmrecun["roles"]["unlearned"]
+    assert "forget ~ gold" in printed and "lightgcn" in printed
+    assert (out / "matrix.md").read_text().startswith("| model")
+    # A rerun finds every cell finished and runs nothing.
+    stamp = (cell / "mmrecun" / "unlearn.json").stat().st_mtime_ns
+    assert matrix.main(argv) == 0
+    assert "$ " not in capsys.readouterr().out
+    assert (cell / "mmrecun" / "unlearn.json").stat().st_mtime_ns == stamp
+
+
+def test_matrix_rejects_unknown_kind(matrix, tmp_path):
+    with pytest.raises(SystemExit):
+        matrix.main(["--out", str(tmp_path), "--kinds", "groups"])
