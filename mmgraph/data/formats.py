@@ -176,10 +176,17 @@ def read_features(folder: PathLike, num_items: Optional[int] = None) -> Dict[str
 
 
 def load_feature_file(path: PathLike, num_items: Optional[int] = None) -> np.ndarray:
-    r"""Load and validate one item-feature ``.npy`` file."""
+    r"""Load and validate one item-feature ``.npy`` file (memory-mapped
+    copy-on-write when it is stored as C-ordered ``float32``)."""
     path = Path(path)
     try:
-        arr = np.load(path, allow_pickle=False)
+        try:
+            # Memory-mapped copy-on-write: the pages are the file's (shared by
+            # the ranks of a torchrun job, given back under memory pressure)
+            # and a write, which nothing should do, stays private.
+            arr = np.load(path, allow_pickle=False, mmap_mode="c")
+        except ValueError:  # not mappable (object arrays): say why below
+            arr = np.load(path, allow_pickle=False)
     except ValueError as e:
         if "pickle" in str(e).lower():
             raise DataFormatError(

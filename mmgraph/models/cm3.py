@@ -226,11 +226,6 @@ class CM3(Recommender):
         self.build_graphs(dataset)
         self.reset_parameters()
 
-    def on_features_change(self, dataset) -> None:
-        for m, table in self.mlps.features().items():
-            self.replace_feature_rows(table, dataset.features[m].float())
-        self.on_train_graph_change(dataset)
-
     def build_graphs(self, dataset) -> None:
         device = self.user_prefs.device
         # Non-persistent: graphs are data, not state (see Recommender).

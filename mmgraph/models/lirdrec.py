@@ -195,8 +195,7 @@ class LIRDRec(Recommender):
     # ---------------------------------------------------------------- graphs
     def on_features_change(self, dataset) -> None:
         feats = {m: dataset.features[m].float() for m in self.modalities}
-        for m, table in self.encoders.features().items():
-            self.replace_feature_rows(table, feats[m])
+        self.encoders.replace_features(feats)
         self.replace_feature_rows(
             self.dct_features, DCT()([feats[m] for m in self.modalities]))
         self.on_train_graph_change(dataset)

@@ -234,11 +234,13 @@ class ModalityEncoders(Module):
                                  f"have shape [num_items, "
                                  f"{self.in_channels[m]}] (got "
                                  f"{list(feat.shape)})")
-            feat = feat.detach().clone().float()
+            # The given matrix is kept as it is (no copy: at Elec scale an
+            # image table is 1 GB); it is never written to, only re-bound
+            # (replace_features). A trainable table is the one copy.
+            feat = feat.detach().float()
             if self.train_features:
-                self.register_parameter(f'feat_{m}', Parameter(feat))
-                self.register_buffer(f'raw_{m}', feat.clone(),
-                                     persistent=False)
+                self.register_parameter(f'feat_{m}', Parameter(feat.clone()))
+                self.register_buffer(f'raw_{m}', feat, persistent=False)
             else:
                 self.register_buffer(f'feat_{m}', feat, persistent=False)
 
@@ -252,14 +254,26 @@ class ModalityEncoders(Module):
                 for m in self.modalities:
                     getattr(self, f'feat_{m}').copy_(getattr(self, f'raw_{m}'))
 
+    @torch.no_grad()
     def replace_features(self, features: Mapping[str, Tensor]) -> None:
-        r"""Writes ``features`` into the stored tables
-        (:func:`replace_feature_rows`: fixed tables are overwritten,
-        trainable ones only in the rows that changed)."""
+        r"""Takes ``features`` as the stored tables: a fixed table is
+        re-bound to the new matrix, a trainable one takes the new rows only
+        where they differ from its pristine copy (so the trained rows of
+        unchanged items are kept), and the pristine copy is re-bound. The
+        matrices the tables were built from are never written to."""
         for m in self.modalities:
-            replace_feature_rows(
-                getattr(self, f'feat_{m}'), features[m],
-                getattr(self, f'raw_{m}') if self.train_features else None)
+            table = getattr(self, f'feat_{m}')
+            new = features[m].detach().to(table.device, table.dtype)
+            if tuple(new.shape) != tuple(table.shape):
+                raise ValueError(f"ModalityEncoders: new '{m}' features "
+                                 f"have shape {list(new.shape)}, expected "
+                                 f"{list(table.shape)}")
+            if not self.train_features:
+                setattr(self, f'feat_{m}', new)
+                continue
+            changed = (getattr(self, f'raw_{m}') != new).any(-1)
+            table[changed] = new[changed]
+            setattr(self, f'raw_{m}', new)
 
     def features(self) -> Dict[str, Tensor]:
         r"""Returns the stored feature matrices per modality."""

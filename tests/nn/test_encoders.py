@@ -174,3 +174,36 @@ def test_encoders_index_gathers_the_same_rows_on_either_branch():
     for m in feats:
         assert torch.allclose(fast[m], getattr(enc, f"feat_{m}").grad,
                               atol=1e-5)
+
+
+@pytest.mark.parametrize('train_features', [False, True])
+def test_encoders_keep_the_given_features_without_copy_or_write(
+        train_features):
+    # At Elec scale a copy of the image table is 1 GB: the given matrix is
+    # the fixed table (or the trainable table's pristine copy), and a
+    # replacement re-binds instead of writing into it.
+    feats = {'image': torch.randn(6, 4), 'text': torch.randn(6, 3)}
+    before = {m: x.clone() for m, x in feats.items()}
+    enc = ModalityEncoders({'image': 4, 'text': 3}, 2, features=feats,
+                           train_features=train_features)
+    kept = 'raw' if train_features else 'feat'
+    for m in feats:
+        assert getattr(enc, f'{kept}_{m}').data_ptr() == feats[m].data_ptr()
+    if train_features:
+        assert enc.feat_image.data_ptr() != feats['image'].data_ptr()
+        with torch.no_grad():
+            enc.feat_image[0] += 1.0  # a trained row
+            enc.feat_image[1] += 1.0
+    new = {m: x.clone() for m, x in feats.items()}
+    new['image'][1] = 0.0  # item 1's features removed
+    enc.replace_features(new)
+    for m in feats:  # the original matrices are untouched
+        assert torch.equal(feats[m], before[m])
+    assert torch.equal(enc.feat_image[1], torch.zeros(4))
+    if train_features:  # the trained row of an unchanged item is kept
+        assert torch.equal(enc.feat_image[0], before['image'][0] + 1.0)
+        enc.reset_parameters()  # restores the new pristine features
+        assert torch.equal(enc.feat_image, new['image'])
+    with pytest.raises(ValueError, match=r"expected \[6, 3\]"):
+        enc.replace_features({'image': new['image'],
+                              'text': torch.zeros(5, 3)})
