@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
-__all__ = ["normalized_adjacency", "knn_graph", "fuse_graphs", "fusion_weights",
-           "DEGREE_EPS"]
+__all__ = ["normalized_adjacency", "knn_graph", "knn_graph_from_neighbours",
+           "fuse_graphs", "fusion_weights", "DEGREE_EPS"]
 
 DEGREE_EPS = 1e-7
 
@@ -117,9 +117,28 @@ def knn_graph(x: Tensor, k: int, chunk_size: int = 4096) -> Tuple[Tensor, Tensor
         else:
             idx = torch.arange(n, device=x.device).expand(sim.size(0), n)
         cols[s:s + chunk_size] = torch.sort(idx, dim=1).values
-    target = torch.arange(n, device=x.device).repeat_interleave(k)
-    edge_index = torch.stack([cols.reshape(-1), target])
-    edge_weight = torch.full((n * k,), 1.0 / k, dtype=torch.float32, device=x.device)
+    return knn_graph_from_neighbours(cols)
+
+
+def knn_graph_from_neighbours(neighbours: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""The :func:`knn_graph` of an ``[N, k]`` table whose row :math:`i`
+    lists :math:`\mathcal{N}_k(i)` in increasing order (what
+    :class:`~mmgraph.data.RecDataset` caches on disk). Raises
+    :class:`ValueError` on a table that cannot be one."""
+    neighbours = torch.as_tensor(neighbours)
+    if neighbours.dim() != 2 or neighbours.size(1) < 1 or \
+            neighbours.dtype.is_floating_point or neighbours.dtype == torch.bool:
+        raise ValueError(f"expected an integer [N, k] neighbour table, got "
+                         f"{neighbours.dtype} of shape {tuple(neighbours.shape)}")
+    n, k = neighbours.shape
+    neighbours = neighbours.long()
+    if neighbours.numel() and (neighbours.min() < 0 or neighbours.max() >= n
+                               or (k > 1 and bool((neighbours.diff(dim=1) <= 0).any()))):
+        raise ValueError("neighbour ids must lie in [0, N) and increase along each row")
+    target = torch.arange(n, device=neighbours.device).repeat_interleave(k)
+    edge_index = torch.stack([neighbours.reshape(-1), target])
+    edge_weight = torch.full((n * k,), 1.0 / k, dtype=torch.float32,
+                             device=neighbours.device)
     return edge_index, edge_weight
 
 

@@ -250,3 +250,42 @@ def test_summary(small_synthetic):
     assert s["components"]["count"] >= 1
     assert s["user_degree"]["min"] <= s["user_degree"]["median"] <= s["user_degree"]["max"]
     assert s["density"] == pytest.approx(it["total"] / (s["num_users"] * s["num_items"]))
+
+
+def test_knn_graph_cached_on_disk_reused_and_rebuilt_when_unusable(
+        tmp_path, monkeypatch, caplog):
+    import mmgraph.data.dataset as dataset_module
+    from mmgraph.data.load import load_dataset
+    from tests.run_factory import make_prepared_folder
+    folder = make_prepared_folder(tmp_path / "data")
+    built = load_dataset(str(folder)).knn_graph("image", 3)
+    files = sorted((folder / ".mmgraph_cache").glob("knn-image-k3-*.npy"))
+    assert len(files) == 1
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the cached graph should have been read")
+
+    monkeypatch.setattr(dataset_module, "knn_graph", no_build)
+    again = load_dataset(str(folder)).knn_graph("image", 3)
+    assert all(torch.equal(a, b) for a, b in zip(built, again))
+    monkeypatch.undo()
+    # Other features (or another k) never meet this file.
+    ds = load_dataset(str(folder))
+    ds.features["image"] = ds.features["image"] + 1.0
+    ds.knn_graph("image", 3)
+    ds.knn_graph("image", 2)
+    assert len(list((folder / ".mmgraph_cache").glob("knn-image-*"))) == 3
+    # A damaged file is rebuilt, with a warning naming it.
+    files[0].write_bytes(b"not an npy file")
+    with caplog.at_level("WARNING", logger="mmgraph"):
+        rebuilt = load_dataset(str(folder)).knn_graph("image", 3)
+    assert files[0].name in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(built, rebuilt))
+    # A folder that cannot be written is left alone.
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(dataset_module, "atomic_save_npy", refuse)
+    ds = load_dataset(str(folder))
+    ds.knn_graph("text", 3)  # builds, cannot cache, goes on
+    assert not list((folder / ".mmgraph_cache").glob("knn-text-*"))

@@ -108,3 +108,15 @@ def test_fuse_graphs_matches_dense():
     assert torch.equal(key, torch.unique(key))
     assert torch.allclose(dense.sum(1), torch.ones(20))  # rows still average
     assert torch.allclose(dense.diagonal(), torch.full((20,), 0.25))  # self in both lists
+
+
+def test_knn_graph_from_neighbours_round_trip_and_refusals():
+    from mmgraph.data.graphs import knn_graph, knn_graph_from_neighbours
+    x = torch.randn(7, 4)
+    ei, w = knn_graph(x, 3)
+    again = knn_graph_from_neighbours(ei[0].view(7, 3))
+    assert torch.equal(again[0], ei) and torch.equal(again[1], w)
+    for bad in (torch.zeros(7, 3), torch.tensor([[0, 7]]), torch.tensor([[1, 0]] * 2),
+                torch.tensor([0, 1])):
+        with pytest.raises(ValueError):
+            knn_graph_from_neighbours(bad)
