@@ -20,7 +20,7 @@ FORGET_LOSSES = ("reverse_bpr", "ascent")
 FORGET_SIDES = ("both", "user", "item")
 METHODS = ("mmrecun", "targeted")
 TARGETS = ("estimate", "chance")
-SELECTIONS = ("closest", "lowest")
+SELECTIONS = ("closest", "lowest", "balanced")
 
 
 def _positive_or_auto(text: str) -> Union[str, float]:
@@ -91,9 +91,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "users/items) or a number (default auto: estimate for mmrecun, "
                    "chance for targeted)")
     p.add_argument("--selection", choices=("auto",) + SELECTIONS, default="auto",
-                   help="keep the admissible epoch closest to the target or the "
-                   "lowest forget score (default auto: closest for mmrecun, lowest "
-                   "for targeted)")
+                   help="keep the admissible epoch closest to the target, the "
+                   "lowest forget score, or (balanced) the closest to the target among "
+                   "those whose membership-inference AUC is within 0.05 of 0.5 "
+                   "(default auto: closest for mmrecun, lowest for targeted)")
     p.add_argument("--forget-loss", choices=FORGET_LOSSES, default="reverse_bpr",
                    help="reverse_bpr (MMRecUn) or ascent (gradient ascent on BPR, an "
                    "ablation)")

@@ -85,6 +85,7 @@ from mmgraph.train.trainer import Trainer
 from mmgraph.unlearn.batches import UnlearnBatches
 from mmgraph.unlearn.callbacks import (SELECTIONS, TARGETS, ForgetSelection,
                                       UnlearnStopping)
+from mmgraph.unlearn.membership import nonmember_edges
 from mmgraph.unlearn.request import ForgetRequest
 from mmgraph.unlearn.metrics import reinitialize_rows
 
@@ -189,9 +190,12 @@ class Unlearner:
             number, see :mod:`mmgraph.unlearn.callbacks` (default:
             ``'auto'``: ``'estimate'`` for ``'mmrecun'``, ``'chance'`` for
             ``'targeted'``).
-        selection (str): ``'closest'`` (to the target) or ``'lowest'``
-            (default: ``'auto'``: ``'closest'`` for ``'mmrecun'``,
-            ``'lowest'`` for ``'targeted'``).
+        selection (str): ``'closest'`` (to the target), ``'lowest'`` or
+            ``'balanced'`` (closest to the target among the epochs whose
+            membership-inference AUC is within 0.05 of 0.5; see
+            :mod:`mmgraph.unlearn.callbacks`) (default: ``'auto'``:
+            ``'closest'`` for ``'mmrecun'``, ``'lowest'`` for
+            ``'targeted'``).
         forget_loss (str): ``'reverse_bpr'`` (default) or ``'ascent'``.
         forget_side (str): which representations the forget term moves:
             ``'auto'`` (default: ``'both'`` for ``'mmrecun'``; for
@@ -394,7 +398,10 @@ class Unlearner:
             if self.target_forget == "estimate" and fresh_rows is None
             else None,
             reference_mask_edge_index=self.dataset.train_edge_index,
-            fresh_rows=fresh_rows)
+            fresh_rows=fresh_rows,
+            mia_nonmembers=nonmember_edges(self.dataset, forget[0], "valid")
+            if self.selection == "balanced" else None,
+            mia_mask_edge_index=retain_ds.train_edge_index)
         self.stopping = UnlearnStopping(
             selection, self.target_forget, self.request.kind,
             self.forget_learning_rate)

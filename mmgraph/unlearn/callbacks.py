@@ -43,6 +43,16 @@ have, estimated without training it:
 * ``'lowest'`` (``'targeted'``): the admissible trained epoch with the
   lowest forget score (ties: higher validation); epoch ``-1`` is kept only
   when no trained epoch is admissible and forgets at least as well.
+* ``'balanced'``: watches the membership-inference attack too
+  (:mod:`mmgraph.unlearn.membership`: the forget pairs against the same
+  users' *validation* pairs, so the test split stays unseen). To a model
+  that never saw the forget set those are alike, so a retrained model's
+  AUC is near 0.5. An epoch whose AUC is within ``mia_tolerance`` of 0.5
+  is preferred, among those the one closest to the forget target; with
+  none, the epoch whose AUC is nearest 0.5. Reverse BPR can push the
+  forgotten pairs *below* unseen ones (an AUC well under 0.5, which gives
+  them away as surely as remembering); this rule keeps the epoch before
+  that.
 
 **Stopping** (:class:`UnlearnStopping`): stop when the forget score reaches
 the target in an admissible epoch (or already at epoch ``-1``: the rebuilt
@@ -64,6 +74,7 @@ from torch import Tensor
 from mmgraph.evaluation import Evaluator
 from mmgraph.train.callbacks import Callback
 from mmgraph.train.utils import adam
+from mmgraph.unlearn.membership import membership_auc
 from mmgraph.unlearn.metrics import all_items_view, fresh_rows_forget
 
 __all__ = ["ForgetSelection", "UnlearnStopping", "FORGET_TERM",
@@ -73,8 +84,9 @@ log = logging.getLogger("mmgraph")
 
 #: The output of the unlearning objective stepped by the forget optimiser.
 FORGET_TERM = "weighted_forget"
-#: Selection rules: the epoch closest to the target, or the lowest forget.
-SELECTIONS = ("closest", "lowest")
+#: Selection rules: the epoch closest to the target, the lowest forget, or
+#: the closest to the target among those the attack cannot tell apart.
+SELECTIONS = ("closest", "lowest", "balanced")
 #: Named forget targets (besides a number).
 TARGETS = ("estimate", "chance")
 
@@ -103,6 +115,12 @@ class ForgetSelection(Callback):
             score with those rows re-initialised
             (:func:`~mmgraph.unlearn.metrics.fresh_rows_forget`), not the
             reference pairs' score.
+        mia_nonmembers (Tensor, optional): the ``'balanced'`` rule's
+            non-member pairs (the forget users' validation pairs).
+        mia_mask_edge_index (Tensor, optional): pairs left out of the
+            attack's candidates (the retained training set).
+        mia_tolerance (float): the ``'balanced'`` rule's admissible
+            :math:`|\mathrm{AUC} - 0.5|` (default: ``0.05``).
     """
     role = "selection"
 
@@ -110,10 +128,23 @@ class ForgetSelection(Callback):
                  valid_tolerance: float = 0.05, rule: str = "lowest",
                  reference_edge_index: Optional[Tensor] = None,
                  reference_mask_edge_index: Optional[Tensor] = None,
-                 fresh_rows: Optional[tuple] = None) -> None:
+                 fresh_rows: Optional[tuple] = None,
+                 mia_nonmembers: Optional[Tensor] = None,
+                 mia_mask_edge_index: Optional[Tensor] = None,
+                 mia_tolerance: float = 0.05) -> None:
         if rule not in SELECTIONS:
             raise ValueError(f"{self.__class__.__name__}: rule must be one of "
                              f"{SELECTIONS}, got {rule!r}")
+        if rule == "balanced" and (mia_nonmembers is None or
+                                   mia_nonmembers.size(1) == 0):
+            raise ValueError(f"{self.__class__.__name__}: the 'balanced' rule "
+                             f"needs non-member pairs (the forget users' "
+                             f"validation interactions); this request has "
+                             f"none")
+        self.mia_nonmembers = mia_nonmembers
+        self.mia_mask_edge_index = mia_mask_edge_index
+        self.mia_tolerance = float(mia_tolerance)
+        self._best_key: tuple = (2, float("inf"))
         self.forget_edge_index = forget_edge_index.long().cpu()
         self.valid_tolerance = float(valid_tolerance)
         self.rule = rule
@@ -137,8 +168,22 @@ class ForgetSelection(Callback):
     def _forget(self, trainer) -> Dict[str, float]:
         # The forget evaluator sees removed items, to measure what is still
         # remembered about them.
-        return self.evaluator.evaluate(trainer.model, self.forget_edge_index,
-                                       embeddings=trainer.valid_embeddings)
+        out = self.evaluator.evaluate(trainer.model, self.forget_edge_index,
+                                      embeddings=trainer.valid_embeddings)
+        if self.rule == "balanced":
+            out["mia_auc"] = membership_auc(
+                trainer.model, self.forget_edge_index, self.mia_nonmembers,
+                self.mia_mask_edge_index,
+                embeddings=trainer.valid_embeddings,
+                batch_size=trainer.config.eval_batch_size)
+        return out
+
+    def _balanced_key(self, forget: Dict[str, float], metric: str) -> tuple:
+        # (outside the attack tolerance?, then the distance that decides)
+        gap = abs(forget["mia_auc"] - 0.5)
+        if gap <= self.mia_tolerance:
+            return (0, abs(forget[metric] - self.target))
+        return (1, gap)
 
     def on_fit_start(self, trainer) -> None:
         c = trainer.config
@@ -164,6 +209,7 @@ class ForgetSelection(Callback):
         trainer.history.append(record)
         self.start_valid = valid[c.valid_metric]
         self.best_forget = forget
+        self._best_key = (2, float("inf"))  # the target is not set yet
         trainer.mark_best(record)
 
     def on_epoch_end(self, trainer, epoch: int,
@@ -175,7 +221,13 @@ class ForgetSelection(Callback):
         record["eval_seconds"] += time.perf_counter() - t0
         f, v = forget[m], record["valid"][m]
         self.admissible = v >= (1.0 - self.valid_tolerance) * self.start_valid
-        if self.rule == "closest":
+        if self.rule == "balanced":
+            if self._best_key[0] == 2:  # epoch -1, now that the target is set
+                self._best_key = self._balanced_key(self.best_forget, m)
+            key = self._balanced_key(forget, m)
+            better = key < self._best_key or (key == self._best_key and
+                                              v > trainer.best_score)
+        elif self.rule == "closest":
             gap, best_gap = abs(f - self.target), \
                 abs(self.best_forget[m] - self.target)
             better = gap < best_gap or (gap == best_gap and
@@ -190,6 +242,8 @@ class ForgetSelection(Callback):
         if self.admissible and better:
             trainer.mark_best(record)
             self.best_forget = forget
+            if self.rule == "balanced":
+                self._best_key = key
         log.debug("unlearn epoch %2d  loss %.4f  forget %s %.4f  valid %s "
                   "%.4f%s", epoch, record.get("loss", float("nan")), m, f, m,
                   v, "  *" if record.get("improved") else "")

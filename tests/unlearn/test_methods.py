@@ -220,6 +220,45 @@ def test_selection_rules(rule, expected):
     assert trainer.marked == expected
 
 
+def test_balanced_rule_prefers_epochs_the_attack_cannot_tell_apart():
+    nonmembers = torch.zeros(2, 1, dtype=torch.long)
+    sel = ForgetSelection(torch.zeros(2, 1, dtype=torch.long), 0.1,
+                          "balanced", mia_nonmembers=nonmembers,
+                          mia_tolerance=0.05)
+    sel.start_valid, sel.target = 0.5, 0.10
+    sel.best_forget = {"recall@20": 0.40, "mia_auc": 0.70}
+    # Epochs 1..5 (target 0.10): the attack AUC falls as forgetting goes
+    # on. Epoch 2 is inside the tolerance (0.53), epoch 3 too and closer to
+    # the target; epoch 4 meets the target but over-shoots the attack
+    # (0.40), epoch 5 is inside both but inadmissible.
+    forgets = [(0.30, 0.62), (0.20, 0.53), (0.15, 0.47), (0.10, 0.40),
+               (0.11, 0.50)]
+    valids = [0.5, 0.5, 0.5, 0.5, 0.3]
+    sel._forget = lambda trainer: dict(zip(("recall@20", "mia_auc"),
+                                           forgets.pop(0)))
+    trainer = _Fake()
+    for epoch, v in enumerate(valids, 1):
+        sel.on_epoch_end(trainer, epoch, {"epoch": epoch,
+                                          "valid": {"recall@20": v},
+                                          "eval_seconds": 0.0})
+    # 1: nearer 0.5 than epoch -1; 2: inside; 3: inside and closer.
+    assert trainer.marked == [1, 2, 3]
+    with pytest.raises(ValueError, match="non-member"):
+        ForgetSelection(torch.zeros(2, 1, dtype=torch.long), rule="balanced")
+
+
+def test_balanced_selection_end_to_end_records_the_attack(tiny_dataset,
+                                                          trained_lightgcn):
+    ds = tiny_dataset
+    req = ForgetRequest.random("users", 0.2, ds, seed=0)
+    model = _model(ds, trained_lightgcn)
+    res = Unlearner(model, ds, req, config=_CFG, epochs=3,
+                    selection="balanced", seed=3, show_progress=False).fit()
+    assert res["unlearn"]["selection"] == "balanced"
+    for record in res["history"]:
+        assert 0.0 <= record["forget"]["mia_auc"] <= 1.0
+
+
 def test_targets_are_checked():
     sel = ForgetSelection(torch.zeros(2, 1, dtype=torch.long))
     with pytest.raises(ValueError, match="target_forget"):
