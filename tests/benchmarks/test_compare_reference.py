@@ -1,27 +1,17 @@
 """compare_reference: the MMRec log parser, the table, the model mapping and
 the mmgraph side on a small folder (the reference itself is not run)."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mmgraph.models import list_models
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load_script
+
 
 
 def _load():
-    name = "compare_reference"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("compare_reference")
 
 
 LOG = """\

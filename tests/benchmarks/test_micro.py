@@ -1,25 +1,14 @@
 """The micro-benchmarks' reference implementations agree with mmgraph (so the
 ratios they print compare equal work), and the scripts run end to end."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load_script
 
 
-def _load(name):
-    if name in sys.modules:
-        return sys.modules[name]
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+
+_load = load_script
 
 
 @pytest.fixture(scope="module")

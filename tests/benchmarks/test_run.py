@@ -1,27 +1,20 @@
 """mmgraph.experiment.Experiment through benchmarks/run.py: suite files,
 resume, and the results tables."""
 import csv
-import importlib.util
 import json
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 
 from mmgraph.experiment import Experiment, ExperimentError
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_run", ROOT / "benchmarks" / "run.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("run", "bench_run")
 
 
 SUITE = """

@@ -1,24 +1,19 @@
 """benchmarks/scale.py: the generator's shape and the per-model table in
 both modes (the worker runs in subprocesses, hence slow)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def scale():
-    spec = importlib.util.spec_from_file_location(
-        "bench_scale", ROOT / "benchmarks" / "scale.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_scale"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scale", "bench_scale")
 
 
 def test_generator_shape(scale):

@@ -1,25 +1,17 @@
 """benchmarks/synthetic_modalities.py: the controlled setting and a --fast
 end-to-end run."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def sm():
-    spec = importlib.util.spec_from_file_location(
-        "bench_synthetic_modalities",
-        ROOT / "benchmarks" / "synthetic_modalities.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_synthetic_modalities"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("synthetic_modalities", "bench_synthetic_modalities")
 
 
 def _r2(features: np.ndarray, factors: np.ndarray) -> float:

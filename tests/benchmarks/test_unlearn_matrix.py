@@ -1,23 +1,16 @@
 r"""benchmarks/unlearn_matrix.py: the cells it runs, gold and fine-tune
 shared between methods, resume by skipping finished cells, the table."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def matrix():
-    spec = importlib.util.spec_from_file_location(
-        "unlearn_matrix", ROOT / "benchmarks" / "unlearn_matrix.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["unlearn_matrix"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("unlearn_matrix")
 
 
 def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
