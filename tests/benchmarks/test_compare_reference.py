@@ -9,7 +9,6 @@ from mmgraph.models import list_models
 from .scripts import load_script
 
 
-
 def _load():
     return load_script("compare_reference")
 

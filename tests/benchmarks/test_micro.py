@@ -7,7 +7,6 @@ import torch
 from .scripts import load_script
 
 
-
 _load = load_script
 
 

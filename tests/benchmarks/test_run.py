@@ -11,7 +11,6 @@ from mmgraph.experiment import Experiment, ExperimentError
 from .scripts import load_script
 
 
-
 @pytest.fixture(scope="module")
 def bench():
     return load_script("run", "bench_run")

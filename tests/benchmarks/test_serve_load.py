@@ -4,7 +4,6 @@ itself after the bounded request count."""
 from .scripts import load_script
 
 
-
 def test_serve_load_is_bounded_and_reports(capsys):
     mod = load_script("serve_load")
     assert mod.main(["--random", "50,30", "--requests", "25", "--k", "5",

@@ -8,7 +8,6 @@ import pytest
 from .scripts import load_script
 
 
-
 @pytest.fixture(scope="module")
 def sm():
     return load_script("synthetic_modalities", "bench_synthetic_modalities")

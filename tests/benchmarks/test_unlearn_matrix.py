@@ -7,7 +7,6 @@ import pytest
 from .scripts import load_script
 
 
-
 @pytest.fixture(scope="module")
 def matrix():
     return load_script("unlearn_matrix")
