@@ -55,6 +55,7 @@ TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "valid_metric": (_is_name_at_k, "NAME@K, e.g. recall@20"),
     "device": (lambda v: v in ("cpu", "cuda"), "'cpu' or 'cuda'"),
     "neg_candidates": (lambda v: v in ("train", "all"), "'train' or 'all'"),
+    "precision": (lambda v: v in ("float32", "bfloat16"), "'float32' or 'bfloat16'"),
 }
 
 
@@ -122,6 +123,11 @@ class TrainConfig:
             stays full-graph (default: :obj:`False`).
         num_neighbors (list): fan-out per hop of sampled training, ``-1`` =
             every neighbour (default: ``[10, 10]``).
+        precision (str): ``'bfloat16'`` runs the training forward pass under
+            :func:`torch.autocast` (mixed precision: matrix products and
+            other dense operations in bfloat16, sparse products, losses and
+            the parameters in float32; evaluation always in float32);
+            ``'float32'`` (default) does not.
     """
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -148,6 +154,7 @@ class TrainConfig:
     lr_scaling: str = "none"
     sampled: bool = False
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         self.validate()

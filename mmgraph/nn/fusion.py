@@ -213,7 +213,9 @@ class SphericalBezierFusion(_Fusion):
                 or one value per row :obj:`[N]`. (default: :obj:`None`,
                 Beta draw in training, :obj:`eval_t` in evaluation)
         """
-        points = F.normalize(self._stack(embs), dim=-1)
+        # float32 under autocast too: arc-cosines of near-parallel points
+        # need more than bfloat16's 8 bits.
+        points = F.normalize(self._stack(embs).float(), dim=-1)
         self.num_modalities = points.size(0)
         if t is None:
             if self.training:

@@ -131,8 +131,17 @@ def transpose_csr(src: Tensor) -> Tensor:
 def sparse_mm(src: Tensor, other: Tensor) -> Tensor:
     r"""Plain product :math:`\mathbf{A}\mathbf{X}` of a CSR matrix with a
     dense matrix through the active backend (no autograd bookkeeping for
-    :obj:`src`).
+    :obj:`src`). Under :func:`torch.autocast` (mixed precision) the product
+    is taken in the matrix's dtype: sparse kernels have no bfloat16 path on
+    every device, and sums over many neighbours want the precision.
     """
+    if other.dtype != src.dtype:
+        other = other.to(src.dtype)
+    with torch.autocast(other.device.type, enabled=False):
+        return _sparse_mm(src, other)
+
+
+def _sparse_mm(src: Tensor, other: Tensor) -> Tensor:
     if _BACKEND == 'torch_sparse':
         import torch_sparse  # optional dependency
         mat = torch_sparse.SparseTensor(
@@ -300,8 +309,10 @@ class EdgeGraph(torch.nn.Module):
 
 def _sddmm(graph: EdgeGraph, x: Tensor, y: Tensor) -> Tensor:
     # values of (X Y^T) at the graph's (t, s) entries, in edge order
+    x, y = x.float(), y.float()  # float32 under autocast too
     pattern = graph.matrix(x.new_zeros(graph.num_edges))
-    with quiet_sparse_warnings():
+    with quiet_sparse_warnings(), torch.autocast(x.device.type,
+                                                  enabled=False):
         return torch.sparse.sampled_addmm(
             pattern, x.contiguous(), y.t(), beta=0.0).values()
 
@@ -328,6 +339,7 @@ class _EdgeSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, graph: EdgeGraph, weight: Tensor, x: Tensor) -> Tensor:
         ctx.graph = graph
+        weight = weight.float()
         ctx.save_for_backward(weight, x)
         return sparse_mm(graph.matrix(weight), x)
 

@@ -1,6 +1,8 @@
 r"""The shared training loop."""
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import logging
 import math
@@ -331,8 +333,10 @@ class Trainer:
         of the loss, then the term's optimiser applies the term's gradient.
         Gradients are averaged over ranks and clipped (``clip_grad_norm``)
         before every step."""
-        out = self.objective(self.model, batch.to(self.device))
-        loss = out["loss"]
+        with self.autocast():
+            out = self.objective(self.model, batch.to(self.device))
+        loss = out["loss"].float()
+        out["loss"] = loss
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"epoch {self._epoch}: the training loss is {loss.item()} "
@@ -361,6 +365,13 @@ class Trainer:
             self._reduce_and_clip()
             opt.step()
         return {k: float(v.detach()) for k, v in out.items()}
+
+    def autocast(self):
+        r"""The mixed-precision context of the training forward pass
+        (``config.precision``; a no-op for ``'float32'``)."""
+        if self.config.precision == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _reduce_and_clip(self) -> None:
         all_reduce_gradients(self._params)
