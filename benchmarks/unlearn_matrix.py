@@ -68,7 +68,8 @@ def _finished(run: Path) -> bool:
 
 
 def _call(cmd: List[str], log: Path, dry_run: bool) -> None:
-    print("  $ " + " ".join(shlex.quote(c) for c in cmd[2:]), flush=True)
+    print("  $ mmgraph " + " ".join(shlex.quote(c) for c in cmd[3:]),
+          flush=True)
     if dry_run:
         return
     log.parent.mkdir(parents=True, exist_ok=True)
