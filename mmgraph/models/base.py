@@ -146,6 +146,13 @@ class Recommender(torch.nn.Module):
             f"{self.__class__.__name__} does not support sampled training: "
             f"{self.supports_sampled}")
 
+    def sampling_edges(self) -> Optional[Tensor]:
+        r"""The ``(user, item)`` edges sampled training draws subgraphs
+        from in the current epoch, when the model trains on a graph of its
+        own (FREEDOM's pruned one); :obj:`None` (default): the dataset's
+        training graph."""
+        return None
+
     def batch_embeddings(self, batch: Batch
                          ) -> Tuple[Tensor, Tensor, Batch]:
         r"""``(user_emb, item_emb, index_batch)`` for a training step: the

@@ -15,6 +15,7 @@ from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.losses import bpr_loss
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
+from mmgraph.nn.sparse import csr_rows, spmm
 
 __all__ = ["FREEDOM", "item_knn_adjacency", "pruning_weights",
            "degree_sensitive_pruning"]
@@ -171,13 +172,12 @@ class FREEDOM(Recommender):
     #: Items aggregate their neighbours in the feature kNN graph.
     scores_from_content = True
 
-    #: Sampled training (``--sampled``) is refused: its item
-    #: representations propagate over the item-item kNN graph of all
-    #: items and its user-item graph is degree-pruned each epoch.
-    supports_sampled = (
-        "its item representations propagate over the item-item kNN "
-        "graph of all items and its user-item graph is degree-pruned "
-        "each epoch; neither is sampled yet")
+    #: Sampled training (``--sampled``): subgraphs are drawn from the
+    #: epoch's degree-pruned user-item graph (:meth:`sampling_edges`) with
+    #: its normalisation, and the item-item term is taken exactly for the
+    #: subgraph's items (their rows of :math:`\mathbf{S}`), so with
+    #: unlimited fan-out a sampled step equals the full-graph one.
+    supports_sampled = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
@@ -268,6 +268,28 @@ class FREEDOM(Recommender):
             items = self.item_conv(items, self.mm_adj)
         return h[:self.num_users], h[self.num_users:] + items
 
+    def sampling_edges(self) -> Optional[Tensor]:
+        if not self.training or self.dropout <= 0:
+            return None
+        if self.kept_edges is None:
+            self.prune()
+        return self.kept_edges
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        nu = batch.user_ids.numel()
+        ids = self.item_emb(batch.item_ids)
+        h = self.propagation(torch.cat([self.user_emb(batch.user_ids), ids],
+                                       0), batch.adj)
+        items = ids
+        if self.n_mm_layers > 0:
+            # S^L E at the subgraph's items: L - 1 full hops (cheap: k
+            # neighbours per item), then only their rows of S.
+            inner = self.item_emb.weight
+            for _ in range(self.n_mm_layers - 1):
+                inner = spmm(self.mm_adj, inner)
+            items = spmm(csr_rows(self.mm_adj, batch.item_ids), inner)
+        return h[:nu], h[nu:] + items
+
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:
         if self.reg_weight == 0:
@@ -275,9 +297,13 @@ class FREEDOM(Recommender):
         if batch.neg_items is None:
             raise ValueError("FREEDOM: the modality BPR terms need sampled "
                              "negatives (batch.neg_items is None)")
+        # Sampled batches hold subgraph rows: users by local position; the
+        # features are indexed by global item id either way.
+        users = batch.local().users if getattr(batch, "adj", None) \
+            is not None else batch.users
         # index_select, not x[index]: the backward of advanced indexing is
         # not deterministic on multi-threaded CPUs (index_add_ is).
-        u = user_emb.index_select(0, batch.users)
+        u = user_emb.index_select(0, users)
         num_pos = batch.pos_items.numel()
         neg = batch.neg_items.reshape(num_pos, -1)
         index = torch.cat([batch.pos_items, neg.reshape(-1)])

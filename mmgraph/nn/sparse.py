@@ -58,6 +58,7 @@ __all__ = [
     'sparse_mm',
     'symmetric_spmm',
     'spmm',
+    'csr_rows',
     'EdgeGraph',
     'edge_dot',
     'edge_spmm',
@@ -241,6 +242,29 @@ def spmm(src: Tensor, other: Tensor, src_t: Optional[Tensor] = None) -> Tensor:
     return _SpMM.apply(src, other, src_t)
 
 
+def csr_rows(src: Tensor, rows: Tensor) -> Tensor:
+    r"""The rows :obj:`rows` of a CSR matrix as a new ``[len(rows), M]`` CSR
+    matrix (repeats allowed), so that ``spmm(csr_rows(A, r), X)`` is
+    :math:`(\mathbf{A}\mathbf{X})_r` at the cost of those rows only."""
+    if not is_csr(src):
+        raise ValueError(f"csr_rows: expected a torch.sparse_csr matrix "
+                         f"(got layout {getattr(src, 'layout', None)})")
+    crow, col, val = src.crow_indices(), src.col_indices(), src.values()
+    rows = rows.to(crow.device).long()
+    start, count = crow[rows], crow[rows + 1] - crow[rows]
+    new_crow = torch.zeros(rows.numel() + 1, dtype=crow.dtype,
+                           device=crow.device)
+    new_crow[1:] = torch.cumsum(count, 0)
+    owner = torch.repeat_interleave(torch.arange(rows.numel(),
+                                                 device=crow.device), count)
+    pos = start[owner] + torch.arange(owner.numel(), device=crow.device) - \
+        new_crow[:-1][owner]
+    with quiet_sparse_warnings():
+        return torch.sparse_csr_tensor(new_crow, col[pos], val[pos],
+                                       size=(rows.numel(), src.size(1)),
+                                       check_invariants=False)
+
+
 class EdgeGraph(torch.nn.Module):
     r"""A fixed directed graph with :math:`E` edges :math:`s \to t` over
     :obj:`num_nodes` nodes, kept as CSR (row :math:`t` gathers from its
@@ -309,7 +333,10 @@ class EdgeGraph(torch.nn.Module):
 
 def _sddmm(graph: EdgeGraph, x: Tensor, y: Tensor) -> Tensor:
     # values of (X Y^T) at the graph's (t, s) entries, in edge order
-    x, y = x.float(), y.float()  # float32 under autocast too
+    # at least float32 (under autocast the inputs may be bfloat16)
+    dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype),
+                                torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
     pattern = graph.matrix(x.new_zeros(graph.num_edges))
     with quiet_sparse_warnings(), torch.autocast(x.device.type,
                                                   enabled=False):
@@ -339,7 +366,7 @@ class _EdgeSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, graph: EdgeGraph, weight: Tensor, x: Tensor) -> Tensor:
         ctx.graph = graph
-        weight = weight.float()
+        weight = weight.to(torch.promote_types(weight.dtype, x.dtype))
         ctx.save_for_backward(weight, x)
         return sparse_mm(graph.matrix(weight), x)
 

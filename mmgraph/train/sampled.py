@@ -24,7 +24,9 @@ The cost of a batch is that of its sampled neighbourhood, never of the
 whole graph.
 
 **Normalisation.** The subgraph's edges keep the **full training graph's**
-weights :math:`1/\sqrt{d_u d_i}` (:attr:`SubgraphBatch.adj`), not the
+weights :math:`1/\sqrt{d_u d_i}` (:attr:`SubgraphBatch.adj`; for a model
+that trains on its own graph of the epoch,
+:meth:`~mmgraph.models.Recommender.sampling_edges`, that graph's), not the
 degrees inside the sample: with unlimited fan-out and ``len(num_neighbors)
 >= L`` the embeddings of the batch's nodes then equal the full-graph ones
 exactly (every node within ``L - 1`` hops of a seed has all its edges in the
@@ -154,7 +156,13 @@ class SubgraphBatches:
             raise ValueError(f"num_neighbors must be a non-empty list of "
                              f"positive fan-outs or -1, got {num_neighbors!r}")
         self.num_users, self.num_items = dataset.num_users, dataset.num_items
-        u, i = dataset.train_edge_index.long().cpu()
+        self.use_edges(dataset.train_edge_index)
+
+    def use_edges(self, edge_index: Tensor) -> None:
+        r"""Samples from (and normalises by the degrees of) these
+        ``(user, item)`` training edges from now on."""
+        self.edges = edge_index
+        u, i = edge_index.long().cpu()
         self.user_ptr, self.user_col = _csr(u, i, self.num_users)
         self.item_ptr, self.item_col = _csr(i, u, self.num_items)
         self.user_deg = torch.bincount(u, minlength=self.num_users
@@ -208,5 +216,10 @@ class SubgraphBatches:
                              local_neg)
 
     def __call__(self, trainer, epoch: int) -> Iterator[SubgraphBatch]:
+        # A model that trains on its own graph of the epoch (FREEDOM's
+        # degree-pruned one, drawn in on_epoch_start) is sampled from it.
+        edges = trainer.model.sampling_edges()
+        if edges is not None and edges is not self.edges:
+            self.use_edges(edges)
         for batch in trainer.default_batches(epoch):
             yield self.subgraph(batch)

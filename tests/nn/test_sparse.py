@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmgraph.nn.sparse import EdgeGraph, edge_dot, edge_spmm
+from mmgraph.nn.sparse import EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm
 
 
 def _random_graph(n=7, e=20, seed=0):
@@ -50,3 +50,14 @@ def test_edge_functions_reject_wrong_shapes():
         edge_dot(graph, torch.ones(3, 4), torch.ones(2, 4))
     with pytest.raises(ValueError, match="num_nodes"):
         EdgeGraph(torch.tensor([0, 5]), torch.tensor([1, 0]), 2)
+
+
+def test_csr_rows_selects_rows_with_repeats():
+    dense = torch.tensor([[0., 1., 0.], [2., 0., 3.], [0., 0., 0.],
+                          [4., 5., 6.]])
+    rows = torch.tensor([3, 1, 1, 2])
+    sub = csr_rows(dense.to_sparse_csr(), rows)
+    assert torch.equal(sub.to_dense(), dense[rows])
+    x = torch.randn(3, 2, requires_grad=True)
+    spmm(sub, x).sum().backward()
+    assert torch.allclose(x.grad, dense[rows].sum(0).unsqueeze(1).expand(3, 2))

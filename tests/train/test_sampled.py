@@ -76,7 +76,47 @@ def test_sampled_training_learns(ds):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("name", ["freedom", "bm3", "cm3", "lirdrec"])
+@pytest.mark.parametrize("mm_layers", [1, 2])
+def test_freedom_sampled_step_equals_full_graph_step(ds, mm_layers):
+    # Unlimited fan-out over the epoch's pruned graph: the sampled
+    # embeddings and the whole objective (BPR + the modality BPR terms)
+    # equal the full-graph ones on every batch.
+    from mmgraph.models.base import Batch
+    torch.manual_seed(0)
+    model = create_model("freedom", ds, n_ui_layers=2, n_mm_layers=mm_layers,
+                         knn_k=3)
+    model.train()
+    model.on_epoch_start(0)  # draws the pruned graph
+    assert model.sampling_edges().size(1) < ds.train_edge_index.size(1)
+    trainer = Trainer(model, ds, dict(batch_size=16, topk=[10, 20]),
+                      show_progress=False)
+    source = SubgraphBatches(ds, [-1, -1])
+    full_u, full_i = model.embeddings()
+    for b in source(trainer, 0):
+        assert source.edges is model.kept_edges
+        u, i = model.subgraph_embeddings(b)
+        lb = b.local()
+        torch.testing.assert_close(u[lb.users], full_u[b.users],
+                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(i[lb.neg_items], full_i[b.neg_items],
+                                   rtol=1e-5, atol=1e-6)
+        sampled = trainer.objective(model, b)["loss"]
+        full = trainer.objective(model, Batch(b.users, b.pos_items,
+                                              b.neg_items))["loss"]
+        torch.testing.assert_close(sampled, full, rtol=1e-5, atol=1e-7)
+
+
+def test_freedom_trains_sampled(ds):
+    model = create_model("freedom", ds, knn_k=3)
+    res = Trainer(model, ds, dict(epochs=3, batch_size=64, topk=[10, 20]),
+                  batches=SubgraphBatches(ds, [10, 10]),
+                  show_progress=False).fit()
+    losses = [h["loss"] for h in res["history"]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("name", ["bm3", "cm3", "lirdrec"])
 def test_unsupported_models_refuse_in_one_line(ds, name):
     model = create_model(name, ds)
     with pytest.raises(MMGraphError) as err:
