@@ -35,13 +35,14 @@ def test_tiny_full_and_sampled_rows(scale, tmp_path, monkeypatch):
     small = ["--shape", "tiny", "--users", "300", "--items", "150",
              "--interactions", "3000", "--batches", "2", "--out",
              str(tmp_path)]
-    assert scale.main(small + ["--models", "lightgcn,freedom",
+    assert scale.main(small + ["--models", "lightgcn,freedom,bm3",
                                "--mode", "sampled"]) == 0
     assert scale.main(small + ["--models", "lightgcn"]) == 0
     sampled = json.loads((tmp_path / "scale-sampled-p1.json").read_text())
     full = json.loads((tmp_path / "scale-full-p1.json").read_text())
-    light, freedom = sampled["rows"]
+    light, freedom, bm3 = sampled["rows"]
     assert light["mode"] == "sampled" and light["batches_per_epoch"] == \
         full["rows"][0]["batches_per_epoch"]
     assert light["batch_s"] > 0 and light["peak_eval_gib"] > 0
-    assert "does not support sampled training" in freedom["error"]
+    assert freedom["mode"] == "sampled" and freedom["batch_s"] > 0
+    assert "does not support sampled training" in bm3["error"]
