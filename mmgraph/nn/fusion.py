@@ -215,7 +215,10 @@ class SphericalBezierFusion(_Fusion):
         """
         # float32 under autocast too: arc-cosines of near-parallel points
         # need more than bfloat16's 8 bits.
-        points = F.normalize(self._stack(embs).float(), dim=-1)
+        points = self._stack(embs)
+        points = F.normalize(points.to(torch.promote_types(points.dtype,
+                                                           torch.float32)),
+                             dim=-1)
         self.num_modalities = points.size(0)
         if t is None:
             if self.training:
