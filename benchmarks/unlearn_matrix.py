@@ -13,10 +13,11 @@ so the matrix can be filled over several sessions or machines.
 
 Columns (recall@20): forget and test of the original / unlearned /
 fine-tuned / gold models, the membership-inference AUC of the same four, the
-seconds of unlearning and of gold (wall and CPU), and four checks against
+seconds of unlearning and of gold (wall and CPU), and the checks against
 the aims of issue #13: forget recall and MIA AUC within gold's seed spread
-(``|x - gold| <= 2 std(gold)``, or 10 % of gold for one seed), test recall
-within 2 % of the original, and unlearning >= 5x faster than gold.
+(``|x - gold| <= 2 std(gold)``, or 10 % of gold for one seed), the attack
+AUC as close to gold's as gold's is to 0.5, test recall within 2 % of the
+original, and unlearning >= 5x faster than gold.
 
 Usage::
 
@@ -200,8 +201,11 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
         t_or = mean_std(_values(recs, "original", "test", METRIC))[0]
         speed = mean_std(gold_s)[0] / max(mean_std(un_s)[0], 1e-9)
         ok = lambda b: "yes" if b else "no"  # noqa: E731
+        m_gold_mean = mean_std(m_gold)[0]
         checks.append([model, kind, method, ok(_close(f_un, f_gold)),
                        ok(_close(m_un, m_gold)),
+                       ok(abs(mean_std(m_un)[0] - m_gold_mean) <=
+                          abs(m_gold_mean - 0.5)),
                        ok(t_un >= 0.98 * t_or), f"{speed:.1f}x",
                        ok(speed >= 5.0)])
         records_json.append({"model": model, "kind": kind, "method": method,
@@ -221,6 +225,7 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
             "MIA AUC (orig / unl / ft / gold)", "wall s (unl / gold)",
             "CPU s (unl / gold)"]
     check_head = ["model", "kind", "method", "forget ~ gold", "MIA ~ gold",
+                  "|MIA - gold| <= |gold - 0.5|",
                   "test >= 98 % orig", "speed-up (wall)", ">= 5x"]
     text = (format_table(rows, head) + "\n\n" +
             format_table(checks, check_head))
