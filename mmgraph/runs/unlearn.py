@@ -1,0 +1,228 @@
+r"""Unlearning a finished run into a new run folder, with the comparison
+models (gold, fine-tune) and ``unlearn.json``."""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import (Any, Callable, Dict, Optional)
+
+
+from mmgraph.distributed import is_main_process
+from mmgraph.errors import DataFormatError, MMGraphError, RunFolderError
+from mmgraph.io import (atomic_write_json)
+from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
+                             nonmember_edges, unlearning_metrics)
+
+from mmgraph.runs.folder import (REQUEST_FILE, UNLEARN_FILE, PathLike,
+                                  RunFolder, locked)
+from mmgraph.runs.train import load_run, run_dir_of_best, train_run
+
+__all__ = ["check_unlearn_out", "unlearn_run"]
+
+log = logging.getLogger("mmgraph")
+
+
+def check_unlearn_out(run_dir: PathLike, out_dir: PathLike) -> Path:
+    r"""The finished run an unlearning reads (:func:`run_dir_of_best`),
+    after checking that ``out_dir`` is neither that run nor inside it:
+    unlearning writes a new run and never replaces the original."""
+    run = run_dir_of_best(run_dir)
+    results = RunFolder(run).read_results(loadable=True)
+    if not results.get("finished", True):
+        raise RunFolderError("the run has not finished training (resume it "
+                             "with 'mmgraph train ... --resume')", run)
+    out = Path(out_dir).resolve()
+    for source in {Path(run_dir).resolve(), run.resolve()}:
+        if out == source or source in out.parents:
+            raise RunFolderError(
+                f"--out is (inside) the --run folder {run_dir}; unlearning "
+                f"writes a new run next to the original: choose another "
+                f"--out", out_dir)
+    return run
+
+
+def unlearn_run(run_dir: PathLike, out_dir: PathLike,
+                request_fn: Callable[[Any], ForgetRequest],
+                gold: bool = False, finetune: bool = False,
+                device: Optional[str] = None, show_progress: bool = True,
+                force: bool = False, **unlearn_kwargs: Any) -> Dict[str, Any]:
+    r"""Unlearns a request from a finished run and compares the models.
+
+    Args:
+        run_dir: a run folder of ``mmgraph train`` (or of an earlier
+            ``mmgraph unlearn``: requests chain).
+        out_dir: the new run folder (``results.json``, ``checkpoint.pt``,
+            ``unlearn_request.json``, ``unlearn.json``; ``gold/`` and
+            ``finetune/`` sub-runs).
+        request_fn: ``dataset -> ForgetRequest`` (built on the run's
+            dataset, so random fractions see its ids).
+        gold (bool): also retrain from scratch on the retain set with the
+            run's config (same epoch cap).
+        finetune (bool): also fine-tune the original on the retain set only
+            (the same loop with ``alpha=0``).
+        device (str, optional): ``'cpu'`` or ``'cuda'``.
+        force (bool): unlearn even when the run's data changed since it was
+            trained (:func:`check_data` only warns).
+        **unlearn_kwargs: keywords of :class:`~mmgraph.unlearn.Unlearner`.
+
+    Returns:
+        The ``unlearn.json`` dict.
+    """
+    from mmgraph.models import create_model
+
+    source = RunFolder(check_unlearn_out(run_dir, out_dir))
+    run = source.path
+    out = RunFolder(out_dir)
+    results = source.read_results(loadable=True)
+    previous = source.requests()
+    model, dataset, _ = load_run(run, device=device, force=force)
+    config = copy.deepcopy(results["config"])
+    if device:
+        config["train"]["device"] = device
+    tc = config["train"]
+    request = request_fn(dataset)
+    source_name = request.source or "the forget request"
+    try:
+        forget, _ = request.split(dataset)
+        retain_ds = request.apply(dataset)
+    except ValueError as e:  # an empty request, or one that removes nothing
+        if isinstance(e, MMGraphError):
+            raise
+        raise DataFormatError(str(e), source_name) from None
+    for split in ("train", "valid", "test"):
+        if retain_ds.split_edge_index(split).size(1) == 0:
+            raise DataFormatError(
+                f"the request leaves no {split} interactions (forgetting "
+                f"{len(request)} {request.kind}); nothing would be left to "
+                f"{'train' if split == 'train' else 'evaluate'} on: forget "
+                f"fewer", source_name)
+    log.info("unlearn: %r -> %d forget / %d retain training interactions",
+             request, forget.size(1), retain_ds.train_edge_index.size(1))
+
+    nonmembers = nonmember_edges(dataset, forget[0])
+
+    def measure(m, train_edges=None):
+        out = unlearning_metrics(m, retain_ds, forget, train_edges,
+                                 tc["metrics"], tc["topk"],
+                                 tc["eval_batch_size"])
+        # Membership inference: forget pairs against the same users' test
+        # pairs, ranked among the items outside D_r (every model alike).
+        out["mia_auc"] = membership_auc(
+            m, forget, nonmembers, retain_ds.train_edge_index,
+            batch_size=tc["eval_batch_size"]) if nonmembers.size(1) else None
+        return out
+
+    models: Dict[str, Dict[str, Any]] = {}
+    models["original"] = {**measure(model, dataset.train_edge_index),
+                          "seconds": results.get("wall_seconds"),
+                          "cpu_seconds": results.get("cpu_seconds"),
+                          "epochs": results.get("epochs")}
+    # Sparse graph buffers cannot be deep-copied: keep the weights only.
+    state0 = {k: v.detach().clone() for k, v in model.state_dict().items()} \
+        if finetune else None
+    epoch_offset = int(results.get("best_epoch", -1)) + 1
+    base = {"config": config, "data": results["data"],
+            "source_run": str(run)}
+
+    def unlearn_into(folder: RunFolder, m, **kw):
+        with locked(folder):
+            extra = dict(base)
+            if is_main_process():
+                extra["unlearn_request"] = folder.write_requests(
+                    previous + [request])
+            un = Unlearner(m, dataset, request, config=tc,
+                           epoch_offset=epoch_offset, extra_results=extra,
+                           previous_requests=previous,
+                           callbacks=folder.callbacks(resume=False),
+                           show_progress=show_progress, **kw)
+            return un, un.fit()
+
+    unlearner, res = unlearn_into(out, model, **unlearn_kwargs)
+    models["unlearned"] = {**measure(model), "seconds": res["wall_seconds"],
+                           "cpu_seconds": res["cpu_seconds"],
+                           "epochs": len(res["history"]) - 1,
+                           "selected_epoch": res["best_epoch"],
+                           "stop_reason": res["unlearn"]["stop_reason"],
+                           "over_forgetting":
+                               res["unlearn"]["over_forgetting"]}
+
+    if finetune:
+        frozen = create_model(results["model"], dataset, **config["model"])
+        frozen.load_state_dict(state0)
+        frozen.to(next(iter(state0.values())).device)
+        _, res_ft = unlearn_into(RunFolder(out.path / "finetune"), frozen,
+                                 **dict(unlearn_kwargs, alpha=0.0,
+                                        reinit_rows=False))
+        models["finetune"] = {**measure(frozen),
+                              "seconds": res_ft["wall_seconds"],
+                              "cpu_seconds": res_ft["cpu_seconds"],
+                              "epochs": len(res_ft["history"]) - 1,
+                              "selected_epoch": res_ft["best_epoch"],
+                              "stop_reason": res_ft["unlearn"]["stop_reason"]}
+        del frozen, state0
+
+    if gold:
+        gold_dir = RunFolder(out.path / "gold")
+        t0, c0 = time.perf_counter(), time.process_time()
+        rel = gold_dir.write_requests(previous + [request]) \
+            if is_main_process() else REQUEST_FILE
+        res_g, gold_model = train_run(
+            results["model"], retain_ds, copy.deepcopy(config),
+            gold_dir.path, data_spec=results["data"],
+            show_progress=show_progress,
+            extra_results={"unlearn_request": rel})
+        seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0
+        models["gold"] = {**measure(gold_model), "seconds": seconds,
+                          "cpu_seconds": cpu_seconds,
+                          "epochs": res_g["epochs"],
+                          "selected_epoch": res_g["best_epoch"]}
+
+    summary = {
+        "model": results["model"], "dataset": results.get("dataset"),
+        "data": results["data"], "source_run": str(run),
+        "request": {**{k: v for k, v in request.to_dict().items()
+                       if k != "ids"}, "num_ids": len(request),
+                    "forget_edges": int(forget.size(1)),
+                    "retain_edges": int(retain_ds.train_edge_index.size(1)),
+                    "previous_requests": len(previous)},
+        "method": unlearner.method,
+        "settings": {"method": unlearner.method, "alpha": unlearner.alpha,
+                     "epochs": unlearner.config.epochs,
+                     "learning_rate": unlearner.config.learning_rate,
+                     "forget_learning_rate": unlearner.forget_learning_rate,
+                     "batch_size": unlearner.config.batch_size,
+                     "retain_batch_size": unlearner.retain_batch_size,
+                     "min_steps": res["unlearn"]["min_steps"],
+                     "patience": unlearner.config.patience,
+                     "valid_tolerance": unlearner.valid_tolerance,
+                     "target_forget": unlearner.stopping.target,
+                     "target_rule": unlearner.target_forget,
+                     "selection": unlearner.selection,
+                     "forget_loss": unlearner.forget_loss,
+                     "forget_side": unlearner.forget_side,
+                     "seed": unlearner.config.seed,
+                     "train_epochs_cap": tc["epochs"]},
+        "protocol": ("forget: forget edges as targets, retained training "
+                     "items masked (lower is better); valid/test: the retain "
+                     "dataset's splits, each model's own training items and "
+                     "removed items masked; seconds: end-to-end wall clock "
+                     "(original and gold: training to early stopping or the "
+                     "epoch cap); cpu_seconds: CPU time of this process "
+                     "(None where the run did not record it); mia_auc: "
+                     "membership-inference AUC of the forget pairs against "
+                     "the same users' test pairs (per-user rank among the "
+                     "items outside the retained training set; 0.5 = "
+                     "indistinguishable, compare with gold)"),
+        "models": models,
+    }
+    if gold:
+        summary["speedup_vs_gold"] = models["gold"]["seconds"] / \
+            max(models["unlearned"]["seconds"], 1e-9)
+        summary["cpu_speedup_vs_gold"] = models["gold"]["cpu_seconds"] / \
+            max(models["unlearned"]["cpu_seconds"], 1e-9)
+    if is_main_process():
+        atomic_write_json(out.file(UNLEARN_FILE), summary)
+    return summary
