@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.nn.encoders import ModalityEncoders, replace_feature_rows
-from mmgraph.nn.losses import emb_loss, half_squared_norm_loss
+from mmgraph.nn.losses import emb_loss, half_squared_norm_loss, info_nce_loss
 
 __all__ = ["Batch", "Recommender"]
 
@@ -189,6 +189,20 @@ class Recommender(torch.nn.Module):
         \|\mathbf{i}^-_b\|^2) / B`, one gather (:meth:`Batch.rows`)."""
         return half_squared_norm_loss(*batch.rows(user_emb, item_emb),
                                       batch_size=batch.users.numel())
+
+    def batch_view_contrast_loss(self, batch: Batch, side: Tensor,
+                                 content: Tensor,
+                                 temperature: float) -> Tensor:
+        r"""The contrast of two ``[U + I, d]`` views (users first) on the
+        batch's positive items and on its users (MGCN, SMORE):
+        :math:`\mathrm{InfoNCE}(\mathbf{S}_{i_b}, \mathbf{C}_{i_b}) +
+        \mathrm{InfoNCE}(\mathbf{S}_{u_b}, \mathbf{C}_{u_b})`
+        (:func:`~mmgraph.nn.losses.info_nce_loss`)."""
+        items = batch.pos_items + self.num_users
+        return info_nce_loss(side.index_select(0, items),
+                             content.index_select(0, items), temperature) + \
+            info_nce_loss(side.index_select(0, batch.users),
+                          content.index_select(0, batch.users), temperature)
 
     def loss(self, batch: Batch) -> Union[Tensor, Dict[str, Tensor]]:
         r"""The model-native training loss (only if ``native_loss``)."""

@@ -14,7 +14,6 @@ from mmgraph.models.freedom import pruning_weights
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.item_graphs import cosine_knn, symmetric_normalize
-from mmgraph.nn.losses import info_nce_loss
 from mmgraph.nn.propagation import LightGCNPropagation
 from mmgraph.nn.sparse import spmm, transpose_csr
 
@@ -203,14 +202,8 @@ class MGCN(Recommender):
         if self.cl_loss != 0:
             content, side = self._views if self._views is not None \
                 else self.views()
-            items = batch.pos_items + self.num_users
-            cl = info_nce_loss(side.index_select(0, items),
-                               content.index_select(0, items),
-                               self.cl_temperature) + \
-                info_nce_loss(side.index_select(0, batch.users),
-                              content.index_select(0, batch.users),
-                              self.cl_temperature)
-            total = total + self.cl_loss * cl
+            total = total + self.cl_loss * self.batch_view_contrast_loss(
+                batch, side, content, self.cl_temperature)
         return total
 
     def extra_repr(self) -> str:

@@ -9,7 +9,6 @@ from torch import Tensor
 
 from torch_geometric.utils import to_torch_csr_tensor
 
-from mmgraph.nn.losses import info_nce_loss
 from mmgraph.models.base import Batch, Recommender
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
@@ -356,15 +355,8 @@ class SMORE(Recommender):
             if self._views is None:
                 self.embeddings()
             side, content = self._views
-            users = batch.users
-            items = batch.pos_items + self.num_users
-            cl = info_nce_loss(side.index_select(0, items),
-                               content.index_select(0, items),
-                               self.temperature) + \
-                info_nce_loss(side.index_select(0, users),
-                              content.index_select(0, users),
-                              self.temperature)
-            total = total + self.cl_loss * cl
+            total = total + self.cl_loss * self.batch_view_contrast_loss(
+                batch, side, content, self.temperature)
         return total
 
     def extra_repr(self) -> str:
