@@ -2,7 +2,6 @@ r"""The shared training loop."""
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
 import logging
 import math
