@@ -21,6 +21,7 @@ from mmgraph.experiment.grid import train_model
 from mmgraph.experiment.resolve import resolve_config
 from mmgraph.io import atomic_write_json
 from mmgraph.runs import CHECKPOINT, RESULTS
+from mmgraph.runs.folder import added_at_default, flatten_dict
 
 
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
@@ -96,11 +97,22 @@ class RunSpec:
         text = json.dumps(self.key(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def _same_run(self, saved: Dict[str, Any]) -> bool:
+        # The recorded key differs from today's only by settings the code
+        # gained since, at their defaults (e.g. a new TrainConfig field).
+        now = flatten_dict(json.loads(json.dumps(self.key(), default=str)))
+        before = flatten_dict({k: v for k, v in saved.items()
+                               if k != "digest"})
+        return all(before.get(k) == v or added_at_default(before, k, v,
+                                                          self.model)
+                   for k, v in now.items()) and set(before) <= set(now)
+
     def state(self) -> str:
         r"""``'done'``, ``'partial'`` (resumable), ``'stale'`` (run with
         another specification) or ``'new'``."""
         saved = _read_json(self.run_dir / SPEC_FILE)
-        if saved is not None and saved.get("digest") != self.digest():
+        if saved is not None and saved.get("digest") != self.digest() and \
+                not self._same_run(saved):
             return "stale"
         res = _read_json(self.run_dir / RESULTS)
         if res and res.get("finished"):

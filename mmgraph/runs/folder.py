@@ -36,6 +36,7 @@ from typing import (Any, Dict, Iterator, List, Optional, Sequence,
 
 import torch
 
+from mmgraph.config import TrainConfig
 from mmgraph.distributed import is_main_process
 from mmgraph.errors import RunFolderError
 from mmgraph.io import (atomic_torch_save, atomic_write_json,
@@ -99,6 +100,50 @@ def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+#: No default known for a setting.
+_NO_DEFAULT = object()
+
+
+def setting_default(key: str, model: Optional[str] = None) -> Any:
+    r"""The code's default of a flattened configuration key
+    (``config.train.<field>``: :class:`~mmgraph.config.TrainConfig`;
+    ``config.model.<arg>``: ``model``'s constructor), else a sentinel that
+    equals nothing."""
+    import dataclasses
+    import inspect
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "config" and parts[1] == "train":
+        fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+        f = fields.get(parts[2])
+        if f is not None:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    if len(parts) == 3 and parts[0] == "config" and parts[1] == "model" \
+            and model:
+        from mmgraph.models.registry import MODELS
+        if model in MODELS:
+            param = inspect.signature(MODELS.get(model).__init__
+                                      ).parameters.get(parts[2])
+            if param is not None and param.default is not param.empty:
+                return param.default
+    return _NO_DEFAULT
+
+
+def added_at_default(saved: Dict[str, Any], key: str, value: Any,
+                     model: Optional[str] = None) -> bool:
+    r"""Whether flattened ``key`` is a setting the code gained after
+    ``saved`` (flattened) was recorded, at its default value: such a key
+    describes the same run (a run folder or suite run written by an older
+    version stays resumable, and is not started over)."""
+    return key not in saved and value == setting_default(key, model)
+
+
+#: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (what identities are compared on).
+flatten_dict = _flatten
 
 
 def _pid_alive(pid: int) -> bool:
@@ -349,8 +394,10 @@ class RunFolder:
             return any(key == i or key.startswith(i + ".") for i in ignore)
 
         keys = set(a) if legacy else set(a) | set(b)
+        model = b.get("model") if isinstance(b.get("model"), str) else None
         diffs = sorted((k for k in keys
-                        if not ignored(k) and a.get(k) != b.get(k)),
+                        if not ignored(k) and a.get(k) != b.get(k)
+                        and not added_at_default(a, k, b.get(k), model)),
                        key=lambda k: (k not in _FIRST, k))
         if not diffs:
             return

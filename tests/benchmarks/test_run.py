@@ -180,3 +180,24 @@ def test_a_changed_model_default_makes_a_run_stale(bench, tmp_path,
                         {"learning_rate": 0.5})
     assert spec.key()["config"]["train"]["learning_rate"] == 0.5
     assert spec.digest() != before
+
+
+def test_a_setting_added_since_at_its_default_keeps_a_run(tmp_path):
+    # A suite run recorded before a TrainConfig field existed (here
+    # 'precision') is the same run while the field is at its default: it
+    # stays 'done'/'partial' instead of being started over; at another
+    # value it is stale.
+    import json
+    from mmgraph.experiment.runner import SPEC_FILE
+    suite = Experiment.from_yaml(_suite(tmp_path))
+    spec = suite.select("mf", None, "1", None).plan(tmp_path)[0]
+    key = json.loads(json.dumps(spec.key(), default=str))
+    del key["config"]["train"]["precision"]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / SPEC_FILE).write_text(json.dumps(
+        {"digest": "recorded-by-an-older-version", **key}))
+    (spec.run_dir / "results.json").write_text(json.dumps(
+        {"finished": True}))
+    assert spec.state() == "done"
+    spec.overrides["precision"] = "bfloat16"
+    assert spec.state() == "stale"

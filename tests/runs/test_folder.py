@@ -57,6 +57,16 @@ def test_identity_records_the_run_and_refuses_another(tiny_dataset,
     other = dict(ident, model="lightgcn")
     with pytest.raises(RunFolderError, match="'mf' model run, not 'lightgcn'"):
         folder.check_identity(other)
+    # A folder written before a setting existed: the setting at its default
+    # is the same run (resumable), at another value it is not.
+    older = json.loads(json.dumps(ident))
+    del older["config"]["train"]["precision"]
+    folder.write_identity(older)
+    folder.check_identity(ident)
+    newer = json.loads(json.dumps(ident))
+    newer["config"]["train"]["precision"] = "bfloat16"
+    with pytest.raises(RunFolderError, match="config.train.precision"):
+        folder.check_identity(newer)
 
 
 def test_resume_on_other_data_is_refused(tiny_dataset, one_modality_dataset,
