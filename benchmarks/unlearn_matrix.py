@@ -49,9 +49,9 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 
 from mmgraph.report import fmt_mean_std, format_table, mean_std  # noqa: E402
 
+from mmgraph.cli.unlearn import KINDS, METHODS  # noqa: E402
+
 MODELS = ("lightgcn", "freedom", "bm3", "cm3", "lirdrec")
-KINDS = ("users", "items", "interactions")
-METHODS = ("mmrecun", "targeted")
 ROLES = ("original", "unlearned", "finetune", "gold")
 METRIC = "recall@20"
 
