@@ -56,6 +56,11 @@ TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "device": (lambda v: v in ("cpu", "cuda"), "'cpu' or 'cuda'"),
     "neg_candidates": (lambda v: v in ("train", "all"), "'train' or 'all'"),
     "precision": (lambda v: v in ("float32", "bfloat16"), "'float32' or 'bfloat16'"),
+    "num_neighbors": (lambda v: isinstance(v, list) and len(v) > 0
+                      and all(_is_int(k) and (k >= 1 or k == -1) for k in v),
+                      "a non-empty list of fan-outs >= 1 or -1, e.g. [10,10]"),
+    "item_neighbors": (lambda v: _is_int(v) and (v >= 1 or v == -1),
+                       "an integer >= 1 or -1 (every kNN neighbour)"),
 }
 
 
@@ -123,6 +128,10 @@ class TrainConfig:
             stays full-graph (default: :obj:`False`).
         num_neighbors (list): fan-out per hop of sampled training, ``-1`` =
             every neighbour (default: ``[10, 10]``).
+        item_neighbors (int): fan-out per hop over the item--item kNN
+            relation, for models whose item representations aggregate
+            propagated kNN neighbours (CM3, LIRDRec); ``-1`` (default) =
+            all ``knn_k``, the exact term.
         precision (str): ``'bfloat16'`` runs the training forward pass under
             :func:`torch.autocast` (mixed precision: matrix products and
             other dense operations in bfloat16, sparse products, losses and
@@ -154,6 +163,7 @@ class TrainConfig:
     lr_scaling: str = "none"
     sampled: bool = False
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
+    item_neighbors: int = -1
     precision: str = "float32"
 
     def __post_init__(self) -> None:

@@ -105,8 +105,12 @@ def name(text: str) -> str:
 
 
 def _axis_values(key: str, value: Any) -> Iterable[Any]:
-    # A list is a grid axis except for the keys whose value is a list.
-    if isinstance(value, list) and key not in ("topk", "metrics"):
+    # A list is a grid axis except for the keys whose value is a list (their
+    # TrainConfig default is one: topk, metrics, num_neighbors), as in
+    # mmgraph.experiment.resolve.expand_grid.
+    from mmgraph.config import TrainConfig
+    list_valued = isinstance(TrainConfig().to_dict().get(key), (list, tuple))
+    if isinstance(value, list) and not list_valued:
         return value
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
         return value  # a grid over lists

@@ -41,6 +41,17 @@ class Batch:
             out.append(item_emb.index_select(0, self.neg_items.reshape(-1)))
         return out
 
+    #: Whether the batch carries a sampled subgraph
+    #: (:class:`~mmgraph.train.sampled.SubgraphBatch`).
+    is_subgraph = False
+
+    def local(self) -> "Batch":
+        r"""The pairs as row positions in the representations the batch's
+        step computes: the ids themselves for a full-graph batch (a
+        :class:`~mmgraph.train.sampled.SubgraphBatch` maps them into its
+        subgraph)."""
+        return self
+
     def to(self, device: Union[str, torch.device]) -> "Batch":
         return Batch(self.users.to(device), self.pos_items.to(device),
                      None if self.neg_items is None else
@@ -153,13 +164,21 @@ class Recommender(torch.nn.Module):
         training graph."""
         return None
 
+    def sampling_item_graph(self) -> Optional[Tuple[Tensor, int]]:
+        r"""``(S, hops)``: an item--item relation (CSR ``[I, I]``, row =
+        aggregating item) whose **propagated** neighbours the item
+        representations add, so sampled training draws ``hops`` hops of it
+        from the batch's items first (CM3's and LIRDRec's kNN graph);
+        :obj:`None` (default): no such relation."""
+        return None
+
     def batch_embeddings(self, batch: Batch
                          ) -> Tuple[Tensor, Tensor, Batch]:
         r"""``(user_emb, item_emb, index_batch)`` for a training step: the
         full :meth:`embeddings` and ``batch`` itself, or for a sampled
         batch (one with a subgraph ``adj``) :meth:`subgraph_embeddings` and
         the batch's local positions."""
-        if getattr(batch, "adj", None) is not None:
+        if batch.is_subgraph:
             user_emb, item_emb = self.subgraph_embeddings(batch)
             return user_emb, item_emb, batch.local()
         user_emb, item_emb = self.embeddings()

@@ -1,7 +1,7 @@
 r"""BM3: bootstrapped latent representations for multimodal recommendation."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -119,12 +119,12 @@ class BM3(Recommender):
     #: untrained ID embedding.
     scores_from_content = False
 
-    #: Sampled training (``--sampled``) is refused: its native loss
-    #: (online/target embeddings with dropout, no negatives) is not the
-    #: BPR objective sampled training uses.
-    supports_sampled = (
-        "its native loss (online/target embeddings with dropout, no "
-        "negatives) is not the BPR objective sampled training uses")
+    #: Sampled training (``--sampled``), with the native loss or a
+    #: pairwise objective: the encoder runs on the batch's subgraph, the
+    #: losses take the batch's rows, and the regulariser's full-matrix
+    #: norms are estimated from the subgraph's rows
+    #: (:func:`~mmgraph.nn.losses.emb_loss` with ``total_rows``).
+    supports_sampled = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 1,
                  dropout: float = 0.5, reg_weight: float = 0.1,
@@ -168,16 +168,33 @@ class BM3(Recommender):
         self.encoders.reset_parameters()
 
     # ---------------------------------------------------------------- forward
-    def encode(self) -> Tuple[Tensor, Tensor]:
+    def encode(self, batch: Optional[Batch] = None) -> Tuple[Tensor, Tensor]:
         r"""The encoder outputs :math:`(\mathbf{H}_u, \mathbf{H}_i +
-        \mathbf{E}_i)` before the predictor."""
-        x = torch.cat([self.user_emb.weight, self.item_emb.weight], 0)
-        h = self.propagation(x, self.adj)
-        return h[:self.num_users], h[self.num_users:] + self.item_emb.weight
+        \mathbf{E}_i)` before the predictor: of every node, or of a
+        sampled :obj:`batch`'s subgraph nodes."""
+        if batch is not None and batch.is_subgraph:
+            users, items = self.user_emb(batch.user_ids), \
+                self.item_emb(batch.item_ids)
+            adj, symmetric = batch.adj, False
+        else:
+            users, items = self.user_emb.weight, self.item_emb.weight
+            adj, symmetric = self.adj, True
+        h = self.propagation(torch.cat([users, items], 0), adj,
+                             symmetric=symmetric)
+        return h[:users.size(0)], h[users.size(0):] + items
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         h_u, h_i = self.encode()
         return self.predictor(h_u), self.predictor(h_i)
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        h_u, h_i = self.encode(batch)
+        return self.predictor(h_u), self.predictor(h_i)
+
+    def _reg(self, h_u: Tensor, h_i: Tensor) -> Tensor:
+        # MMRec's EmbLoss over all outputs; on a subgraph an estimate of it.
+        return self.reg_weight * emb_loss(
+            h_u, h_i, total_rows=(self.num_users, self.num_items))
 
     def _drop(self, x: Tensor) -> Tensor:
         # A stop-gradient target view. Always perturbed, as the reference's
@@ -197,26 +214,29 @@ class BM3(Recommender):
 
     # ----------------------------------------------------------------- losses
     def loss(self, batch: Batch) -> Dict[str, Tensor]:
-        h_u, h_i = self.encode()
-        users, items = batch.users, batch.pos_items
-        h_ub, h_ib = h_u.index_select(0, users), h_i.index_select(0, items)
+        h_u, h_i = self.encode(batch)
+        rows = batch.local()  # positions in h_u / h_i
+        h_ub = h_u.index_select(0, rows.users)
+        h_ib = h_i.index_select(0, rows.pos_items)
         u_target, i_target = self._drop(h_ub), self._drop(h_ib)
         ui = bootstrap_cosine_loss(self.predictor(h_ub), i_target) + \
             bootstrap_cosine_loss(self.predictor(h_ib), u_target)
-        return {"ui": ui, "reg": self.reg_weight * emb_loss(h_u, h_i),
-                "modal": self.cl_weight * self._modal_terms(items, i_target)}
+        # The modality features are indexed by global item id.
+        return {"ui": ui, "reg": self._reg(h_u, h_i),
+                "modal": self.cl_weight * self._modal_terms(
+                    batch.pos_items, i_target)}
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:
         r"""The regulariser and the modality terms of the native loss, for
         the positives of the batch. The encoder is re-run (one cheap sparse
         pass) because both need :math:`\mathbf{H}` before the predictor."""
-        h_u, h_i = self.encode()
-        out = self.reg_weight * emb_loss(h_u, h_i)
+        h_u, h_i = self.encode(batch)
+        out = self._reg(h_u, h_i)
         if self.cl_weight != 0:
-            items = batch.pos_items
-            out = out + self.cl_weight * self._modal_terms(
-                items, self._drop(h_i.index_select(0, items)))
+            target = self._drop(h_i.index_select(0, batch.local().pos_items))
+            out = out + self.cl_weight * self._modal_terms(batch.pos_items,
+                                                           target)
         return out
 
     def extra_repr(self) -> str:

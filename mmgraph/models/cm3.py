@@ -169,12 +169,12 @@ class CM3(Recommender):
     #: Temperature of the uniformity terms (fixed in the reference).
     temperature = 2.0
 
-    #: Sampled training (``--sampled``) is refused: its native loss and
-    #: the feature MLPs over all items' features are computed on the
-    #: full graph.
-    supports_sampled = (
-        "its native loss and the feature MLPs over all items' "
-        "features are computed on the full graph")
+    #: Sampled training (``--sampled``), with the native loss or a
+    #: pairwise objective: the MLPs and the fusion run on the subgraph's
+    #: items only, the propagation on its graph, and the kNN term over the
+    #: sampled item--item edges (:meth:`sampling_item_graph`), so with every
+    #: fan-out unlimited a step equals the full-graph one.
+    supports_sampled = True
 
     def __init__(self, dataset, embedding_dim: int = 64,
                  n_ui_layers: int = 3, n_mm_layers: int = 1, knn_k: int = 10,
@@ -250,25 +250,42 @@ class CM3(Recommender):
         proj = self.fusion_proj(self.mlps.features(), index=index)
         return self.fusion([proj[m] for m in self.modalities])
 
-    def forward(self) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(self, batch: Optional[Batch] = None
+                ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Returns the un-normalised user and item representations
         :obj:`[U, (M+1)d]`, :obj:`[I, (M+1)d]` and the fused features
-        :obj:`[I, d]`."""
-        mlp = self.mlps()
-        fused = self.fused_features()
+        :obj:`[I, d]`; for a sampled :obj:`batch`, those of its subgraph's
+        users and items."""
+        sampled = batch is not None and batch.is_subgraph
+        users = batch.user_ids if sampled else None
+        index = batch.item_ids if sampled else None
+        mlp = self.mlps(index=index)
+        fused = self.fused_features(index)
         items = [mlp[m] for m in self.modalities] + [fused]
+        prefs = [p if users is None else p.index_select(0, users)
+                 for p in self.user_prefs]
         x = torch.cat([F.normalize(torch.cat([p, q], 0), dim=-1)
-                       for p, q in zip(self.user_prefs, items)], dim=-1)
-        r = self.propagation(x, self.adj)
-        r_u, r_i = r[:self.num_users], r[self.num_users:]
-        user_rep = self.user_fusion(r_u.view(
-            self.num_users, self.num_channels, -1).transpose(0, 1))
-        item_rep = self.item_conv(r_i, self.item_adj)
+                       for p, q in zip(prefs, items)], dim=-1)
+        nu = prefs[0].size(0)
+        r = self.propagation(x, batch.adj if sampled else self.adj,
+                             symmetric=not sampled)
+        r_u, r_i = r[:nu], r[nu:]
+        user_rep = self.user_fusion(
+            r_u.view(nu, self.num_channels, -1).transpose(0, 1), users)
+        item_rep = self.item_conv(r_i, batch.item_adj if sampled
+                                  else self.item_adj)
         return user_rep, item_rep, fused
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         user_rep, item_rep, _ = self.forward()
         return user_rep, item_rep
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        user_rep, item_rep, _ = self.forward(batch)
+        return user_rep, item_rep
+
+    def sampling_item_graph(self) -> Optional[Tuple[Tensor, int]]:
+        return self.item_adj, self.n_mm_layers
 
     # ----------------------------------------------------------------- losses
     def _uniformity(self, users: Tensor, items: Tensor, user_rep: Tensor,
@@ -295,14 +312,15 @@ class CM3(Recommender):
         return neg[:, 0] if neg.dim() == 2 else neg
 
     def loss(self, batch: Batch) -> Dict[str, Tensor]:
-        user_rep, item_rep, fused = self.forward()
-        neg = self._item_sample(batch)
+        user_rep, item_rep, fused = self.forward(batch)
+        rows = batch.local()  # positions in the representations
+        neg = self._item_sample(rows)
         align = alignment_loss(
-            F.normalize(user_rep.index_select(0, batch.users), dim=-1),
-            F.normalize(item_rep.index_select(0, batch.pos_items), dim=-1))
+            F.normalize(user_rep.index_select(0, rows.users), dim=-1),
+            F.normalize(item_rep.index_select(0, rows.pos_items), dim=-1))
         # A batch of one row has no pairs (the reference would return NaN).
         uniform = align.new_zeros(()) if len(batch) < 2 else \
-            self._uniformity(batch.users, neg, user_rep, item_rep,
+            self._uniformity(rows.users, neg, user_rep, item_rep,
                              fused.index_select(0, neg))
         return {"align": align, "uniform": uniform}
 
@@ -310,11 +328,12 @@ class CM3(Recommender):
                    item_emb: Tensor) -> Tensor:
         if self.extra_uniformity_weight == 0 or len(batch) < 2:
             return user_emb.new_zeros(())
-        neg = self._item_sample(batch)
-        # Only the sampled items' fusion is needed (a fresh draw in training).
-        fused = self.fused_features(neg)
+        # Only the sampled items' fusion is needed (a fresh draw in
+        # training); it is indexed by global id, the representations by row.
+        fused = self.fused_features(self._item_sample(batch))
+        rows = batch.local()
         return self.extra_uniformity_weight * self._uniformity(
-            batch.users, neg, user_emb, item_emb, fused)
+            rows.users, self._item_sample(rows), user_emb, item_emb, fused)
 
     def extra_repr(self) -> str:
         return (f"{self.num_users}, {self.num_items}, "

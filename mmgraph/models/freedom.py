@@ -279,7 +279,7 @@ class FREEDOM(Recommender):
         nu = batch.user_ids.numel()
         ids = self.item_emb(batch.item_ids)
         h = self.propagation(torch.cat([self.user_emb(batch.user_ids), ids],
-                                       0), batch.adj)
+                                       0), batch.adj, symmetric=False)
         items = ids
         if self.n_mm_layers > 0:
             # S^L E at the subgraph's items: L - 1 full hops (cheap: k
@@ -299,8 +299,7 @@ class FREEDOM(Recommender):
                              "negatives (batch.neg_items is None)")
         # Sampled batches hold subgraph rows: users by local position; the
         # features are indexed by global item id either way.
-        users = batch.local().users if getattr(batch, "adj", None) \
-            is not None else batch.users
+        users = batch.local().users
         # index_select, not x[index]: the backward of advanced indexing is
         # not deterministic on multi-threaded CPUs (index_add_ is).
         u = user_emb.index_select(0, users)

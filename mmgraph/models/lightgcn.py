@@ -72,7 +72,7 @@ class LightGCN(Recommender):
         nu = batch.user_ids.numel()
         x = torch.cat([self.user_emb(batch.user_ids),
                        self.item_emb(batch.item_ids)], 0)
-        h = self.propagation(x, batch.adj)
+        h = self.propagation(x, batch.adj, symmetric=False)
         return h[:nu], h[nu:]
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,

@@ -132,12 +132,14 @@ class LIRDRec(Recommender):
     #: Item inputs are encoders of the features and their DCT.
     scores_from_content = True
 
-    #: Sampled training (``--sampled``) is refused: its feature MLPs
-    #: over all items and the item-item graph are computed on the full
-    #: item set.
-    supports_sampled = (
-        "its feature MLPs over all items and the item-item graph are "
-        "computed on the full item set")
+    #: Sampled training (``--sampled``): the encoders run on the
+    #: subgraph's items only, the propagation on its graph, the kNN term
+    #: over the sampled item--item edges (:meth:`sampling_item_graph`), and
+    #: PWC records the attention of the subgraph's users; the regulariser
+    #: is the mean square over the subgraph's rows (an estimate of the
+    #: full mean). With every fan-out unlimited the batch's representations
+    #: equal the full-graph ones.
+    supports_sampled = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
@@ -216,6 +218,7 @@ class LIRDRec(Recommender):
             pruning_weights(edges, self.num_users, self.num_items),
             persistent=False)
         self.register_buffer("masked_adj", None, persistent=False)
+        self.kept_edges: Optional[Tensor] = None
 
     def current_adj(self) -> Tensor:
         r"""The pruned graph in training mode with ``dropout > 0``, else the
@@ -227,7 +230,7 @@ class LIRDRec(Recommender):
         return self.masked_adj
 
     def _prune(self) -> None:
-        _, self.masked_adj = degree_sensitive_pruning(
+        self.kept_edges, self.masked_adj = degree_sensitive_pruning(
             self.train_edges, self.edge_weights, self.dropout,
             self.num_users, self.num_items)
 
@@ -247,26 +250,54 @@ class LIRDRec(Recommender):
             torch.nn.init.xavier_normal_(p)
         self.fusion.reset_parameters()
 
-    def item_channels(self) -> List[Tensor]:
+    def item_channels(self, index: Optional[Tensor] = None) -> List[Tensor]:
         r"""The item inputs :math:`\mathbf{x}_c` of every channel,
-        ``[I, d]`` each, in :obj:`channels` order."""
-        x = self.encoders()
-        return [x[m] for m in self.modalities] + \
-            [self.shared_encoder(self.dct_features)]
+        ``[I, d]`` each (or of the items :obj:`index`), in :obj:`channels`
+        order."""
+        x = self.encoders(index=index)
+        dct = self.dct_features if index is None else \
+            self.dct_features.index_select(0, index)
+        return [x[m] for m in self.modalities] + [self.shared_encoder(dct)]
 
-    def embeddings(self) -> Tuple[Tensor, Tensor]:
+    def _represent(self, users: Optional[Tensor], items: Optional[Tensor],
+                   adj: Tensor, item_adj: Optional[Tensor],
+                   symmetric: bool) -> Tuple[Tensor, Tensor]:
+        # All nodes (users/items None) or a sampled subgraph's.
+        prefs = [p if users is None else p.index_select(0, users)
+                 for p in self.user_prefs]
         x = torch.cat([
             F.normalize(torch.cat([p, xi], dim=0), dim=1)
-            for p, xi in zip(self.user_prefs, self.item_channels())
+            for p, xi in zip(prefs, self.item_channels(items))
         ], dim=1)
-        r = self.propagation(x, self.current_adj())
-        r_users, r_items = r[:self.num_users], r[self.num_users:]
-        users = self.fusion(list(r_users.split(self.embedding_dim, dim=1)))
-        if self.n_mm_layers > 0:
-            items = self.item_conv(r_items, self.mm_adj)
-        else:
-            items = r_items
-        return users, items
+        r = self.propagation(x, adj, symmetric=symmetric)
+        nu = prefs[0].size(0)
+        r_users, r_items = r[:nu], r[nu:]
+        out_users = self.fusion(list(r_users.split(self.embedding_dim,
+                                                   dim=1)), users)
+        if item_adj is not None:
+            r_items = self.item_conv(r_items, item_adj)
+        return out_users, r_items
+
+    def embeddings(self) -> Tuple[Tensor, Tensor]:
+        return self._represent(None, None, self.current_adj(),
+                               self.mm_adj if self.n_mm_layers > 0 else None,
+                               symmetric=True)
+
+    def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        return self._represent(batch.user_ids, batch.item_ids, batch.adj,
+                               batch.item_adj, symmetric=False)
+
+    def sampling_edges(self) -> Optional[Tensor]:
+        # Sampled from the epoch's pruned graph, as FREEDOM's.
+        if not self.training or self.dropout <= 0:
+            return None
+        if self.kept_edges is None:
+            self._prune()
+        return self.kept_edges
+
+    def sampling_item_graph(self) -> Optional[Tuple[Tensor, int]]:
+        return (self.mm_adj, self.n_mm_layers) if self.n_mm_layers > 0 \
+            else None
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,
                    item_emb: Tensor) -> Tensor:

@@ -3,7 +3,7 @@ r"""Functional training objectives and regularisers.
 Sign convention: every function returns a quantity to **minimise**.
 """
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -192,7 +192,8 @@ def nbpo_loss(pos: Tensor, neg: Tensor, gamma_pos: Tensor, gamma_neg: Tensor,
     return _reduce('nbpo_loss', -(obs + unv), reduction)
 
 
-def emb_loss(*embeddings: Tensor, p: int = 2) -> Tensor:
+def emb_loss(*embeddings: Tensor, p: int = 2,
+             total_rows: Optional[Sequence[int]] = None) -> Tensor:
     r"""MMRec's ``EmbLoss`` regulariser: **un-squared** norms summed and
     divided by the number of rows of the *last* argument,
 
@@ -202,14 +203,31 @@ def emb_loss(*embeddings: Tensor, p: int = 2) -> Tensor:
 
     (PyG's ``BPRLoss`` regulariser is the squared norm; not the same.)
 
+    With :obj:`total_rows` each matrix is a sample of :math:`n` of the
+    :math:`N` rows of a full one (a sampled subgraph's nodes), whose norm is
+    estimated from the sample's sum of :math:`p`-th powers,
+    :math:`\lVert\mathbf{X}\rVert \approx (N/n)^{1/p}
+    \lVert\mathbf{X}_{\mathrm{sample}}\rVert`, and the divisor is the last
+    matrix's :math:`N`; with the whole matrices it is the exact value.
+
     Args:
         *embeddings (torch.Tensor): Embedding matrices.
         p (int, optional): Norm order (entry-wise). (default: :obj:`2`)
+        total_rows (list of int, optional): Rows :math:`N` of the full
+            matrix of each argument. (default: :obj:`None`, the arguments
+            are the full matrices)
     """
     if len(embeddings) == 0:
         raise ValueError("emb_loss: expected at least one tensor")
-    total = sum(torch.linalg.vector_norm(e, ord=p) for e in embeddings)
-    return total / embeddings[-1].size(0)
+    if total_rows is None:
+        total_rows = [e.size(0) for e in embeddings]
+    if len(total_rows) != len(embeddings):
+        raise ValueError(f"emb_loss: {len(total_rows)} total_rows for "
+                         f"{len(embeddings)} tensors")
+    total = sum(torch.linalg.vector_norm(e, ord=p) *
+                (n / max(e.size(0), 1)) ** (1.0 / p)
+                for e, n in zip(embeddings, total_rows))
+    return total / total_rows[-1]
 
 
 def half_squared_norm_loss(*embeddings: Tensor,

@@ -82,14 +82,24 @@ class _WeightFreePropagation(MessagePassing):
                                  f"{edge_weight.numel()} entries for "
                                  f"{edge_index.size(1)} edges")
 
-    def _step(self, x: Tensor, edge_index: Adj,
-              edge_weight: OptTensor) -> Tensor:
+    def _step(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor,
+              symmetric: Optional[bool] = None) -> Tensor:
+        if is_csr(edge_index):
+            return self._csr_step(edge_index, x, symmetric)
         if is_sparse(edge_index) and self.flow == 'target_to_source':
             # PyG refuses sparse input with this flow; a sparse matrix is
             # always adj_t (row i aggregates into node i), so use it directly.
             return self.message_and_aggregate(edge_index, x)
         # propagate_type: (x: Tensor, edge_weight: Optional[Tensor])
         return self.propagate(edge_index, x=x, edge_weight=edge_weight)
+
+    def _csr_step(self, adj_t: Tensor, x: Tensor,
+                  symmetric: Optional[bool] = None) -> Tensor:
+        # The fused path. The backward needs A^T, which is A itself only for
+        # a symmetric matrix (a sampled subgraph's is not).
+        if self.symmetric if symmetric is None else symmetric:
+            return symmetric_spmm(adj_t, x)
+        return spmm(adj_t, x, self._transpose.get(adj_t))
 
     def message(self, x_j: Tensor,
                 edge_weight: Optional[Tensor]) -> Tensor:
@@ -98,9 +108,7 @@ class _WeightFreePropagation(MessagePassing):
     def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
         # PyG hands over the matrix whose row i aggregates into node i.
         if is_csr(adj_t):
-            if self.symmetric:
-                return symmetric_spmm(adj_t, x)
-            return spmm(adj_t, x, self._transpose.get(adj_t))
+            return self._csr_step(adj_t, x)
         return pyg_spmm(adj_t, x, reduce='sum')  # COO / SparseTensor
 
 
@@ -172,7 +180,8 @@ class LightGCNPropagation(_WeightFreePropagation):
         self.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Adj,
-                edge_weight: OptTensor = None) -> Tensor:
+                edge_weight: OptTensor = None,
+                symmetric: Optional[bool] = None) -> Tensor:
         r"""Propagates :obj:`x` for :obj:`num_layers` steps and combines
         layers :math:`0..L`.
 
@@ -182,11 +191,18 @@ class LightGCNPropagation(_WeightFreePropagation):
                 sparse adjacency :obj:`[N, N]` (CSR for the fast path).
             edge_weight (torch.Tensor, optional): Weights for
                 ``edge_index``. (default: :obj:`None`, all ones)
+            symmetric (bool, optional): Overrides the module's
+                :obj:`symmetric` for this call, e.g. :obj:`False` for a
+                sampled subgraph's adjacency
+                (:class:`~mmgraph.train.sampled.SubgraphBatch`), whose rows
+                hold only the edges each node sampled. (default:
+                :obj:`None`, the module's setting)
         """
         self._check(x, edge_index, edge_weight)
         layers = [x]
         for _ in range(self.num_layers):
-            layers.append(self._step(layers[-1], edge_index, edge_weight))
+            layers.append(self._step(layers[-1], edge_index, edge_weight,
+                                     symmetric))
         if self.combine == 'stack':
             return torch.stack(layers, dim=0)
         out = layers[0]

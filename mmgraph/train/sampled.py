@@ -33,6 +33,22 @@ exactly (every node within ``L - 1`` hops of a seed has all its edges in the
 sample), and with a finite fan-out the propagation is a down-sampled, not a
 re-normalised, version of the full one.
 
+**The item--item relation.** CM3 and LIRDRec add to each item the
+propagated representations of its kNN neighbours, :math:`\mathbf{R}_i +
+\mathbf{S}\mathbf{R}_i`. For such a model
+(:meth:`~mmgraph.models.Recommender.sampling_item_graph`) the batch's items
+are first expanded over :math:`\mathbf{S}` (``item_neighbors`` per hop,
+``-1`` = all :math:`k`, for the model's kNN hops), the sampled neighbours
+join the seeds of the user--item hops, and :attr:`SubgraphBatch.item_adj`
+holds the sampled kNN edges with :math:`\mathbf{S}`'s weights: with every
+fan-out unlimited the batch items' representations are exact.
+
+**Gradients.** A node's row of :attr:`SubgraphBatch.adj` holds only the
+edges it sampled, so the matrix is not symmetric; models propagate it with
+``symmetric=False`` and the backward pass multiplies by its transpose.
+With unlimited fan-out the batch's loss and every parameter's gradient equal
+the full-graph step's (``tests/train/test_sampled.py``).
+
 **Data parallelism.** The batches are the trainer's
 :meth:`~mmgraph.train.Trainer.default_batches`, so under ``torchrun`` each
 rank samples the subgraphs of its own share of every global batch.
@@ -60,10 +76,12 @@ def check_sampled(model, objective_name: str) -> None:
         raise MMGraphError(f"--sampled: model '{name}' does not support "
                            f"sampled training ({reason}); train it "
                            f"full-graph (without --sampled)")
-    if objective_name != "bpr":
+    native = objective_name == "native" and getattr(model, "native_loss",
+                                                    False)
+    if objective_name != "bpr" and not native:
         raise MMGraphError(f"--sampled: objective '{objective_name}' is not "
                            f"supported in sampled training; use "
-                           f"--objective bpr")
+                           f"--objective bpr (or the model's native loss)")
 
 
 @dataclass
@@ -77,8 +95,17 @@ class SubgraphBatch(Batch):
         adj (Tensor): ``[U_s + I_s, U_s + I_s]`` sparse CSR adjacency of the
             subgraph (items offset by ``U_s``; row = aggregating node) with
             the full graph's normalised weights.
+            **Not symmetric**: a node's row holds only the edges it sampled,
+            so propagate it with ``symmetric=False``
+            (:class:`~mmgraph.nn.propagation.LightGCNPropagation`), whose
+            backward then uses the transpose.
         local_users, local_pos, local_neg (Tensor): the batch's pairs as
             positions in ``user_ids`` / ``item_ids``.
+        item_adj (Tensor, optional): ``[I_s, I_s]`` sparse CSR of the
+            sampled item--item edges (the model's
+            :meth:`~mmgraph.models.Recommender.sampling_item_graph`, its
+            weights), in ``item_ids`` positions; :obj:`None` if the model
+            has no such relation.
     """
     user_ids: Optional[Tensor] = None
     item_ids: Optional[Tensor] = None
@@ -86,6 +113,7 @@ class SubgraphBatch(Batch):
     local_users: Optional[Tensor] = None
     local_pos: Optional[Tensor] = None
     local_neg: Optional[Tensor] = None
+    item_adj: Optional[Tensor] = None
 
     def to(self, device) -> "SubgraphBatch":
         def mv(t):
@@ -94,7 +122,11 @@ class SubgraphBatch(Batch):
                              mv(self.neg_items), mv(self.user_ids),
                              mv(self.item_ids), mv(self.adj),
                              mv(self.local_users), mv(self.local_pos),
-                             mv(self.local_neg))
+                             mv(self.local_neg), mv(self.item_adj))
+
+    @property
+    def is_subgraph(self) -> bool:  # type: ignore[override]
+        return self.adj is not None
 
     def local(self) -> Batch:
         r"""The pairs as local positions (for scoring subgraph embeddings)."""
@@ -110,9 +142,9 @@ def _csr(src: Tensor, dst: Tensor, n: int) -> Tuple[Tensor, Tensor]:
 
 def _sample(ptr: Tensor, col: Tensor, nodes: Tensor, k: int
             ) -> Tuple[Tensor, Tensor]:
-    r"""``(node, neighbour)`` pairs: all neighbours of ``nodes`` with at most
-    ``k`` (every one if ``k == -1``), else ``k`` uniform draws with
-    replacement, deduplicated."""
+    r"""``(node, position in col)`` of the sampled edges: every neighbour of
+    the ``nodes`` with at most ``k`` (all if ``k == -1``), else ``k`` uniform
+    draws with replacement, deduplicated."""
     start, deg = ptr[nodes], ptr[nodes + 1] - ptr[nodes]
     take_all = deg <= k if k >= 0 else torch.ones_like(deg, dtype=torch.bool)
     # every neighbour of the small nodes
@@ -120,18 +152,21 @@ def _sample(ptr: Tensor, col: Tensor, nodes: Tensor, k: int
     owner = torch.repeat_interleave(torch.arange(small.numel()), sdeg)
     offs = torch.arange(owner.numel()) - torch.repeat_interleave(
         torch.cumsum(sdeg, 0) - sdeg, sdeg)
-    pos = start[take_all][owner] + offs
-    rows, nbrs = small[owner], col[pos]
+    rows, pos = small[owner], start[take_all][owner] + offs
     if k >= 0 and bool((~take_all).any()):
         big, bdeg = nodes[~take_all], deg[~take_all]
         draw = (torch.rand(big.numel(), k) * bdeg.unsqueeze(1)).long()
-        pos = start[~take_all].unsqueeze(1) + draw
-        key = torch.unique(torch.arange(big.numel()).unsqueeze(1) *
-                           (int(col.numel()) + 1) + pos)
-        b_rows = key // (int(col.numel()) + 1)
-        rows = torch.cat([rows, big[b_rows]])
-        nbrs = torch.cat([nbrs, col[key % (int(col.numel()) + 1)]])
-    return rows, nbrs
+        stride = int(col.numel()) + 1
+        key = torch.unique(torch.arange(big.numel()).unsqueeze(1) * stride +
+                           start[~take_all].unsqueeze(1) + draw)
+        rows = torch.cat([rows, big[key // stride]])
+        pos = torch.cat([pos, key % stride])
+    return rows, pos
+
+
+def _local_csr(row: Tensor, col: Tensor, weight: Tensor, n: int) -> Tensor:
+    return torch.sparse_coo_tensor(torch.stack([row, col]), weight,
+                                   (n, n)).coalesce().to_sparse_csr()
 
 
 class SubgraphBatches:
@@ -144,19 +179,29 @@ class SubgraphBatches:
         num_neighbors (list of int): fan-out per hop (``-1`` = all); at least
             as many hops as the model's propagation layers for the
             unlimited-fan-out equality.
+        item_neighbors (int): fan-out per hop over the model's item--item
+            relation (:meth:`~mmgraph.models.Recommender.sampling_item_graph`,
+            CM3's and LIRDRec's kNN graph; ``-1`` = every neighbour, the
+            exact term). (default: ``-1``)
     """
     #: Each rank draws its own batches (the trainer's default batches are
     #: already this rank's share).
     per_rank = True
 
-    def __init__(self, dataset, num_neighbors: Sequence[int]) -> None:
+    def __init__(self, dataset, num_neighbors: Sequence[int],
+                 item_neighbors: int = -1) -> None:
         self.num_neighbors: List[int] = [int(n) for n in num_neighbors]
         if not self.num_neighbors or any(n == 0 or n < -1
                                          for n in self.num_neighbors):
             raise ValueError(f"num_neighbors must be a non-empty list of "
                              f"positive fan-outs or -1, got {num_neighbors!r}")
+        if item_neighbors == 0 or item_neighbors < -1:
+            raise ValueError(f"item_neighbors must be a positive fan-out or "
+                             f"-1, got {item_neighbors!r}")
+        self.item_neighbors = int(item_neighbors)
         self.num_users, self.num_items = dataset.num_users, dataset.num_items
         self.use_edges(dataset.train_edge_index)
+        self.use_item_graph(None)
 
     def use_edges(self, edge_index: Tensor) -> None:
         r"""Samples from (and normalises by the degrees of) these
@@ -170,8 +215,19 @@ class SubgraphBatches:
         self.item_deg = torch.bincount(i, minlength=self.num_items
                                        ).clamp_min(1).double()
 
+    def use_item_graph(self, graph: Optional[Tuple[Tensor, int]]) -> None:
+        r"""Also samples ``hops`` hops of this item--item relation
+        ``(S [I, I] CSR, row = aggregating item, hops)`` from the batch's
+        items (:obj:`None`: none)."""
+        self.item_graph = graph
+        if graph is not None:
+            adj = graph[0].cpu()
+            self.knn_ptr, self.knn_col, self.knn_val = \
+                adj.crow_indices(), adj.col_indices(), adj.values()
+
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(num_neighbors={self.num_neighbors})"
+        return (f"{self.__class__.__name__}(num_neighbors="
+                f"{self.num_neighbors}, item_neighbors={self.item_neighbors})")
 
     def subgraph(self, batch: Batch) -> SubgraphBatch:
         r"""The sampled neighbourhood of one batch of global-id pairs."""
@@ -179,14 +235,29 @@ class SubgraphBatches:
         seed_items = batch.pos_items if neg is None else \
             torch.cat([batch.pos_items, neg.reshape(-1)])
         users, items = torch.unique(batch.users), torch.unique(seed_items)
+        # The item-item relation first: the sampled neighbours' own
+        # representations are needed, so they seed the user-item hops too.
+        k_rows, k_pos = [], []
+        if self.item_graph is not None:
+            frontier = items
+            for _ in range(self.item_graph[1]):
+                r, pos = _sample(self.knn_ptr, self.knn_col, frontier,
+                                 self.item_neighbors)
+                k_rows.append(r)
+                k_pos.append(pos)
+                new = torch.unique(self.knn_col[pos])
+                frontier = new[~torch.isin(new, items)]
+                items = torch.cat([items, frontier])
         fu, fi = users, items
         e_u, e_i = [], []          # (user, item) of every sampled edge ...
         e_at_user = []             # ... and whether a user row aggregates it
         for k in self.num_neighbors:
             if fu.numel() == 0 and fi.numel() == 0:
                 break
-            ru, ni = _sample(self.user_ptr, self.user_col, fu, k)
-            ri, nu = _sample(self.item_ptr, self.item_col, fi, k)
+            ru, pos = _sample(self.user_ptr, self.user_col, fu, k)
+            ni = self.user_col[pos]
+            ri, pos = _sample(self.item_ptr, self.item_col, fi, k)
+            nu = self.item_col[pos]
             e_u += [ru, nu]
             e_i += [ni, ri]
             e_at_user += [torch.ones_like(ru, dtype=torch.bool),
@@ -203,17 +274,22 @@ class SubgraphBatches:
         items, _ = torch.sort(items)
         lu = torch.searchsorted(users, eu)
         li = torch.searchsorted(items, ei) + users.numel()
-        n = users.numel() + items.numel()
         row = torch.where(at_user, lu, li)
         col = torch.where(at_user, li, lu)
         weight = (self.user_deg[eu] * self.item_deg[ei]).rsqrt().float()
-        adj = torch.sparse_coo_tensor(torch.stack([row, col]), weight,
-                                      (n, n)).coalesce().to_sparse_csr()
+        adj = _local_csr(row, col, weight, users.numel() + items.numel())
+        item_adj = None
+        if self.item_graph is not None:
+            r, pos = torch.cat(k_rows), torch.cat(k_pos)
+            item_adj = _local_csr(torch.searchsorted(items, r),
+                                  torch.searchsorted(items,
+                                                     self.knn_col[pos]),
+                                  self.knn_val[pos].float(), items.numel())
         local_neg = None if neg is None else torch.searchsorted(items, neg)
         return SubgraphBatch(batch.users, batch.pos_items, neg, users, items,
                              adj, torch.searchsorted(users, batch.users),
                              torch.searchsorted(items, batch.pos_items),
-                             local_neg)
+                             local_neg, item_adj)
 
     def __call__(self, trainer, epoch: int) -> Iterator[SubgraphBatch]:
         # A model that trains on its own graph of the epoch (FREEDOM's
@@ -221,5 +297,10 @@ class SubgraphBatches:
         edges = trainer.model.sampling_edges()
         if edges is not None and edges is not self.edges:
             self.use_edges(edges)
+        graph = trainer.model.sampling_item_graph()
+        if graph is None or self.item_graph is None or \
+                graph[0] is not self.item_graph[0] or \
+                graph[1] != self.item_graph[1]:
+            self.use_item_graph(graph)
         for batch in trainer.default_batches(epoch):
             yield self.subgraph(batch)

@@ -153,7 +153,8 @@ class Trainer:
             from mmgraph.train.sampled import SubgraphBatches, check_sampled
             check_sampled(model, getattr(self.objective, "registry_name",
                                          "custom"))
-            batches = SubgraphBatches(dataset, config.num_neighbors)
+            batches = SubgraphBatches(dataset, config.num_neighbors,
+                                      config.item_neighbors)
         self.batch_source = batches
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
