@@ -166,7 +166,8 @@ def write_folder(data: Dict[str, Any], out: Path, name: str,
 def measure(folder: str, name: str, model_name: str, batches: int,
             threads: int, mode: str = "full",
             num_neighbors: Sequence[int] = (10, 10),
-            evaluate: bool = True) -> Dict[str, Any]:
+            evaluate: bool = True,
+            item_neighbors: int = -1) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -189,17 +190,24 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     row["peak_build_gib"] = peak_rss_gib()
     trainer = mmgraph.Trainer(model, ds, {
         "epochs": 1, "sampled": mode == "sampled",
-        "num_neighbors": list(num_neighbors)}, show_progress=False)
+        "num_neighbors": list(num_neighbors),
+        "item_neighbors": item_neighbors}, show_progress=False)
     model.train()
     model.on_epoch_start(0)
     it = iter(trainer.batches(0))
     trainer.training_step(next(it))  # warm-up
     t, cpu, done = time.perf_counter(), time.process_time(), 0
+    nodes = 0
     for batch in it:
         trainer.training_step(batch)
         done += 1
+        if getattr(batch, "is_subgraph", False):
+            nodes += batch.user_ids.numel() + batch.item_ids.numel()
         if done >= batches:
             break
+    if nodes:  # how much of the graph a sampled step touches
+        row["subgraph_node_share"] = nodes / max(done, 1) / (
+            ds.num_users + ds.num_items)
     per_batch = (time.perf_counter() - t) / max(done, 1)
     # CPU seconds too: on a shared, loaded machine the clock is noisy
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
@@ -221,7 +229,8 @@ def table(rows: List[Dict[str, Any]]) -> str:
     cols = ["model", "mode", "procs", "threads", "load_s", "build_s",
             "batch_s", "batch_cpu_s",
             "epoch_s_extrapolated", "eval_s", "peak_load_gib",
-            "peak_build_gib", "peak_train_gib", "peak_eval_gib"]
+            "peak_build_gib", "peak_train_gib", "peak_eval_gib",
+            "subgraph_node_share"]
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "---|" * len(cols)]
     for r in rows:
@@ -248,6 +257,9 @@ def main(argv=None) -> int:
     p.add_argument("--mode", choices=["full", "sampled"], default="full")
     p.add_argument("--num-neighbors", default="10,10",
                    help="fan-out per hop of --mode sampled (-1 = all)")
+    p.add_argument("--item-neighbors", type=int, default=-1,
+                   help="fan-out per hop over the item-item kNN relation of "
+                   "--mode sampled, for CM3 and LIRDRec (-1 = all k)")
     p.add_argument("--procs", type=int, choices=[1, 2], default=1)
     p.add_argument("--no-eval", action="store_true",
                    help="skip the validation pass (it is full-graph, the "
@@ -260,7 +272,8 @@ def main(argv=None) -> int:
     fanout = [int(k) for k in args.num_neighbors.split(",")]
     if args.worker:
         row = measure(str(out / "data"), name, args.worker, args.batches,
-                      args.threads, args.mode, fanout, not args.no_eval)
+                      args.threads, args.mode, fanout, not args.no_eval,
+                      args.item_neighbors)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -284,7 +297,8 @@ def main(argv=None) -> int:
         cmd = launch + [__file__, "--worker", model, "--shape", args.shape,
                         "--out", str(out), "--batches", str(args.batches),
                         "--threads", str(args.threads), "--mode", args.mode,
-                        "--num-neighbors", args.num_neighbors] + (
+                        "--num-neighbors", args.num_neighbors,
+                        "--item-neighbors", str(args.item_neighbors)] + (
                             ["--no-eval"] if args.no_eval else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -300,7 +314,8 @@ def main(argv=None) -> int:
     tag = f"{args.mode}-p{args.procs}"
     (out / f"scale-{tag}.json").write_text(json.dumps(
         {"shape": shape, "mode": args.mode, "procs": args.procs,
-         "num_neighbors": fanout, "rows": rows}, indent=1))
+         "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
+         "rows": rows}, indent=1))
     text = table(rows)
     (out / f"scale-{tag}.md").write_text(f"shape: {shape}\n\n{text}\n")
     print(text)

@@ -135,12 +135,13 @@ def sparse_ds():
                         avg_degree=2, seed=0)
 
 
-def _sampled_model(ds, name, batch_size=16):
+def _sampled_model(ds, name, batch_size=16, objective="auto", **extra):
     kwargs, hops = SAMPLED[name]
     torch.manual_seed(0)
-    model = create_model(name, ds, **kwargs).eval()
+    model = create_model(name, ds, **kwargs, **extra).eval()
     trainer = Trainer(model, ds, dict(batch_size=batch_size, num_negatives=1,
-                                      topk=[10, 20]), show_progress=False)
+                                      topk=[10, 20], objective=objective),
+                      show_progress=False)
     source = SubgraphBatches(ds, [-1] * hops)
     source.use_item_graph(model.sampling_item_graph())
     return model, trainer, source
@@ -209,6 +210,22 @@ def test_sampled_gradients_equal_full_graph_gradients(sparse_ds, name):
     dense = sampled.adj.to_dense()
     assert not torch.equal(dense, dense.t())
     assert sampled.user_ids.numel() < ds.num_users
+    _assert_same_step(model, trainer, Batch(sampled.users, sampled.pos_items,
+                                            sampled.neg_items), sampled)
+
+
+@pytest.mark.parametrize("name,extra", [
+    ("bm3", dict(reg_weight=0.0)),
+    ("cm3", dict(extra_uniformity_weight=0.5))])
+def test_native_loss_models_with_bpr_sampled_equal_full(sparse_ds, name,
+                                                        extra):
+    # The pairwise path: subgraph_embeddings + extra_loss (BM3's modality
+    # terms, CM3's extra uniformity term) on a partial subgraph.
+    from mmgraph.models.base import Batch
+    model, trainer, source = _sampled_model(sparse_ds, name, batch_size=8,
+                                            objective="bpr", **extra)
+    sampled = next(iter(source(trainer, 0)))
+    assert sampled.user_ids.numel() < sparse_ds.num_users
     _assert_same_step(model, trainer, Batch(sampled.users, sampled.pos_items,
                                             sampled.neg_items), sampled)
 
