@@ -38,8 +38,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="replace the run in a non-empty --out (its files are removed first)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--sampled", action="store_true",
-                   help="train on sampled subgraphs (fan-out: --set num_neighbors=[10,10]); "
-                        "evaluation stays full-graph")
+                   help="train on sampled subgraphs (fan-out: --set num_neighbors=[10,10]; "
+                        "over CM3's and LIRDRec's kNN relation: --set item_neighbors=K, "
+                        "-1 = all); evaluation stays full-graph")
     # Search and logging (mmgraph.search, mmgraph.train.logging_callbacks);
     # spelt here so that the parser imports no torch.
     p.add_argument("--search", choices=["random", "tpe"],
