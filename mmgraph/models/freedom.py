@@ -100,8 +100,44 @@ def degree_sensitive_pruning(edge_index: Tensor, weights: Tensor,
     return kept, normalized_adjacency(kept, num_users, num_items)
 
 
+class EpochPrunedGraph:
+    r"""FREEDOM's per-epoch degree-sensitive edge pruning, for a
+    :class:`~mmgraph.models.Recommender` with the buffers ``adj`` (the full
+    normalised graph), ``train_edges``, ``edge_weights``
+    (:func:`pruning_weights`), ``masked_adj`` and the attribute
+    ``kept_edges``, and a ``dropout`` ratio :math:`\rho` (FREEDOM, and
+    LIRDRec's optional pruning)."""
+
+    def prune(self) -> Tensor:
+        r"""Draws this epoch's pruned, renormalised adjacency (also kept as
+        :obj:`masked_adj`; the kept edges as :obj:`kept_edges`)."""
+        kept, adj = degree_sensitive_pruning(
+            self.train_edges, self.edge_weights, self.dropout,
+            self.num_users, self.num_items)
+        self.kept_edges = kept
+        self.masked_adj = adj
+        return adj
+
+    def current_adj(self) -> Tensor:
+        r"""The adjacency the training forward propagates over: the pruned
+        graph in training mode (if :math:`\rho > 0`), else the full one."""
+        if not self.training or self.dropout <= 0:
+            return self.adj
+        if self.masked_adj is None:
+            self.prune()
+        return self.masked_adj
+
+    def sampling_edges(self) -> Optional[Tensor]:
+        r"""Sampled training draws from the epoch's pruned graph."""
+        if not self.training or self.dropout <= 0:
+            return None
+        if self.kept_edges is None:
+            self.prune()
+        return self.kept_edges
+
+
 @register_model("freedom")
-class FREEDOM(Recommender):
+class FREEDOM(EpochPrunedGraph, Recommender):
     r"""FREEDOM from `"A Tale of Two Graphs: Freezing and Denoising Graph
     Structures for Multimodal Recommendation"
     <https://arxiv.org/abs/2211.06924>`_ (Zhou and Shen, ACM MM 2023).
@@ -231,28 +267,9 @@ class FREEDOM(Recommender):
         self.register_buffer("masked_adj", None, persistent=False)
         self.kept_edges: Optional[Tensor] = None
 
-    def prune(self) -> Tensor:
-        r"""Draws this epoch's pruned, renormalised adjacency (also kept as
-        :obj:`masked_adj`; the kept edges as :obj:`kept_edges`)."""
-        kept, adj = degree_sensitive_pruning(
-            self.train_edges, self.edge_weights, self.dropout,
-            self.num_users, self.num_items)
-        self.kept_edges = kept
-        self.masked_adj = adj
-        return adj
-
     def on_epoch_start(self, epoch: int) -> None:
         if self.dropout > 0:
             self.prune()
-
-    def current_adj(self) -> Tensor:
-        r"""The adjacency :meth:`embeddings` propagates over: the pruned
-        graph in training mode (if :math:`\rho > 0`), else the full one."""
-        if not self.training or self.dropout <= 0:
-            return self.adj
-        if self.masked_adj is None:
-            self.prune()
-        return self.masked_adj
 
     # ------------------------------------------------------------ parameters
     def reset_parameters(self) -> None:
@@ -267,13 +284,6 @@ class FREEDOM(Recommender):
         if self.n_mm_layers > 0:
             items = self.item_conv(items, self.mm_adj)
         return h[:self.num_users], h[self.num_users:] + items
-
-    def sampling_edges(self) -> Optional[Tensor]:
-        if not self.training or self.dropout <= 0:
-            return None
-        if self.kept_edges is None:
-            self.prune()
-        return self.kept_edges
 
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
         nu = batch.user_ids.numel()

@@ -9,8 +9,8 @@ from torch import Tensor
 from torch.nn import Parameter, ParameterList
 
 from mmgraph.models.base import Batch, Recommender
-from mmgraph.models.freedom import (degree_sensitive_pruning,
-                                    item_knn_adjacency, pruning_weights)
+from mmgraph.models.freedom import (EpochPrunedGraph, item_knn_adjacency,
+                                    pruning_weights)
 from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import DCT, ModalityEncoders, ModalityProjection
 from mmgraph.nn.fusion import ProgressiveWeightCopyingFusion
@@ -24,7 +24,7 @@ SHARED = "dct"
 
 
 @register_model("lirdrec")
-class LIRDRec(Recommender):
+class LIRDRec(EpochPrunedGraph, Recommender):
     r"""LIRDRec from `"Learning Item Representations Directly from
     Multimodal Features" <https://arxiv.org/abs/2505.04960>`_ (Zhou, Zhang,
     Niyato and Shen, 2025).
@@ -220,27 +220,13 @@ class LIRDRec(Recommender):
         self.register_buffer("masked_adj", None, persistent=False)
         self.kept_edges: Optional[Tensor] = None
 
-    def current_adj(self) -> Tensor:
-        r"""The pruned graph in training mode with ``dropout > 0``, else the
-        full :math:`\hat{\mathbf{A}}`."""
-        if not self.training or self.dropout <= 0:
-            return self.adj
-        if self.masked_adj is None:
-            self._prune()
-        return self.masked_adj
-
-    def _prune(self) -> None:
-        self.kept_edges, self.masked_adj = degree_sensitive_pruning(
-            self.train_edges, self.edge_weights, self.dropout,
-            self.num_users, self.num_items)
-
     def on_epoch_start(self, epoch: int) -> None:
         r"""Advances the PWC schedule (:math:`w_1, w_2` and the copy of the
         last attention into :math:`\boldsymbol{\theta}`) and, with
         ``dropout > 0``, redraws the pruned graph."""
         self.fusion.on_epoch_start(epoch)
         if self.dropout > 0:
-            self._prune()
+            self.prune()
 
     # ------------------------------------------------------------ parameters
     def reset_parameters(self) -> None:
@@ -286,14 +272,6 @@ class LIRDRec(Recommender):
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
         return self._represent(batch.user_ids, batch.item_ids, batch.adj,
                                batch.item_adj, symmetric=False)
-
-    def sampling_edges(self) -> Optional[Tensor]:
-        # Sampled from the epoch's pruned graph, as FREEDOM's.
-        if not self.training or self.dropout <= 0:
-            return None
-        if self.kept_edges is None:
-            self._prune()
-        return self.kept_edges
 
     def sampling_item_graph(self) -> Optional[Tuple[Tensor, int]]:
         return (self.mm_adj, self.n_mm_layers) if self.n_mm_layers > 0 \
