@@ -596,8 +596,12 @@ class RunFolderWriter(Callback):
         # resume too; anything else would mix two experiments.
         saved = {k: v for k, v in state.get("config", {}).items()
                  if k != "epochs"}
+        # A setting the code gained since the checkpoint, at its default,
+        # is the same run (as in RunFolder.check_identity).
+        flat = {f"config.train.{k}": v for k, v in saved.items()}
         current = {k: v for k, v in trainer.config.to_dict().items()
-                   if k != "epochs"}
+                   if k != "epochs" and not added_at_default(
+                       flat, f"config.train.{k}", v)}
         if saved != current:
             changed = sorted(k for k in set(saved) | set(current)
                              if saved.get(k) != current.get(k))

@@ -292,3 +292,27 @@ def test_run_dir_of_best_follows_a_search_folder(tmp_path):
     (search / "search.json").write_text('{"best_run": null}')
     with pytest.raises(RunFolderError, match="search.json names no best run"):
         run_dir_of_best(search)
+
+
+def test_checkpoint_written_before_a_setting_existed_resumes(tiny_dataset,
+                                                             tmp_path):
+    # The checkpoint stores the training config too: a setting the code
+    # gained since (here item_neighbors), at its default, resumes; at
+    # another value it is refused.
+    out = tmp_path / "run"
+    train_run("mf", tiny_dataset, _resolved(epochs=2), out,
+              show_progress=False)
+    ckpt = out / CHECKPOINT
+    state = torch.load(ckpt, weights_only=False)
+    del state["config"]["item_neighbors"]
+    folder = RunFolder(out)
+    ident = json.loads(folder.file(IDENTITY_FILE).read_text())
+    del ident["config"]["train"]["item_neighbors"]
+    torch.save(state, ckpt)
+    folder.write_identity(ident)
+    res, _ = train_run("mf", tiny_dataset, _resolved(epochs=3), out,
+                       resume=True, show_progress=False)
+    assert len(res["history"]) == 3
+    with pytest.raises(RunFolderError, match="item_neighbors"):
+        train_run("mf", tiny_dataset, _resolved(epochs=4, item_neighbors=3),
+                  out, resume=True, show_progress=False)
