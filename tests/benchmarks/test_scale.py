@@ -35,14 +35,17 @@ def test_tiny_full_and_sampled_rows(scale, tmp_path, monkeypatch):
     small = ["--shape", "tiny", "--users", "300", "--items", "150",
              "--interactions", "3000", "--batches", "2", "--out",
              str(tmp_path)]
-    assert scale.main(small + ["--models", "lightgcn,freedom,bm3",
+    assert scale.main(small + ["--models", "lightgcn,freedom,bm3,vbpr",
                                "--mode", "sampled"]) == 0
     assert scale.main(small + ["--models", "lightgcn"]) == 0
     sampled = json.loads((tmp_path / "scale-sampled-p1.json").read_text())
     full = json.loads((tmp_path / "scale-full-p1.json").read_text())
-    light, freedom, bm3 = sampled["rows"]
+    light, freedom, bm3, vbpr = sampled["rows"]
     assert light["mode"] == "sampled" and light["batches_per_epoch"] == \
         full["rows"][0]["batches_per_epoch"]
     assert light["batch_s"] > 0 and light["peak_eval_gib"] > 0
     assert freedom["mode"] == "sampled" and freedom["batch_s"] > 0
-    assert "does not support sampled training" in bm3["error"]
+    assert bm3["mode"] == "sampled" and bm3["batch_s"] > 0
+    # a sampled step touches part of the graph (its share is reported)
+    assert 0 < bm3["subgraph_node_share"] <= 1
+    assert "does not support sampled training" in vbpr["error"]
