@@ -22,9 +22,10 @@ same prepared data, the same hyper-parameters and the same thread count.
    compiled extension is absent (MMRec's MGCN and SMORE use it), restores
    numpy's ``np.float`` alias (MMRec pins numpy 1.21) and scipy's private
    ``dok_matrix._update`` (gone in scipy 1.11; MMRec pins 1.7);
-   DualGNN's and DRAGON's ``result_embed`` is made the plain tensor it is
-   on a GPU (on the CPU it stays a registered parameter that the forward
-   cannot overwrite).
+   DualGNN's, DRAGON's, CM3's and LIRDRec's ``result_embed`` is made the
+   plain tensor it is on a GPU (on the CPU it stays a registered parameter
+   that the forward cannot overwrite; their user preference tables stay
+   registered and trained, the CPU behaviour mmgraph's default matches).
 3. mmgraph trains the same model on the same folder with its packaged
    defaults plus the overrides below (which pin every grid key of the
    reference to one value), same epochs, batch size, learning rate, seed
@@ -46,6 +47,10 @@ Usage::
         --python /path/to/mmrec-venv/bin/python --epochs 3 --threads 1
     python benchmarks/compare_reference.py --reference /path/to/MMRec \
         --python ... --models lattice,freedom --seeds 999,1000
+    # CM3 and LIRDRec are not in MMRec: their authors' repositories
+    python benchmarks/compare_reference.py --reference /path/to/MMRec \
+        --reference-for cm3=/path/to/CM3 \
+        --reference-for lirdrec=/path/to/LIRDRec --models cm3,lirdrec ...
 """
 from __future__ import annotations
 
@@ -91,13 +96,20 @@ MODELS: Dict[str, Tuple[str, Dict[str, Any], Dict[str, Any]]] = {
                         "dropout_rate": 0.0}, {}),
     "grcn": ("GRCN", {"reg_weight": 1e-3, "learning_rate": 1e-3}, {}),
     "mmgcn": ("MMGCN", {"reg_weight": 1e-4, "learning_rate": 1e-3}, {}),
+    # Not in MMRec: their authors' repositories (MMRec's layout) are run,
+    # given with --reference-for. CM3 is compared with the reference's
+    # calibration gradient (mmgraph's default detaches it).
+    "cm3": ("CM3", {"n_ui_layers": 3, "gamma": 0.5, "max_sim": 1.0,
+                    "alpha": 0.5, "weight_decay": 0.0},
+            {"detach_calibration": False}),
+    "lirdrec": ("LIRDRec", {"n_ui_layers": 2, "mm_image_weight": 0.1,
+                            "reg_weight": 1e-4, "learning_rate": 1e-4,
+                            "weight_decay": 0.0, "decay_weight": 0.9}, {}),
 }
 
-#: Models of mmgraph that MMRec does not have.
-NOT_IN_REFERENCE = {
-    "cm3": "CM3 is not in MMRec (its authors' code is a separate repository)",
-    "lirdrec": "LIRDRec is not in MMRec",
-}
+#: Models whose reference is not MMRec but their authors' repository (the
+#: same layout), passed as ``--reference-for MODEL=PATH``.
+OWN_REPOSITORY = {"cm3": "github enoche/CM3", "lirdrec": "github enoche/LIRDRec"}
 
 #: MMRec keys every run gets (the data set's fields and the run length).
 BASE_CONFIG: Dict[str, Any] = {
@@ -180,7 +192,7 @@ if model in ("DualGNN", "DRAGON") and not os.path.exists(graph_file):
         top = torch.topk(mat[u], n)
         graph[u] = [top.indices.tolist(), top.values.tolist()]
     np.save(graph_file, graph, allow_pickle=True)
-if model in ("DualGNN", "DRAGON"):
+if model in ("DualGNN", "DRAGON", "CM3", "LIRDRec"):
     # `nn.Parameter(...).to(device)` is a plain tensor on a GPU but stays a
     # registered Parameter on the CPU, which the forward then cannot
     # overwrite: make it the plain attribute it is on a GPU.
@@ -336,6 +348,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, type=Path,
                    help="an MMRec checkout (its src/ is run, never copied)")
+    p.add_argument("--reference-for", action="append", default=[],
+                   metavar="MODEL=PATH",
+                   help="the checkout of a model's own reference repository "
+                        "(cm3: enoche/CM3, lirdrec: enoche/LIRDRec; "
+                        "repeatable)")
     p.add_argument("--python", default=sys.executable,
                    help="the Python of the reference's environment")
     p.add_argument("--models", default=",".join(MODELS),
@@ -362,6 +379,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="an mmgraph-side model option for one model, e.g. "
                         "dualgnn.reference_user_sum=true (repeatable)")
     args = p.parse_args(argv)
+    own: Dict[str, Path] = {}
+    for item in args.reference_for:
+        target, eq, path = item.partition("=")
+        if not eq or target not in OWN_REPOSITORY:
+            raise SystemExit(f"compare_reference: --reference-for {item!r}: "
+                             f"expected MODEL=PATH with MODEL one of "
+                             f"{', '.join(OWN_REPOSITORY)}")
+        own[target] = Path(path)
     from mmgraph.experiment import parse_override
     ours_extra: Dict[str, Dict[str, Any]] = {}
     for item in args.sets:
@@ -390,9 +415,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows: Dict[str, Dict[str, List[List[Dict[str, float]]]]] = {}
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        if model in NOT_IN_REFERENCE:
-            print(f"# {model}: {NOT_IN_REFERENCE[model]}; skipped")
-            continue
+        reference = args.reference
+        if model in OWN_REPOSITORY:
+            if model not in own:
+                print(f"# {model}: not in MMRec; pass --reference-for "
+                      f"{model}=PATH (a checkout of "
+                      f"{OWN_REPOSITORY[model]}); skipped")
+                continue
+            reference = own[model]
         if model not in MODELS:
             raise SystemExit(f"compare_reference: no reference mapping for "
                              f"{model!r}; known: {', '.join(MODELS)}")
@@ -406,7 +436,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 t0 = time.time()
                 try:
                     rows[model]["reference"].append(run_reference(
-                        args.reference.resolve(), args.python, ref_name,
+                        reference.resolve(), args.python, ref_name,
                         name, data_root.resolve(), args.workdir / "reference",
                         ref_over, args.epochs, seed, args.threads,
                         args.timeout, args.clock))
