@@ -255,6 +255,10 @@ def run_reference(reference: Path, python: str, model: str, name: str,
     src = reference / "src"
     workdir.mkdir(parents=True, exist_ok=True)
     link = workdir / "configs"
+    # One work directory serves several checkouts (MMRec, CM3, LIRDRec):
+    # the link must name this one's configs.
+    if link.is_symlink() and link.resolve() != (src / "configs").resolve():
+        link.unlink()
     if not link.exists():
         link.symlink_to(src / "configs")
     runner = workdir / "run_reference.py"
