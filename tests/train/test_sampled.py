@@ -17,6 +17,16 @@ def ds():
                         avg_degree=5, seed=0)
 
 
+def _assert_batch_rows_exact(model, b, full_u, full_i):
+    # The subgraph's users, positives and negatives = the full-graph rows.
+    u, i = model.subgraph_embeddings(b)
+    lb = b.local()
+    for got, want in ((u[lb.users], full_u[b.users]),
+                      (i[lb.pos_items], full_i[b.pos_items]),
+                      (i[lb.neg_items], full_i[b.neg_items])):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layers", [1, 2, 3])
 def test_unlimited_fanout_equals_full_graph(ds, layers):
     torch.manual_seed(0)
@@ -27,14 +37,8 @@ def test_unlimited_fanout_equals_full_graph(ds, layers):
     full_u, full_i = model.embeddings()
     seen = 0
     for b in source(trainer, 0):
-        u, i = model.subgraph_embeddings(b)
+        _assert_batch_rows_exact(model, b, full_u, full_i)
         lb = b.local()
-        torch.testing.assert_close(u[lb.users], full_u[b.users],
-                                   rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(i[lb.pos_items], full_i[b.pos_items],
-                                   rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(i[lb.neg_items], full_i[b.neg_items],
-                                   rtol=1e-5, atol=1e-6)
         # global ids agree with the local positions
         assert torch.equal(b.user_ids[lb.users], b.users)
         assert torch.equal(b.item_ids[lb.neg_items], b.neg_items)
@@ -157,14 +161,7 @@ def test_every_sampled_model_is_exact_at_the_batch_rows(sparse_ds, name):
     full_u, full_i = model.embeddings()
     smaller = False
     for b in source(trainer, 0):
-        u, i = model.subgraph_embeddings(b)
-        lb = b.local()
-        torch.testing.assert_close(u[lb.users], full_u[b.users],
-                                   rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(i[lb.pos_items], full_i[b.pos_items],
-                                   rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(i[lb.neg_items], full_i[b.neg_items],
-                                   rtol=1e-5, atol=1e-6)
+        _assert_batch_rows_exact(model, b, full_u, full_i)
         smaller |= b.user_ids.numel() + b.item_ids.numel() < \
             ds.num_users + ds.num_items
     assert smaller
