@@ -190,14 +190,14 @@ class SubgraphBatches:
 
     def __init__(self, dataset, num_neighbors: Sequence[int],
                  item_neighbors: int = -1) -> None:
+        # The same rules as TrainConfig's (one definition, TRAIN_RULES).
+        from mmgraph.config import check_train_value
+        for key, value in (("num_neighbors", list(num_neighbors)),
+                           ("item_neighbors", item_neighbors)):
+            expected = check_train_value(key, value)
+            if expected is not None:
+                raise ValueError(f"{key}: expected {expected}, got {value!r}")
         self.num_neighbors: List[int] = [int(n) for n in num_neighbors]
-        if not self.num_neighbors or any(n == 0 or n < -1
-                                         for n in self.num_neighbors):
-            raise ValueError(f"num_neighbors must be a non-empty list of "
-                             f"positive fan-outs or -1, got {num_neighbors!r}")
-        if item_neighbors == 0 or item_neighbors < -1:
-            raise ValueError(f"item_neighbors must be a positive fan-out or "
-                             f"-1, got {item_neighbors!r}")
         self.item_neighbors = int(item_neighbors)
         self.num_users, self.num_items = dataset.num_users, dataset.num_items
         self.use_edges(dataset.train_edge_index)
