@@ -247,6 +247,16 @@ def metric_rows_table(results: Dict[str, Dict[str, Any]], keys: Sequence[str]) -
     return format_table(rows, ["metric"] + [f"{s}@{c}" for s in splits for c in cuts])
 
 
+def _same_lists(results: Dict[str, Dict[str, Any]], keys: Sequence[str]) -> bool:
+    r"""Whether the validation and test results agree on every key in
+    :obj:`keys` -- true of the list-level (beyond-accuracy) measures when
+    both splits evaluate the same users, since under the MMRec protocol
+    both rank the same lists (only training items are masked)."""
+    valid, test = results.get("valid"), results.get("test")
+    return bool(valid) and bool(test) and set(results) == {"valid", "test"} \
+        and all(valid.get(k) == test.get(k) for k in keys)
+
+
 def grouped_metrics_tables(results: Dict[str, Dict[str, Any]]) -> str:
     r"""Every ``metric@k`` of ``{'valid': {...}, 'test': {...}}`` in up to
     three tables (accuracy, beyond-accuracy, cold-start; see
@@ -257,8 +267,14 @@ def grouped_metrics_tables(results: Dict[str, Dict[str, Any]]) -> str:
     parts = []
     for group, title in GROUP_TITLES.items():
         mine = [k for k in keys if metric_group(k) == group]
-        if mine:
-            parts.append(f"{title}:\n{metric_rows_table(results, mine)}")
+        if not mine:
+            continue
+        shown = results
+        if group == "beyond" and _same_lists(results, mine):
+            # Validation and test rank the same lists (only training items
+            # are masked), so one column set says it all.
+            shown = {"valid=test": results["valid"]}
+        parts.append(f"{title}:\n{metric_rows_table(shown, mine)}")
     notes = dict.fromkeys(str(r["cold_note"]) for r in results.values()
                           if r and r.get("cold_note"))
     parts += [f"cold-start: {n}" for n in notes]

@@ -155,6 +155,11 @@ def test_grouped_metrics_tables_split_accuracy_beyond_and_cold():
     assert beyond.startswith("beyond accuracy")
     assert beyond.splitlines()[3].split() == ["coverage", "0.5000", "0.7500"]
     assert note == "cold-start: ID-only model: no cold-item scores"
+    # equal list-level measures (the same lists ranked) share one column set
+    res["test"]["coverage@20"] = 0.5
+    beyond = grouped_metrics_tables(res).split("\n\n")[1]
+    assert beyond.splitlines()[1].split() == ["metric", "valid=test@20"]
+    assert beyond.splitlines()[3].split() == ["coverage", "0.5000"]
     res = {"test": {"recall@20": 0.5, "recall@5": 0.25, "ndcg@20": 0.5,
                     "cold_recall@20": 0.125}}
     acc, cold = grouped_metrics_tables(res).split("\n\n")
