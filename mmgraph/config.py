@@ -191,6 +191,31 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def grid_values(value: Any, list_valued: bool) -> Optional[List[Any]]:
+    r"""The values a grid takes for a setting given :obj:`value`, or
+    :obj:`None` when :obj:`value` is one value.
+
+    A list is a grid axis, except for a setting whose own value is a list
+    (:obj:`list_valued`: ``topk``, ``metrics``, ``num_neighbors``, a model's
+    list-valued argument): there only a list of lists is an axis (a grid
+    over fan-outs ``[[10, 10], [5, 5]]``). The grid expansion
+    (:func:`mmgraph.experiment.resolve.expand_grid`) and the CLI's value
+    checks both use this rule."""
+    if not isinstance(value, list):
+        return None
+    if not list_valued:
+        return value
+    if value and all(isinstance(v, list) for v in value):
+        return value
+    return None
+
+
+def list_valued_train_keys() -> frozenset:
+    r"""The :class:`TrainConfig` settings whose value is itself a list."""
+    return frozenset(k for k, v in TrainConfig().to_dict().items()
+                     if isinstance(v, (list, tuple)))
+
+
 @dataclass
 class ObjectiveConfig:
     r"""Which training objective, with its keywords.

@@ -59,6 +59,24 @@ def test_grid_expansion_and_list_defaults_are_not_axes():
     # metrics/topk are lists by default: never grid axes.
     single = resolve_config("lightgcn")
     assert len(list(expand_grid(single, "lightgcn"))) == 1
+    one = resolve_config("lightgcn", overrides={"num_neighbors": [5, 5]})
+    assert [p for p, _ in expand_grid(one, "lightgcn")] == [{}]
+
+
+def test_a_list_of_lists_is_a_grid_over_a_list_valued_setting():
+    # The grid and the CLI's value checks share one rule: a list of lists
+    # of fan-outs is an axis (each point a valid fan-out list), and every
+    # value of that axis is checked.
+    from mmgraph.cli.values import check_train_values
+    grid = {"num_neighbors": [[10, 10], [5, 5]]}
+    cfg = resolve_config("lightgcn", overrides=grid)
+    points = [(p, c["train"]["num_neighbors"])
+              for p, c in expand_grid(cfg, "lightgcn")]
+    assert points == [({"train.num_neighbors": [10, 10]}, [10, 10]),
+                      ({"train.num_neighbors": [5, 5]}, [5, 5])]
+    check_train_values(grid)
+    with pytest.raises(ConfigError, match=r"num_neighbors.*\[5, 0\]"):
+        check_train_values({"num_neighbors": [[10, 10], [5, 0]]})
 
 
 def test_published_grid_is_used_with_use_grid():

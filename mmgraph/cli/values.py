@@ -14,7 +14,8 @@ import argparse
 import math
 from typing import Any, Dict, Iterable, List
 
-from mmgraph.config import ConfigError, check_train_value
+from mmgraph.config import (ConfigError, check_train_value, grid_values,
+                             list_valued_train_keys)
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
            "fraction", "seed_list", "separator", "name", "check_train_values",
@@ -105,16 +106,9 @@ def name(text: str) -> str:
 
 
 def _axis_values(key: str, value: Any) -> Iterable[Any]:
-    # A list is a grid axis except for the keys whose value is a list (their
-    # TrainConfig default is one: topk, metrics, num_neighbors), as in
-    # mmgraph.experiment.resolve.expand_grid.
-    from mmgraph.config import TrainConfig
-    list_valued = isinstance(TrainConfig().to_dict().get(key), (list, tuple))
-    if isinstance(value, list) and not list_valued:
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
-        return value  # a grid over lists
-    return [value]
+    # The values of a grid axis, or the one value (the rule of expand_grid).
+    values = grid_values(value, key in list_valued_train_keys())
+    return [value] if values is None else values
 
 
 def check_train_values(overrides: Dict[str, Any], option: str = "--set") -> None:

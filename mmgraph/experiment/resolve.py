@@ -25,7 +25,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
 
-from mmgraph.config import ConfigError, TrainConfig
+from mmgraph.config import (ConfigError, TrainConfig, grid_values,
+                             list_valued_train_keys)
 from mmgraph.errors import did_you_mean
 from mmgraph.models.registry import MODELS
 from mmgraph.train.objectives.base import (OBJECTIVES,
@@ -246,8 +247,7 @@ def resolve_config(model: str, config_file: Optional[str] = None,
 
 
 def _list_default_keys(model: str, objective: str) -> set:
-    keys = {("train", k) for k, v in TrainConfig().to_dict().items()
-            if isinstance(v, (list, tuple))}
+    keys = {("train", k) for k in list_valued_train_keys()}
     keys |= {("model", k) for k, v in MODELS.defaults(model).items()
              if isinstance(v, (list, tuple))}
     keys |= {("objective", k) for k, v in OBJECTIVES.defaults(objective).items()
@@ -259,16 +259,16 @@ def expand_grid(config: Dict[str, Dict[str, Any]], model: str
                 ) -> Iterator[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
     r"""Yields ``(point, config)`` for every combination of list values.
 
-    Keys whose code default is itself a list (``metrics``, ``topk``) are
-    never grid axes."""
+    Keys whose code default is itself a list (``metrics``, ``topk``,
+    ``num_neighbors``) are grid axes only when given a list of lists
+    (:func:`~mmgraph.config.grid_values`)."""
     list_defaults = _list_default_keys(model, config["train"]["objective"])
     axes: List[Tuple[str, str, List[Any]]] = []
     for section in SECTIONS:
         for key, value in config[section].items():
-            if (section, key) in list_defaults:
-                continue
-            if isinstance(value, list):
-                axes.append((section, key, value))
+            values = grid_values(value, (section, key) in list_defaults)
+            if values is not None:
+                axes.append((section, key, values))
     if not axes:
         yield {}, config
         return
