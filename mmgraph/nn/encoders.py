@@ -149,9 +149,18 @@ def replace_feature_rows(table: Tensor, new: Tensor,
     if pristine is None:
         table.copy_(new)
         return
-    changed = (pristine != new.to(pristine.dtype)).any(-1)
-    table[changed] = new[changed]
+    write_changed_rows(table, pristine, new)
     pristine.copy_(new.to(pristine.dtype))
+
+
+@torch.no_grad()
+def write_changed_rows(table: Tensor, pristine: Tensor, new: Tensor) -> None:
+    r"""Writes into a trainable ``table`` the rows of ``new`` that differ
+    from its ``pristine`` copy, keeping the trained rows of the others (the
+    rule of :func:`replace_feature_rows` and
+    :meth:`ModalityEncoders.replace_features`)."""
+    changed = (pristine != new.to(pristine.dtype)).any(-1)
+    table[changed] = new[changed].to(table.dtype)
 
 
 class ModalityEncoders(Module):
@@ -271,8 +280,7 @@ class ModalityEncoders(Module):
             if not self.train_features:
                 setattr(self, f'feat_{m}', new)
                 continue
-            changed = (getattr(self, f'raw_{m}') != new).any(-1)
-            table[changed] = new[changed]
+            write_changed_rows(table, getattr(self, f'raw_{m}'), new)
             setattr(self, f'raw_{m}', new)
 
     def features(self) -> Dict[str, Tensor]:
