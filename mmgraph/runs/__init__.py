@@ -11,7 +11,7 @@ r"""Run folders: the one package that knows their files.
 """
 from mmgraph.runs.folder import (CHECKPOINT, CURVE_FILE, GRID_FILE,
                                  IDENTITY_FILE, LOCK_FILE, REQUEST_FILE,
-                                 RESULTS, RESUMABLE_CHANGES, RUN_FILES,
+                                 RESULTS, RESUME_FILE, RESUMABLE_CHANGES, RUN_FILES,
                                  SEARCH_FILE, STUDY_FILE, TOPK_FILE,
                                  TRIALS_DIR, UNLEARN_FILE, RunFolder,
                                  RunFolderWriter, locked)
@@ -21,7 +21,8 @@ from mmgraph.runs.unlearn import check_unlearn_out, unlearn_run
 
 __all__ = ["RunFolder", "RunFolderWriter", "locked", "load_run",
            "run_dir_of_best", "train_run", "unlearn_run", "check_data",
-           "check_unlearn_out", "dataset_spec", "CHECKPOINT", "RESULTS",
+           "check_unlearn_out", "dataset_spec", "CHECKPOINT", "RESUME_FILE",
+           "RESULTS",
            "TOPK_FILE", "CURVE_FILE", "GRID_FILE", "REQUEST_FILE",
            "IDENTITY_FILE", "UNLEARN_FILE", "LOCK_FILE", "SEARCH_FILE",
            "STUDY_FILE", "TRIALS_DIR", "RUN_FILES", "RESUMABLE_CHANGES"]

@@ -7,6 +7,9 @@ A **run folder** holds one trained (or unlearned) model::
     results.json          the results (rewritten after every epoch;
                           "finished": true once the test split is evaluated)
     checkpoint.pt         the trainer's state at the selected epoch
+    resume.pt             the trainer's state at the last epoch, while it
+                          is later than the selected one (a resumed run
+                          continues from it)
     test_topk.tsv         the selected model's top-k list per test user
     training_curve.png    loss and validation curves (with matplotlib)
     unlearn_request.json  the forget requests applied (unlearned runs)
@@ -19,8 +22,10 @@ leaves either the previous or the new version of each file.
 
 :meth:`RunFolder.callbacks` makes a :class:`~mmgraph.train.Trainer` write
 the folder (``results.json`` every epoch, the checkpoint on every
-improvement, top-k and curve at the end) and resume from it: a run killed
-and restarted with ``resume=True`` ends exactly as the uninterrupted run.
+improvement, the resume state on every other epoch, top-k and curve at the
+end) and resume from it: a run killed and restarted with ``resume=True``
+continues from its last finished epoch and ends exactly as the
+uninterrupted run.
 """
 from __future__ import annotations
 
@@ -47,7 +52,8 @@ from mmgraph.train.trainer import Trainer
 from mmgraph.unlearn import (ForgetRequest, requests_from_dict,
                              requests_to_dict)
 
-__all__ = ["RunFolder", "RunFolderWriter", "CHECKPOINT", "RESULTS",
+__all__ = ["RunFolder", "RunFolderWriter", "CHECKPOINT", "RESUME_FILE",
+           "RESULTS",
            "TOPK_FILE", "CURVE_FILE", "GRID_FILE", "REQUEST_FILE",
            "IDENTITY_FILE", "UNLEARN_FILE", "LOCK_FILE", "SEARCH_FILE",
            "STUDY_FILE", "TRIALS_DIR", "RUN_FILES", "RESUMABLE_CHANGES",
@@ -56,6 +62,10 @@ __all__ = ["RunFolder", "RunFolderWriter", "CHECKPOINT", "RESULTS",
 log = logging.getLogger("mmgraph")
 
 CHECKPOINT = "checkpoint.pt"
+#: The trainer's state after the last epoch when that epoch did not improve
+#: (the checkpoint holds the selected one); without it a resumed run would
+#: repeat every epoch after the best one.
+RESUME_FILE = "resume.pt"
 RESULTS = "results.json"
 TOPK_FILE = "test_topk.tsv"
 CURVE_FILE = "training_curve.png"
@@ -73,7 +83,7 @@ TRIALS_DIR = "trials"
 #: What a run (or grid) folder holds: :meth:`RunFolder.clear` removes
 #: exactly these (files and sub-folders); anything else a user put there
 #: stays.
-RUN_FILES = (CHECKPOINT, RESULTS, TOPK_FILE, CURVE_FILE, GRID_FILE, "runs",
+RUN_FILES = (CHECKPOINT, RESUME_FILE, RESULTS, TOPK_FILE, CURVE_FILE, GRID_FILE, "runs",
              IDENTITY_FILE, REQUEST_FILE, UNLEARN_FILE, "gold", "finetune",
              SEARCH_FILE, STUDY_FILE, TRIALS_DIR)
 #: The folders whose lock this process holds, with their nesting depth
@@ -238,11 +248,13 @@ class RunFolder:
         return self.has_results() and \
             bool(self.read_results().get("finished"))
 
-    def load_checkpoint(self, map_location: Any = None) -> Dict[str, Any]:
-        r"""``checkpoint.pt`` (``weights_only=True``)."""
-        path = self.file(CHECKPOINT)
+    def load_checkpoint(self, map_location: Any = None,
+                        name: str = CHECKPOINT) -> Dict[str, Any]:
+        r"""``checkpoint.pt`` (or :obj:`name`, e.g. :data:`RESUME_FILE`;
+        ``weights_only=True``)."""
+        path = self.file(name)
         if not path.is_file():
-            raise RunFolderError(f"no {CHECKPOINT}", self.path)
+            raise RunFolderError(f"no {name}", self.path)
         try:
             return safe_torch_load(path, map_location=map_location)
         except Exception as e:  # noqa: BLE001 - torch raises many types
@@ -301,8 +313,15 @@ class RunFolder:
     def write_results(self, results: Dict[str, Any]) -> None:
         atomic_write_json(self.file(RESULTS), results)
 
-    def save_checkpoint(self, state: Dict[str, Any]) -> None:
-        atomic_torch_save(self.file(CHECKPOINT), state)
+    def save_checkpoint(self, state: Dict[str, Any],
+                        name: str = CHECKPOINT) -> None:
+        atomic_torch_save(self.file(name), state)
+
+    def drop_resume_state(self) -> None:
+        r"""Removes :data:`RESUME_FILE` (the checkpoint is the latest
+        state again)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.file(RESUME_FILE).unlink()
 
     def write_requests(self, requests: Sequence[ForgetRequest],
                        name: str = REQUEST_FILE) -> str:
@@ -569,15 +588,11 @@ class RunFolderWriter(Callback):
             folder.check_identity(identity, force=self.force)
             state = folder.load_checkpoint(map_location=trainer.device)
             self._check_config(state, trainer)
-            try:
-                trainer.load_state_dict(state)
-            except (RuntimeError, ValueError, KeyError, TypeError) as e:
-                first = (str(e).strip().splitlines() or [""])[0][:200]
-                raise RunFolderError(
-                    f"cannot resume from it: it does not fit this "
-                    f"{type(trainer.model).__name__} ({type(e).__name__}: "
-                    f"{first}); start a new run folder or drop --resume",
-                    folder.file(CHECKPOINT)) from None
+            self._load(trainer, state, CHECKPOINT)
+            last = self._resume_state(state, trainer)
+            if last is not None:
+                self._load(trainer, last, RESUME_FILE,
+                           best_model=state["model"])
             self.resumed = True
             log.info("resumed from %s at epoch %d (best epoch %d, %s=%.4f)",
                      folder.path, trainer.start_epoch, trainer.best_epoch,
@@ -591,7 +606,40 @@ class RunFolderWriter(Callback):
             # A callback selected a starting point (unlearning's epoch -1).
             folder.save_checkpoint(trainer.state_dict())
 
-    def _check_config(self, state: Dict[str, Any], trainer) -> None:
+    def _load(self, trainer, state: Dict[str, Any], name: str,
+              **kwargs: Any) -> None:
+        try:
+            trainer.load_state_dict(state, **kwargs)
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise RunFolderError(
+                f"cannot resume from it: it does not fit this "
+                f"{type(trainer.model).__name__} ({type(e).__name__}: "
+                f"{first}); start a new run folder or drop --resume",
+                self.folder.file(name)) from None
+
+    def _resume_state(self, checkpoint: Dict[str, Any], trainer
+                      ) -> Optional[Dict[str, Any]]:
+        # resume.pt continues the run only if it is later than the
+        # checkpoint and selected the checkpoint's epoch; one left behind by
+        # a kill between the two writes of an improving epoch is older.
+        folder = self.folder
+        if not folder.file(RESUME_FILE).is_file():
+            return None
+        last = folder.load_checkpoint(trainer.device, name=RESUME_FILE)
+        self._check_config(last, trainer, RESUME_FILE)
+        if int(last["epoch"]) <= int(checkpoint["epoch"]):
+            return None
+        if int(last["best_epoch"]) != int(checkpoint["epoch"]):
+            raise RunFolderError(
+                f"selected epoch {last['best_epoch']} but {CHECKPOINT} holds "
+                f"epoch {checkpoint['epoch']}: the two files are not of one "
+                f"run; delete {RESUME_FILE} to resume from {CHECKPOINT}",
+                folder.file(RESUME_FILE))
+        return last
+
+    def _check_config(self, state: Dict[str, Any], trainer,
+                      name: str = CHECKPOINT) -> None:
         # Only the epoch budget may change: extending a finished run is a
         # resume too; anything else would mix two experiments.
         saved = {k: v for k, v in state.get("config", {}).items()
@@ -609,7 +657,7 @@ class RunFolderWriter(Callback):
                 f"was written with another training setting (differs in "
                 f"{', '.join(changed)}); only epochs may change on --resume: "
                 f"start a new run folder (another --out) or drop --resume",
-                self.folder.file(CHECKPOINT))
+                self.folder.file(name))
 
     def on_epoch_end(self, trainer, epoch: int,
                      record: Dict[str, Any]) -> None:
@@ -617,12 +665,19 @@ class RunFolderWriter(Callback):
             return
         if record.get("improved"):
             self.folder.save_checkpoint(trainer.state_dict())
+            self.folder.drop_resume_state()
+        elif self.resume is not False:  # False: a run never resumed (unlearning)
+            self.folder.save_checkpoint(trainer.state_dict(), RESUME_FILE)
         self.folder.write_results(trainer.results(final=False))
 
     def on_fit_end(self, trainer, results: Dict[str, Any]) -> None:
         if not is_main_process():
             return
         self.folder.write_results(results)
+        if trainer.stop_reason != "max_epochs":
+            # Stopped for good (early stopping); a run that reached its
+            # epoch budget keeps the state to be extended from.
+            self.folder.drop_resume_state()
         self.folder.write_topk(trainer.model, trainer.evaluator,
                                trainer.dataset,
                                self.top_k or trainer.config.top_k_file)

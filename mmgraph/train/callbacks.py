@@ -96,9 +96,17 @@ class EarlyStopping(Callback):
         self.patience = int(patience)
         self.bad_epochs = 0
 
+    def on_epoch_start(self, trainer, epoch: int) -> None:
+        # A run resumed from the state saved at its stopping epoch stops
+        # here, as the uninterrupted run did.
+        self._check(trainer)
+
     def on_epoch_end(self, trainer, epoch: int,
                      record: Dict[str, Any]) -> None:
         self.bad_epochs = 0 if record.get("improved") else self.bad_epochs + 1
+        self._check(trainer)
+
+    def _check(self, trainer) -> None:
         if self.bad_epochs > self.patience:
             trainer.should_stop = True
             trainer.stop_reason = "early_stopping"

@@ -249,10 +249,13 @@ class Trainer:
             "config": self.config.to_dict(),
         }
 
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: Dict[str, Any],
+                        best_model: Optional[Dict[str, Tensor]] = None
+                        ) -> None:
         r"""Restores :meth:`state_dict`; the next epoch is ``state['epoch']
-        + 1``. A state saved at its best epoch is also the selected
-        model."""
+        + 1``. A state saved at its best epoch is also the selected model;
+        a later one takes the selected epoch's weights from
+        :obj:`best_model` (the model state saved at ``state['best_epoch']``)."""
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -266,8 +269,10 @@ class Trainer:
         for cb, cb_state in zip(self.callbacks, state.get("callbacks") or []):
             cb.load_state_dict(cb_state)
         if int(state["epoch"]) == self.best_epoch:
+            best_model = state["model"]
+        if best_model is not None:
             self._best_state = {k: v.detach().clone()
-                                for k, v in state["model"].items()}
+                                for k, v in best_model.items()}
         torch.set_rng_state(state["rng_state"])
 
     def mark_best(self, record: Dict[str, Any]) -> None:
@@ -433,6 +438,8 @@ class Trainer:
                 break
             for cb in self.callbacks:
                 cb.on_epoch_start(self, epoch)
+            if self.should_stop:
+                break
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
             t1 = time.perf_counter()

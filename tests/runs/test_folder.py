@@ -10,7 +10,7 @@ from mmgraph.config import TrainConfig
 from mmgraph.errors import RunFolderError
 from mmgraph.models import create_model
 from mmgraph.runs import (CHECKPOINT, GRID_FILE, IDENTITY_FILE, LOCK_FILE,
-                          RESULTS, RunFolder, load_run, run_dir_of_best,
+                          RESULTS, RESUME_FILE, RunFolder, load_run, run_dir_of_best,
                           train_run)
 from mmgraph.train import Trainer
 
@@ -316,3 +316,118 @@ def test_checkpoint_written_before_a_setting_existed_resumes(tiny_dataset,
     with pytest.raises(RunFolderError, match="item_neighbors"):
         train_run("mf", tiny_dataset, _resolved(epochs=4, item_neighbors=3),
                   out, resume=True, show_progress=False)
+
+
+def _scripted(trainer, monkeypatch, scores, crash_at=None):
+    # Validation recall@20 follows `scores`; training raises
+    # KeyboardInterrupt (a kill) at epoch `crash_at`; returns the list of
+    # epochs trained.
+    from tests.train.test_trainer import fake_valid_scores
+    fake_valid_scores(trainer, monkeypatch, scores)
+    trained, original = [], trainer.train_epoch
+
+    def train_epoch(epoch):
+        if epoch == crash_at:
+            raise KeyboardInterrupt
+        trained.append(epoch)
+        return original(epoch)
+
+    monkeypatch.setattr(trainer, "train_epoch", train_epoch)
+    return trained
+
+
+def _trainer(dataset, out, **kw):
+    return Trainer(create_model("lightgcn", dataset), dataset,
+                   _cfg(**{"epochs": 6, "patience": 100, **kw}),
+                   callbacks=RunFolder(out).callbacks(), show_progress=False)
+
+
+def test_resume_continues_from_the_last_epoch_not_the_best(
+        tiny_dataset, tmp_path, monkeypatch, single_thread):
+    # Best at epoch 1; killed in epoch 4, after epochs 2-3 brought nothing:
+    # the resumed run trains epochs 4-5 only (the checkpoint alone would
+    # repeat 2-3) and ends exactly as the uninterrupted run.
+    scores = [0.1, 0.3, 0.2, 0.2, 0.2, 0.2]
+    full_trainer = _trainer(tiny_dataset, tmp_path / "full")
+    _scripted(full_trainer, monkeypatch, scores)
+    full = full_trainer.fit()
+
+    cut = _trainer(tiny_dataset, tmp_path / "cut")
+    _scripted(cut, monkeypatch, scores, crash_at=4)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    folder = RunFolder(tmp_path / "cut")
+    assert folder.load_checkpoint()["epoch"] == 1
+    assert folder.load_checkpoint(name=RESUME_FILE)["epoch"] == 3
+
+    resumed = _trainer(tiny_dataset, tmp_path / "cut")
+    trained = _scripted(resumed, monkeypatch, scores[4:])
+    res = resumed.fit(resume=True)
+    assert trained == [4, 5]
+    assert res["best_epoch"] == full["best_epoch"] == 1
+    assert res["test"] == full["test"]
+    assert [h["loss"] for h in res["history"]] == \
+        [h["loss"] for h in full["history"]]
+    # the run reached its epoch budget: it keeps the state to extend from
+    assert folder.file(RESUME_FILE).is_file() and \
+        res["stopped_by"] == "max_epochs"
+
+
+def test_a_run_killed_after_its_stopping_epoch_stops_on_resume(
+        tiny_dataset, tmp_path, monkeypatch):
+    # patience 1: epochs 1 and 2 bring nothing, so epoch 2 stops the run;
+    # a kill before the test evaluation leaves resume.pt at epoch 2, and
+    # the resumed run trains nothing more.
+    out = tmp_path / "run"
+    cut = _trainer(tiny_dataset, out, patience=1)
+    _scripted(cut, monkeypatch, [0.3, 0.1, 0.1, 0.1])
+    monkeypatch.setattr(cut, "finish", lambda *a: (_ for _ in ()).throw(
+        KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    resumed = _trainer(tiny_dataset, out, patience=1)
+    trained = _scripted(resumed, monkeypatch, [])
+    res = resumed.fit(resume=True)
+    assert trained == [] and res["epochs"] == 3
+    assert res["stopped_by"] == "early_stopping" and res["best_epoch"] == 0
+    # stopped for good: the resume state is gone, the checkpoint stays
+    assert not (out / RESUME_FILE).exists() and (out / CHECKPOINT).is_file()
+
+
+def test_a_resume_state_of_another_selection_is_refused_a_stale_one_ignored(
+        tiny_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    cut = _trainer(tiny_dataset, out)
+    _scripted(cut, monkeypatch, [0.1, 0.3, 0.2, 0.2], crash_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+    folder = RunFolder(out)
+    last = folder.load_checkpoint(name=RESUME_FILE)
+    # resume.pt claims another selected epoch than checkpoint.pt holds
+    folder.save_checkpoint({**last, "best_epoch": 0}, RESUME_FILE)
+    with pytest.raises(RunFolderError, match="resume.pt.*selected epoch 0"):
+        _trainer(tiny_dataset, out).fit(resume=True)
+    # one older than the checkpoint (a kill between the two writes of an
+    # improving epoch) is ignored: the run resumes after the checkpoint
+    folder.save_checkpoint({**last, "epoch": 0}, RESUME_FILE)
+    resumed = _trainer(tiny_dataset, out, epochs=3)
+    trained = _scripted(resumed, monkeypatch, [0.2])
+    resumed.fit(resume=True)
+    assert trained == [2]
+
+
+def test_unlearning_writer_keeps_no_resume_state(tiny_dataset, tmp_path,
+                                                monkeypatch):
+    # callbacks(resume=False): a run that is never resumed writes no
+    # resume.pt, even at epochs that do not improve.
+    out = tmp_path / "run"
+    trainer = Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                      _cfg(epochs=3, patience=100),
+                      callbacks=RunFolder(out).callbacks(resume=False),
+                      show_progress=False)
+    seen = []
+    monkeypatch.setattr(RunFolder, "save_checkpoint",
+                        lambda self, state, name=CHECKPOINT: seen.append(name))
+    _scripted(trainer, monkeypatch, [0.3, 0.1, 0.1])
+    trainer.fit()
+    assert seen == [CHECKPOINT]
