@@ -63,20 +63,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     search_s = time.perf_counter() - t0
     metric = grid["valid_metric"]
     gbest, sbest = grid["best"], found["best"]
+    grid_runs = run_seconds(out / "grid" / "runs")
+    search_runs = run_seconds(out / args.sampler / "trials")
     print(f"{args.model} on {dataset.name} ({dataset.num_users} users, "
           f"{dataset.num_items} items), overrides {overrides or 'none'}")
     print(f"{'':24s} {'runs':>5s} {'best valid ' + metric:>22s} "
-          f"{'its test ' + metric:>20s} {'wall s':>8s}")
+          f"{'its test ' + metric:>20s} {'runs s':>8s} {'this call s':>11s}")
     print(f"{'grid':24s} {len(grid['points']):5d} "
           f"{gbest['valid'][metric][0]:22.4f} {gbest['test'][metric][0]:20.4f}"
-          f" {grid_s:8.0f}")
+          f" {grid_runs:8.0f} {grid_s:11.0f}")
     print(f"{args.sampler + f' ({args.trials} trials)':24s} "
           f"{len(found['trials']):5d} {sbest['valid'][metric]:22.4f} "
-          f"{sbest['test'][metric]:20.4f} {search_s:8.0f}")
+          f"{sbest['test'][metric]:20.4f} {search_runs:8.0f} {search_s:11.0f}")
     print(f"grid best: {gbest['point']}")
     print(f"{args.sampler} best: {sbest['point']}")
-    print("(wall s of a resumed folder counts only what this call trained)")
+    print("(runs s: the training and validation seconds every run recorded "
+          "per epoch,\n summed, resumed parts included; this call s: only "
+          "what this call trained)")
     return 0
+
+
+def run_seconds(folder: Path) -> float:
+    r"""The seconds of training and validation the finished runs under
+    :obj:`folder` recorded epoch by epoch (``train_seconds`` +
+    ``eval_seconds`` of every ``history`` entry of each ``results.json``),
+    summed: unlike a run's ``wall_seconds``, this survives resumes."""
+    import json
+    total = 0.0
+    for f in sorted(folder.glob("*/results.json")):
+        results = json.loads(f.read_text(encoding="utf-8"))
+        if results.get("finished"):
+            total += sum(float(h.get("train_seconds", 0.0)) +
+                         float(h.get("eval_seconds", 0.0))
+                         for h in results.get("history", []))
+    return total
 
 
 if __name__ == "__main__":
