@@ -87,7 +87,7 @@ def run_seconds(folder: Path) -> float:
     r"""The seconds of training and validation the finished runs under
     :obj:`folder` recorded epoch by epoch (``train_seconds`` +
     ``eval_seconds`` of every ``history`` entry of each ``results.json``),
-    summed: unlike a run's ``wall_seconds``, this survives resumes."""
+    summed: the compute of the histories kept, whichever calls made them."""
     import json
     total = 0.0
     for f in sorted(folder.glob("*/results.json")):

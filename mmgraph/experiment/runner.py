@@ -337,8 +337,8 @@ def run_record(spec: RunSpec) -> Optional[Dict[str, Any]]:
         "best_epoch": res["best_epoch"], "epochs": res["epochs"],
         "seconds_per_epoch": res.get("seconds_per_epoch", float("nan")),
         "seconds_per_eval": res.get("seconds_per_eval", float("nan")),
-        # Sum over the recorded epochs (robust to a resumed run, whose
-        # wall_seconds covers only the time after resuming).
+        # Sum over the recorded epochs: the compute of the history kept
+        # (wall_seconds also counts epochs a resume from the best repeated).
         "total_seconds": elapsed,
         "peak_rss_mb": bench.get("peak_rss_mb", float("nan")),
         "base_rss_mb": bench.get("base_rss_mb", float("nan")),

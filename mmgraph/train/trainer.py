@@ -186,6 +186,10 @@ class Trainer:
         #: epoch's callbacks.
         self.valid_embeddings = None
         self._best_state: Optional[Dict[str, Tensor]] = None
+        # Wall seconds of the fit calls before a resume, and the start of
+        # this one: a resumed run's wall_seconds covers all of its calls.
+        self._prior_seconds = 0.0
+        self._fit_start: Optional[float] = None
 
     def _with_defaults(self, callbacks: List[Callback]) -> List[Callback]:
         roles = {cb.role for cb in callbacks}
@@ -247,6 +251,9 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng_state": torch.get_rng_state(),
             "config": self.config.to_dict(),
+            "wall_seconds": self._prior_seconds + (
+                0.0 if self._fit_start is None
+                else time.perf_counter() - self._fit_start),
         }
 
     def load_state_dict(self, state: Dict[str, Any],
@@ -274,6 +281,10 @@ class Trainer:
             self._best_state = {k: v.detach().clone()
                                 for k, v in best_model.items()}
         torch.set_rng_state(state["rng_state"])
+        # (a state from before wall_seconds was saved: its epochs' seconds)
+        self._prior_seconds = float(state.get("wall_seconds", sum(
+            h.get("train_seconds", 0.0) + h.get("eval_seconds", 0.0)
+            for h in self.history)))
 
     def mark_best(self, record: Dict[str, Any]) -> None:
         r"""Selects the current model (the epoch of ``record``): keeps a copy
@@ -430,7 +441,7 @@ class Trainer:
                 # masks.
                 torch.manual_seed(c.seed + rank())
         self.configure_optimizers()
-        start_time = time.perf_counter()
+        start_time = self._fit_start = time.perf_counter()
         for cb in self.callbacks:
             cb.on_fit_start(self)
         for epoch in range(self.start_epoch, c.epochs):
@@ -514,5 +525,6 @@ class Trainer:
         if final:
             results["epochs"] = len(self.history)
             results["stopped_by"] = self.stop_reason
-            results["wall_seconds"] = seconds
+            # every fit call of this run, the ones before a resume included
+            results["wall_seconds"] = self._prior_seconds + seconds
         return results

@@ -368,6 +368,9 @@ def test_resume_continues_from_the_last_epoch_not_the_best(
     assert res["test"] == full["test"]
     assert [h["loss"] for h in res["history"]] == \
         [h["loss"] for h in full["history"]]
+    # wall_seconds covers both calls, not only the resumed one
+    assert res["wall_seconds"] >= sum(h["train_seconds"] + h["eval_seconds"]
+                                      for h in res["history"])
     # the run reached its epoch budget: it keeps the state to extend from
     assert folder.file(RESUME_FILE).is_file() and \
         res["stopped_by"] == "max_epochs"
