@@ -89,13 +89,12 @@ def run_seconds(folder: Path) -> float:
     ``eval_seconds`` of every ``history`` entry of each ``results.json``),
     summed: the compute of the histories kept, whichever calls made them."""
     import json
+    from mmgraph.train.trainer import epoch_seconds
     total = 0.0
     for f in sorted(folder.glob("*/results.json")):
         results = json.loads(f.read_text(encoding="utf-8"))
         if results.get("finished"):
-            total += sum(float(h.get("train_seconds", 0.0)) +
-                         float(h.get("eval_seconds", 0.0))
-                         for h in results.get("history", []))
+            total += sum(epoch_seconds(h) for h in results.get("history", []))
     return total
 
 

@@ -22,6 +22,7 @@ from mmgraph.experiment.resolve import resolve_config
 from mmgraph.io import atomic_write_json
 from mmgraph.runs import CHECKPOINT, RESULTS
 from mmgraph.runs.folder import added_at_default, flatten_dict
+from mmgraph.train.trainer import epoch_seconds
 
 
 def _read_json(path: Path) -> Optional[Dict[str, Any]]:
@@ -322,7 +323,7 @@ def run_record(spec: RunSpec) -> Optional[Dict[str, Any]]:
     elapsed = 0.0
     curve = []
     for h in res.get("history") or []:
-        elapsed += h.get("train_seconds", 0.0) + h.get("eval_seconds", 0.0)
+        elapsed += epoch_seconds(h)
         curve.append({"epoch": h["epoch"], "loss": h.get("loss"),
                       "valid": h["valid"].get(metric), "seconds": elapsed})
     return {

@@ -57,6 +57,13 @@ def _merge_config(model, config: Union[TrainConfig, Dict[str, Any], None]
     return TrainConfig(**{**defaults, **dict(config or {})})
 
 
+def epoch_seconds(record: Dict[str, Any]) -> float:
+    r"""The training plus validation seconds a ``history`` record of
+    :meth:`Trainer.fit` logged for its epoch (0 for what it lacks)."""
+    return float(record.get("train_seconds", 0.0)) + \
+        float(record.get("eval_seconds", 0.0))
+
+
 class Trainer:
     r"""Trains a :class:`~mmgraph.models.Recommender` with model selection
     on the validation split, then evaluates the test split **once**, on the
@@ -283,8 +290,7 @@ class Trainer:
         torch.set_rng_state(state["rng_state"])
         # (a state from before wall_seconds was saved: its epochs' seconds)
         self._prior_seconds = float(state.get("wall_seconds", sum(
-            h.get("train_seconds", 0.0) + h.get("eval_seconds", 0.0)
-            for h in self.history)))
+            epoch_seconds(h) for h in self.history)))
 
     def mark_best(self, record: Dict[str, Any]) -> None:
         r"""Selects the current model (the epoch of ``record``): keeps a copy
