@@ -626,7 +626,13 @@ class RunFolderWriter(Callback):
         folder = self.folder
         if not folder.file(RESUME_FILE).is_file():
             return None
-        last = folder.load_checkpoint(trainer.device, name=RESUME_FILE)
+        try:
+            last = folder.load_checkpoint(trainer.device, name=RESUME_FILE)
+        except RunFolderError as e:
+            raise RunFolderError(
+                f"{e.reason}; delete {RESUME_FILE} to resume from "
+                f"{CHECKPOINT} (its epochs after the best one are trained "
+                f"again)", e.path) from None
         self._check_config(last, trainer, RESUME_FILE)
         if int(last["epoch"]) <= int(checkpoint["epoch"]):
             return None

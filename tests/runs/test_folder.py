@@ -410,6 +410,11 @@ def test_a_resume_state_of_another_selection_is_refused_a_stale_one_ignored(
     folder.save_checkpoint({**last, "best_epoch": 0}, RESUME_FILE)
     with pytest.raises(RunFolderError, match="resume.pt.*selected epoch 0"):
         _trainer(tiny_dataset, out).fit(resume=True)
+    # a corrupt one is refused with the way out
+    folder.file(RESUME_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(RunFolderError,
+                       match=r"resume.pt: cannot be read.*delete resume.pt"):
+        _trainer(tiny_dataset, out).fit(resume=True)
     # one older than the checkpoint (a kill between the two writes of an
     # improving epoch) is ignored: the run resumes after the checkpoint
     folder.save_checkpoint({**last, "epoch": 0}, RESUME_FILE)
