@@ -36,7 +36,7 @@ QUICK_DEFAULTS: Dict[str, Any] = {
 }
 SUITE_KEYS = ("name", "description", "data_root", "raw_root", "datasets",
               "models", "objectives", "seeds", "train", "overrides", "quick",
-              "grid")
+              "grid", "extends")
 
 
 
@@ -50,6 +50,45 @@ def _merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _read_suite(path: Path, seen: Sequence[Path] = ()) -> Dict[str, Any]:
+    r"""One suite file's mapping, with its ``extends:`` chain merged under it.
+
+    ``extends: base.yaml`` (relative to the extending file) reads that suite
+    first and merges this file over it (:func:`_merge`: mappings merge, lists
+    and scalars replace), so a variant such as a capped-epoch run of a suite
+    names only what differs and cannot drift from its base.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        where = f" (extended by {seen[-1]})" if seen else ""
+        raise ExperimentError(f"{path}: suite file not found{where}") \
+            from None
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ExperimentError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - set(SUITE_KEYS))
+    if unknown:
+        raise ExperimentError(
+            f"{path}: unknown key(s) {unknown}; valid: "
+            f"{sorted(SUITE_KEYS)}.{did_you_mean(unknown[0], SUITE_KEYS)}")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ExperimentError(f"{path}: 'extends' must be the path of one "
+                              f"suite file, got {parent!r}")
+    parent_path = (path.parent / parent).resolve()
+    chain = [*seen, path.resolve()]
+    if parent_path in chain:
+        raise ExperimentError(
+            f"{path}: 'extends' loops: "
+            f"{' -> '.join(str(p) for p in [*chain, parent_path])}")
+    return _merge(_read_suite(parent_path, chain), raw)
 
 
 def _as_list(value: Any, where: str) -> list:
@@ -166,23 +205,7 @@ class Experiment:
             base (str, optional): what relative roots start from (default:
                 the current directory).
         """
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) \
-                or {}
-        except FileNotFoundError:
-            raise ExperimentError(f"{path}: suite file not found") from None
-        except yaml.YAMLError as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ExperimentError(f"{path}: not valid YAML: {first}") \
-                from None
-        if not isinstance(raw, dict):
-            raise ExperimentError(f"{path}: expected a mapping at the top "
-                                  f"level")
-        unknown = sorted(set(raw) - set(SUITE_KEYS))
-        if unknown:
-            raise ExperimentError(
-                f"{path}: unknown key(s) {unknown}; valid: "
-                f"{sorted(SUITE_KEYS)}.{did_you_mean(unknown[0], SUITE_KEYS)}")
+        raw = _read_suite(Path(path))
         if quick:
             raw = _merge(_merge(raw, QUICK_DEFAULTS), raw.get("quick") or {})
             # quick replaces the datasets rather than adding synthetic data.

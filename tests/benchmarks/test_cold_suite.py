@@ -22,3 +22,12 @@ def test_beauty_cold_suite_prepares_a_cold_start_split():
         argv += ["--" + key.replace("_", "-"), str(value)]
     args = parser.parse_args(argv)
     assert args.cold_items == 0.1 and args.seed == 999
+
+
+def test_capped_cold_suite_differs_from_its_base_only_in_epochs_and_name():
+    base = Experiment.from_yaml(ROOT / "benchmarks" / "suites" / "beauty_cold.yaml")
+    capped = Experiment.from_yaml(ROOT / "benchmarks" / "suites" / "beauty_cold_e20.yaml")
+    assert capped.train == {**base.train, "epochs": 20} and base.train["epochs"] == 1000
+    assert (capped.models, capped.datasets, capped.seeds) == \
+        (base.models, base.datasets, base.seeds)
+    assert (capped.name, base.name) == ("beauty_cold_e20", "beauty_cold")

@@ -167,6 +167,32 @@ def test_data_paths_are_resolved_and_overridable(bench, tmp_path):
             path, data_overrides=["beauty=/no/such/folder"]).prepare_data()
 
 
+def test_a_suite_extends_another_and_names_only_what_differs(tmp_path):
+    base = _suite(tmp_path)
+    (tmp_path / "sub").mkdir()
+    variant = tmp_path / "sub" / "variant.yaml"
+    variant.write_text("extends: ../tiny.yaml\nname: capped\nmodels: [lightgcn, mf]\n"
+                       "train: {epochs: 1}\noverrides:\n  mf: {emb_dim: 8}\n")
+    s = Experiment.from_yaml(variant)
+    assert s.name == "capped" and s.models == ["lightgcn", "mf"]  # lists and scalars replace
+    # mappings merge: the base's patience and batch size stay
+    assert s.train == {"epochs": 1, "patience": 10, "batch_size": 128}
+    assert s.overrides == {"lightgcn": {"n_layers": 1}, "mf": {"emb_dim": 8}}
+    assert s.seeds == [1, 2] and list(s.datasets) == ["tiny"]
+
+    variant.write_text("extends: ../missing.yaml\n")
+    with pytest.raises(ExperimentError, match=r"missing.yaml: suite file not "
+                                              r"found \(extended by .*variant"):
+        Experiment.from_yaml(variant)
+    base.write_text(base.read_text() + "extends: sub/variant.yaml\n")
+    variant.write_text("extends: ../tiny.yaml\n")
+    with pytest.raises(ExperimentError, match="'extends' loops"):
+        Experiment.from_yaml(variant)
+    variant.write_text("extends: [../tiny.yaml]\n")
+    with pytest.raises(ExperimentError, match="must be the path of one"):
+        Experiment.from_yaml(variant)
+
+
 def test_a_changed_model_default_makes_a_run_stale(bench, tmp_path,
                                                    monkeypatch):
     # The digest covers the resolved configuration, not only the suite's
