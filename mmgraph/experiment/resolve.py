@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import yaml
 
@@ -46,18 +46,22 @@ def model_config_path(model: str) -> Path:
     return CONFIG_DIR / f"{model}.yaml"
 
 
-def _read_yaml(path: Path) -> Dict[str, Any]:
+def read_yaml_mapping(path: Path, error: Type[Exception] = ConfigError,
+                      what: str = "config file") -> Dict[str, Any]:
+    r"""The top-level mapping of the YAML file ``path`` (``{}`` if empty);
+    a missing file, invalid YAML or another top-level type raises ``error``
+    in one line that names the file (``what`` says which kind it is)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{path}: not valid YAML: {first}") from None
+        raise error(f"{path}: not valid YAML: {first}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got "
-                          f"{type(data).__name__}")
+        raise error(f"{path}: expected a mapping at the top level, got "
+                    f"{type(data).__name__}")
     return data
 
 
@@ -65,7 +69,7 @@ def load_model_yaml(model: str) -> Dict[str, Any]:
     r"""The packaged YAML of ``model`` (``{}`` if it has none): its published
     ``grid`` only, since the defaults are the code's."""
     path = model_config_path(model)
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml_mapping(path) if path.exists() else {}
     extra = sorted(set(data) - {"grid"})
     if extra:
         raise ConfigError(f"{path}: unexpected section {extra[0]!r}; a "
@@ -220,7 +224,7 @@ def resolve_config(model: str, config_file: Optional[str] = None,
     packaged = load_model_yaml(model)
     sources = [(packaged, str(model_config_path(model)))]
     if config_file:
-        sources.append((_read_yaml(Path(config_file)), str(config_file)))
+        sources.append((read_yaml_mapping(Path(config_file)), str(config_file)))
 
     def objective_name() -> str:
         return resolve_objective_name(MODELS.get(model),

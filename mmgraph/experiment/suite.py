@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import yaml
-
 from mmgraph.errors import did_you_mean
-from mmgraph.experiment.resolve import expand_grid, resolve_config
+from mmgraph.experiment.resolve import (expand_grid, read_yaml_mapping,
+                                       resolve_config)
 from mmgraph.experiment.runner import (MEMORY_NOTE, ExperimentError, RunSpec,
                                        execute, run_record)
 from mmgraph.models.registry import MODELS
@@ -60,17 +59,10 @@ def _read_suite(path: Path, seen: Sequence[Path] = ()) -> Dict[str, Any]:
     and scalars replace), so a variant such as a capped-epoch run of a suite
     names only what differs and cannot drift from its base.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        where = f" (extended by {seen[-1]})" if seen else ""
-        raise ExperimentError(f"{path}: suite file not found{where}") \
-            from None
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ExperimentError(f"{path}: not valid YAML: {first}") from None
-    if not isinstance(raw, dict):
-        raise ExperimentError(f"{path}: expected a mapping at the top level")
+    if seen and not path.exists():
+        raise ExperimentError(f"{path}: suite file not found (extended by "
+                              f"{seen[-1]})")
+    raw = read_yaml_mapping(path, ExperimentError, "suite file")
     unknown = sorted(set(raw) - set(SUITE_KEYS))
     if unknown:
         raise ExperimentError(
