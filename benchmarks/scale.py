@@ -10,7 +10,9 @@ its own process (so peak memory is that model's):
 * seconds to load the folder and to build the model (graphs included),
 * seconds per training batch, measured over ``--batches`` batches after one
   warm-up batch, and the **extrapolated seconds per epoch** (per-batch time
-  times the number of batches of an epoch; said so in the table),
+  times the number of batches of an epoch; said so in the table); with
+  ``--batches 0`` one whole epoch is trained and its measured seconds
+  (``epoch_s``, wall, and ``epoch_cpu_s``) are reported too,
 * seconds for one full validation pass,
 * peak resident memory after loading, after building, after the batches and
   after the evaluation.
@@ -194,6 +196,10 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         "item_neighbors": item_neighbors}, show_progress=False)
     model.train()
     model.on_epoch_start(0)
+    whole_epoch = batches <= 0
+    n_batches = -(-ds.train_edge_index.size(1) //
+                  (trainer.config.batch_size * world_size()))
+    epoch_t, epoch_cpu = time.perf_counter(), time.process_time()
     it = iter(trainer.batches(0))
     trainer.training_step(next(it))  # warm-up
     t, cpu, done = time.perf_counter(), time.process_time(), 0
@@ -203,16 +209,22 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         done += 1
         if getattr(batch, "is_subgraph", False):
             nodes += batch.user_ids.numel() + batch.item_ids.numel()
-        if done >= batches:
+        if whole_epoch and rank() == 0 and done % 100 == 0:
+            # a whole epoch at MicroLens' shape is thousands of batches
+            print(f"  batch {done + 1}/{n_batches}, "
+                  f"{time.perf_counter() - epoch_t:.0f} s", file=sys.stderr,
+                  flush=True)
+        if not whole_epoch and done >= batches:
             break
+    if whole_epoch:  # measured, warm-up batch included
+        row["epoch_s"] = time.perf_counter() - epoch_t
+        row["epoch_cpu_s"] = time.process_time() - epoch_cpu
     if nodes:  # how much of the graph a sampled step touches
         row["subgraph_node_share"] = nodes / max(done, 1) / (
             ds.num_users + ds.num_items)
     per_batch = (time.perf_counter() - t) / max(done, 1)
     # CPU seconds too: on a shared, loaded machine the clock is noisy
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
-    n_batches = -(-ds.train_edge_index.size(1) //
-                  (trainer.config.batch_size * world_size()))
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                epoch_s_extrapolated=per_batch * n_batches,
                peak_train_gib=peak_rss_gib())
@@ -228,7 +240,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
 def table(rows: List[Dict[str, Any]]) -> str:
     cols = ["model", "mode", "procs", "threads", "load_s", "build_s",
             "batch_s", "batch_cpu_s",
-            "epoch_s_extrapolated", "eval_s", "peak_load_gib",
+            "epoch_s_extrapolated", "epoch_s", "eval_s", "peak_load_gib",
             "peak_build_gib", "peak_train_gib", "peak_eval_gib",
             "subgraph_node_share"]
     lines = ["| " + " | ".join(cols) + " |",
@@ -251,7 +263,10 @@ def main(argv=None) -> int:
         p.add_argument("--" + key.replace("_", "-"), type=int, default=None)
     p.add_argument("--min-degree", type=int, default=5)
     p.add_argument("--models", default="lightgcn")
-    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--batches", type=int, default=10,
+                   help="training batches to time after a warm-up one; 0 "
+                   "trains one whole epoch and reports its measured seconds "
+                   "(epoch_s) beside the extrapolation")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", choices=["full", "sampled"], default="full")

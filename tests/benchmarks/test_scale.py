@@ -49,3 +49,17 @@ def test_tiny_full_and_sampled_rows(scale, tmp_path, monkeypatch):
     # a sampled step touches part of the graph (its share is reported)
     assert 0 < bm3["subgraph_node_share"] <= 1
     assert "does not support sampled training" in vbpr["error"]
+
+
+@pytest.mark.slow
+def test_whole_epoch_is_measured(scale, tmp_path, monkeypatch):
+    # --batches 0 trains every batch of the epoch and reports its seconds
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    assert scale.main(["--shape", "tiny", "--users", "300", "--items", "150",
+                       "--interactions", "3000", "--batches", "0",
+                       "--models", "lightgcn", "--mode", "sampled",
+                       "--no-eval", "--out", str(tmp_path)]) == 0
+    row, = json.loads((tmp_path / "scale-sampled-p1.json").read_text())["rows"]
+    assert row["epoch_s"] > 0 and row["epoch_cpu_s"] > 0
+    assert row["batches_per_epoch"] >= 2
+    assert "epoch_s" in (tmp_path / "scale-sampled-p1.md").read_text()
