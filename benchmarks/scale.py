@@ -178,6 +178,11 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     import mmgraph
     from mmgraph.distributed import init_from_env, rank, world_size
     init_from_env("cpu")
+
+    def say(text: str) -> None:  # shown live by the parent (run_worker)
+        if rank() == 0:
+            print(f"  [{model_name}] {text}", flush=True)
+
     torch.set_num_threads(threads)
     torch.manual_seed(rank())
     row: Dict[str, Any] = {"model": model_name, "mode": mode,
@@ -186,10 +191,12 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     ds = mmgraph.load_dataset(folder, name=name)
     row["load_s"] = time.perf_counter() - t
     row["peak_load_gib"] = peak_rss_gib()
+    say(f"loaded in {row['load_s']:.0f} s")
     t = time.perf_counter()
     model = mmgraph.create_model(model_name, ds)
     row["build_s"] = time.perf_counter() - t
     row["peak_build_gib"] = peak_rss_gib()
+    say(f"built in {row['build_s']:.0f} s")
     trainer = mmgraph.Trainer(model, ds, {
         "epochs": 1, "sampled": mode == "sampled",
         "num_neighbors": list(num_neighbors),
@@ -209,11 +216,10 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         done += 1
         if getattr(batch, "is_subgraph", False):
             nodes += batch.user_ids.numel() + batch.item_ids.numel()
-        if whole_epoch and rank() == 0 and done % 100 == 0:
+        if whole_epoch and done % 100 == 0:
             # a whole epoch at MicroLens' shape is thousands of batches
-            print(f"  batch {done + 1}/{n_batches}, "
-                  f"{time.perf_counter() - epoch_t:.0f} s", file=sys.stderr,
-                  flush=True)
+            say(f"batch {done + 1}/{n_batches}, "
+                f"{time.perf_counter() - epoch_t:.0f} s")
         if not whole_epoch and done >= batches:
             break
     if whole_epoch:  # measured, warm-up batch included
@@ -230,11 +236,31 @@ def measure(folder: str, name: str, model_name: str, batches: int,
                peak_train_gib=peak_rss_gib())
     row["eval_s"] = row["peak_eval_gib"] = float("nan")
     if evaluate:
+        say("training timed; evaluating")
         t = time.perf_counter()
         trainer.evaluator.evaluate(model, "valid")
         row["eval_s"] = time.perf_counter() - t
         row["peak_eval_gib"] = peak_rss_gib()
     return row
+
+
+def run_worker(cmd: List[str], env: Dict[str, str]):
+    r"""Runs one worker; its progress lines (stdout) are shown as they
+    come, so an hour-long epoch is not silent. Returns the exit code, the
+    ``ROW`` payloads and the worker's stderr (for a failure's last line)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
+                                text=True, env=env)
+        found = []
+        for line in proc.stdout:
+            if line.startswith("ROW "):
+                found.append(line[4:])
+            else:
+                print(line, end="", file=sys.stderr, flush=True)
+        proc.wait()
+        err.seek(0)
+        return proc.returncode, found, err.read()
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
@@ -316,11 +342,9 @@ def main(argv=None) -> int:
                         "--item-neighbors", str(args.item_neighbors)] + (
                             ["--no-eval"] if args.no_eval else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        found = [ln[4:] for ln in proc.stdout.splitlines()
-                 if ln.startswith("ROW ")]
-        if proc.returncode or not found:
-            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        returncode, found, err = run_worker(cmd, env)
+        if returncode or not found:
+            tail = (err.strip().splitlines() or ["?"])[-1]
             rows.append({"model": model, "mode": args.mode,
                          "procs": args.procs, "error": tail})
         else:
