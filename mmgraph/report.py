@@ -327,8 +327,31 @@ def extra_markdown(records: Sequence[Dict[str, Any]]) -> str:
                       "score an item without interactions."}
     md = []
     for name, (headers, rows) in extra_tables(records).items():
-        md += [titles[name], "", format_table(rows, headers, markdown=True), ""]
+        title = titles[name]
+        if name == "cold":
+            title += cold_chance_levels(records)
+        md += [title, "", format_table(rows, headers, markdown=True), ""]
     return "\n".join(md)
+
+
+def cold_chance_levels(records: Sequence[Dict[str, Any]], k: int = 20) -> str:
+    r"""The expected recall@k of a random ranking on cold items, as a
+    sentence for the cold-start table: :math:`k/I` among all :math:`I`
+    items and :math:`k/C` among the :math:`C` cold items, whatever the
+    number of held-out items per user (each is in the top :math:`k` with
+    probability :math:`k/I`, resp. :math:`k/C`); empty when
+    the records do not carry the counts (runs made before they were
+    recorded) or carry more than one pair (several datasets)."""
+    pairs = {(r["test"]["num_items"], r["test"]["cold_items"])
+             for r in records if "num_items" in r["test"]
+             and "cold_items" in r["test"]}
+    if len(pairs) != 1:
+        return ""
+    (items, cold), = pairs
+    return (f" Chance level (a random ranking): about {k}/{items:,} = "
+            f"{k / items:.4f} among all items (a little more, as each "
+            f"user's training items are masked), {k}/{cold:,} = "
+            f"{min(1.0, k / cold):.4f} among the cold items.")
 
 
 def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):

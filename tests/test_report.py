@@ -138,6 +138,28 @@ def test_extra_tables_beyond_and_cold_with_id_only_models():
     assert "nan" not in md.lower() and md.count("|") > 0
     # without cold metrics in any record there is no cold table
     assert set(extra_tables([_extra_record("mf", 0, beyond)])) == {"beyond"}
+    # records without the item counts (older runs) state no chance level
+    assert "Chance level" not in md
+
+
+def test_cold_table_states_the_chance_levels():
+    from mmgraph.report import cold_chance_levels, extra_markdown
+    counts = {"num_items": 12101, "cold_items": 1210}
+    records = [_extra_record("bm3", s, {"cold_recall@20": 0.1,
+                                        "cold_among_cold_recall@20": 0.4,
+                                        **counts}) for s in (0, 1)]
+    # 20/12,101 and 20/1,210
+    assert cold_chance_levels(records) == (
+        " Chance level (a random ranking): about 20/12,101 = 0.0017 among all "
+        "items (a little more, as each user's training items are masked), "
+        "20/1,210 = 0.0165 among the cold items.")
+    assert cold_chance_levels(records, k=10).endswith("10/1,210 = 0.0083 "
+                                                      "among the cold items.")
+    assert "20/1,210 = 0.0165" in extra_markdown(records)
+    # two datasets (two pairs of counts): no single chance level to state
+    other = _extra_record("bm3", 2, {"cold_recall@20": 0.1,
+                                     "num_items": 50, "cold_items": 5})
+    assert cold_chance_levels(records + [other]) == ""
 
 
 def test_grouped_metrics_tables_split_accuracy_beyond_and_cold():

@@ -250,7 +250,9 @@ class Evaluator:
             result.update(compute_catalogue_metrics(
                 sums[pos:].view(len(topk), ds.num_items), catalogue, topk))
         if cold is not None:
+            # both counts, so a report can state the chance levels k/I, k/C
             result["cold_items"] = int(cold.numel())
+            result["num_items"] = int(ds.num_items)
             if note is not None:
                 result["cold_note"] = note
         if per_user:

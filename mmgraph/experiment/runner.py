@@ -333,7 +333,7 @@ def run_record(spec: RunSpec) -> Optional[Dict[str, Any]]:
         "point": spec.point, "point_index": spec.point_index,
         "run_dir": str(spec.run_dir), "valid_metric": metric,
         "test": {k: res["test"][k] for k in res["test"]
-                 if "@" in k or k == "cold_note"},
+                 if "@" in k or k in ("cold_note", "cold_items", "num_items")},
         "valid": {k: res["valid"][k] for k in res["valid"] if "@" in k},
         "best_epoch": res["best_epoch"], "epochs": res["epochs"],
         "seconds_per_epoch": res.get("seconds_per_epoch", float("nan")),

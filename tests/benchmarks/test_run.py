@@ -227,3 +227,27 @@ def test_a_setting_added_since_at_its_default_keeps_a_run(tmp_path):
     assert spec.state() == "done"
     spec.overrides["precision"] = "bfloat16"
     assert spec.state() == "stale"
+
+
+def test_cold_start_section_states_the_chance_levels(bench, tmp_path):
+    # A --cold-items folder: the run records keep the item counts, so the
+    # report's cold-start section states k/I and k/C (here MF is ID-only).
+    from mmgraph.cli import main as cli
+    lines = [" ".join([f"U{u}"] + [f"B{(u * 7 + j * 3) % 25:03d}"
+                                   for j in range(6)]) for u in range(40)]
+    seq = tmp_path / "user_sequence.txt"
+    seq.write_text("\n".join(lines) + "\n")
+    assert cli(["prepare", "--format", "sequence", "--interactions", str(seq),
+                "--split", "mmrec", "--cold-items", "0.2", "--name", "toy",
+                "--out", str(tmp_path / "cold")]) == 0
+    suite = tmp_path / "cold.yaml"
+    suite.write_text(f"name: cold\ndatasets:\n  toy:\n    path: "
+                     f"{tmp_path / 'cold'}\nmodels: [mf]\nseeds: [1]\n"
+                     f"train: {{epochs: 1, batch_size: 64}}\n")
+    assert _run(bench, suite, "--out", tmp_path / "out") == 0
+    md = (tmp_path / "out" / "results.md").read_text()
+    # 25 items, 5 of them cold
+    assert "Chance level (a random ranking): about 20/25 = 0.8000 among all " \
+        "items (a little more, as each user's training items are masked), " \
+        "20/5 = 1.0000 among the cold items." in md
+    assert "ID-only" in md

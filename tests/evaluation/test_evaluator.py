@@ -175,6 +175,7 @@ def test_cold_items_ranked_among_all_and_among_cold():
     res = Evaluator(ds, ["recall", "mrr"], [1, 2, 3]).evaluate(model, "test")
     # Users 0 (cold target 4) and 2 (cold target 5); user 1 has none.
     assert res["cold_num_users"] == 2 and res["cold_items"] == 2
+    assert res["num_items"] == 6  # with cold_items: the chance levels
     # Among all items: user 0 ranks [5, 1, 2, ...] (4 is last), user 2
     # ranks [5, 0, 1]: recall@1 = (0 + 1) / 2.
     assert res["cold_recall@1"] == pytest.approx(0.5)
@@ -196,6 +197,7 @@ def test_id_only_models_get_a_note_not_cold_metrics():
     assert "recall@2" in res
     off = Evaluator(ds, ["recall"], [1], cold=False).evaluate(model, "test")
     assert "cold_note" not in off and "cold_items" not in off
+    assert "num_items" not in off
 
 
 def test_cold_true_without_cold_items_is_an_error():
