@@ -200,6 +200,11 @@ class SubgraphBatches:
         self.num_neighbors: List[int] = [int(n) for n in num_neighbors]
         self.item_neighbors = int(item_neighbors)
         self.num_users, self.num_items = dataset.num_users, dataset.num_items
+        # global id -> position in the step's sorted node list; only the
+        # entries of the step's nodes are written and read (a gather, where
+        # a binary search per edge cost ~10 % of a step at Elec's shape)
+        self._user_pos = torch.empty(self.num_users, dtype=torch.long)
+        self._item_pos = torch.empty(self.num_items, dtype=torch.long)
         self.use_edges(dataset.train_edge_index)
         self.use_item_graph(None)
 
@@ -272,8 +277,11 @@ class SubgraphBatches:
         eu, ei, at_user = torch.cat(e_u), torch.cat(e_i), torch.cat(e_at_user)
         users, _ = torch.sort(users)
         items, _ = torch.sort(items)
-        lu = torch.searchsorted(users, eu)
-        li = torch.searchsorted(items, ei) + users.numel()
+        upos, ipos = self._user_pos, self._item_pos
+        upos[users] = torch.arange(users.numel())
+        ipos[items] = torch.arange(items.numel())
+        lu = upos[eu]
+        li = ipos[ei] + users.numel()
         row = torch.where(at_user, lu, li)
         col = torch.where(at_user, li, lu)
         weight = (self.user_deg[eu] * self.item_deg[ei]).rsqrt().float()
@@ -281,14 +289,11 @@ class SubgraphBatches:
         item_adj = None
         if self.item_graph is not None:
             r, pos = torch.cat(k_rows), torch.cat(k_pos)
-            item_adj = _local_csr(torch.searchsorted(items, r),
-                                  torch.searchsorted(items,
-                                                     self.knn_col[pos]),
+            item_adj = _local_csr(ipos[r], ipos[self.knn_col[pos]],
                                   self.knn_val[pos].float(), items.numel())
-        local_neg = None if neg is None else torch.searchsorted(items, neg)
+        local_neg = None if neg is None else ipos[neg]
         return SubgraphBatch(batch.users, batch.pos_items, neg, users, items,
-                             adj, torch.searchsorted(users, batch.users),
-                             torch.searchsorted(items, batch.pos_items),
+                             adj, upos[batch.users], ipos[batch.pos_items],
                              local_neg, item_adj)
 
     def __call__(self, trainer, epoch: int) -> Iterator[SubgraphBatch]:

@@ -227,6 +227,22 @@ def test_native_loss_models_with_bpr_sampled_equal_full(sparse_ds, name,
                                             sampled.neg_items), sampled)
 
 
+def test_lightgcn_regulariser_on_a_subgraph_equals_the_tables_rows(
+        sparse_ds):
+    # On a subgraph LightGCN's EmbLoss reads the batch's rows of the inputs
+    # it gathered for the propagation (one dense gradient per table); with a
+    # weight large enough to matter, loss and gradients equal the full step.
+    from mmgraph.models.base import Batch
+    model, trainer, source = _sampled_model(sparse_ds, "lightgcn",
+                                            batch_size=8, reg_weight=0.5)
+    sampled = next(iter(source(trainer, 0)))
+    full = Batch(sampled.users, sampled.pos_items, sampled.neg_items)
+    parts = trainer.objective(model, sampled)
+    assert parts["extra"] > 0.01 * parts["loss"]
+    _assert_same_step(model, trainer, full, sampled)
+    assert model._subgraph_ego is None  # nothing kept after the step
+
+
 @pytest.mark.parametrize("name", list(SAMPLED))
 def test_sampled_step_over_every_node_equals_full_graph_step(ds, name):
     # One batch of every training pair: the subgraph holds every node, so
