@@ -58,7 +58,8 @@ def test_finite_fanout_is_a_smaller_subgraph_with_full_graph_weights(ds):
     assert n < ds.num_users + ds.num_items
     # at most 2 sampled neighbours aggregated by each node
     assert int(b.adj.crow_indices().diff().max()) <= 2
-    # every weight is 1/sqrt(d_u d_i) of the full training graph
+    # every weight is 1/sqrt(d_u d_i) of the full training graph, times
+    # d/m in the row of a node that kept m of its d neighbours
     crow, col, w = b.adj.crow_indices(), b.adj.col_indices(), b.adj.values()
     row = torch.repeat_interleave(torch.arange(n), crow.diff())
     nu = b.user_ids.numel()
@@ -67,8 +68,35 @@ def test_finite_fanout_is_a_smaller_subgraph_with_full_graph_weights(ds):
     i = torch.where(is_user_row, col, row) - nu
     du = torch.bincount(ds.train_edge_index[0], minlength=ds.num_users)
     di = torch.bincount(ds.train_edge_index[1], minlength=ds.num_items)
-    expected = (du[b.user_ids[u]] * di[b.item_ids[i]]).double().rsqrt()
+    d_row = torch.where(is_user_row, du[b.user_ids[u]], di[b.item_ids[i]])
+    kept = crow.diff()[row]
+    expected = (du[b.user_ids[u]] * di[b.item_ids[i]]).double().rsqrt() * \
+        d_row.double() / kept.double()
+    assert bool((d_row > kept).any())  # some rows were subsampled
     torch.testing.assert_close(w.double(), expected, rtol=1e-6, atol=0)
+
+
+def test_subsampled_aggregation_is_unbiased(ds):
+    # The mean over draws of a hub's scaled sampled aggregate equals its
+    # full-graph aggregate; the unscaled sum would shrink it by about k/d.
+    from mmgraph.train.sampled import _csr, _sample
+    users, items = ds.train_edge_index
+    ptr, col = _csr(items, users, ds.num_items)
+    hub = int(torch.argmax(ptr.diff()))
+    d = int(ptr[hub + 1] - ptr[hub])
+    assert d >= 8
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(ds.num_users, generator=gen).double()
+    full = x[col[ptr[hub]:ptr[hub + 1]]].sum()
+    torch.manual_seed(0)
+    draws, scaled, unscaled = 4000, 0.0, 0.0
+    for _ in range(draws):
+        _, pos, scale = _sample(ptr, col, torch.tensor([hub]), 2)
+        scaled += float((scale.double() * x[col[pos]]).sum())
+        unscaled += float(x[col[pos]].sum())
+    torch.testing.assert_close(scaled / draws, float(full), rtol=0.03,
+                               atol=0)
+    assert unscaled / draws < 0.5 * float(full)
 
 
 def test_sampled_training_learns(ds):
@@ -275,7 +303,11 @@ def test_item_relation_fanout_keeps_knn_weights(ds):
                                   a.crow_indices().diff())
     expected = full[b.item_ids[row], b.item_ids[a.col_indices()]]
     assert bool((expected > 0).all())
-    torch.testing.assert_close(a.values(), expected)
+    # S's weight times k/m: the row kept m of its k neighbours
+    k = (full[b.item_ids[row]] > 0).sum(1)
+    kept = a.crow_indices().diff()[row]
+    assert bool((k > kept).any())
+    torch.testing.assert_close(a.values(), expected * k / kept)
     # the batch's items and their sampled kNN neighbours are all present
     assert bool(torch.isin(b.item_ids[a.col_indices()], b.item_ids).all())
 
