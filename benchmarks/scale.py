@@ -61,6 +61,8 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from mmgraph.io import atomic_write_json, atomic_write_text
+
 SHAPES: Dict[str, Dict[str, int]] = {
     "elec": dict(users=192_403, items=63_001, interactions=1_689_188,
                  image_dim=4096, text_dim=384),
@@ -282,6 +284,28 @@ def table(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
+    r"""The rows of an earlier report at :obj:`path` measured under the same
+    settings (shape, mode, processes, fan-outs), with this run's models
+    replacing theirs, so that measuring one model at a time builds one
+    table (an hour-long MicroLens row is not lost to the next model's run).
+    An earlier report under other settings is replaced, and said so."""
+    if not path.exists():
+        return report["rows"]
+    try:
+        earlier = json.loads(path.read_text())
+    except ValueError:
+        print(f"{path}: not a readable report; replaced", flush=True)
+        return report["rows"]
+    keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors")
+    if any(earlier.get(k) != report[k] for k in keys):
+        print(f"{path}: measured under other settings; replaced", flush=True)
+        return report["rows"]
+    models = {row["model"] for row in report["rows"]}
+    return [row for row in earlier.get("rows", [])
+            if row.get("model") not in models] + report["rows"]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
@@ -308,6 +332,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.batches < 0:
+        p.error(f"--batches: expected 0 (one whole epoch) or a positive "
+                f"count, got {args.batches}")
     out = Path(args.out)
     name = f"scale-{args.shape}"
     fanout = [int(k) for k in args.num_neighbors.split(",")]
@@ -351,12 +378,13 @@ def main(argv=None) -> int:
             rows.append(json.loads(found[-1]))
         print(table(rows[-1:]), flush=True)
     tag = f"{args.mode}-p{args.procs}"
-    (out / f"scale-{tag}.json").write_text(json.dumps(
-        {"shape": shape, "mode": args.mode, "procs": args.procs,
-         "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
-         "rows": rows}, indent=1))
-    text = table(rows)
-    (out / f"scale-{tag}.md").write_text(f"shape: {shape}\n\n{text}\n")
+    report = {"shape": shape, "mode": args.mode, "procs": args.procs,
+              "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
+              "rows": rows}
+    report["rows"] = merged_rows(out / f"scale-{tag}.json", report)
+    atomic_write_json(out / f"scale-{tag}.json", report)
+    text = table(report["rows"])
+    atomic_write_text(out / f"scale-{tag}.md", f"shape: {shape}\n\n{text}\n")
     print(text)
     return 0
 

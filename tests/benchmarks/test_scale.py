@@ -63,3 +63,30 @@ def test_whole_epoch_is_measured(scale, tmp_path, monkeypatch):
     assert row["epoch_s"] > 0 and row["epoch_cpu_s"] > 0
     assert row["batches_per_epoch"] >= 2
     assert "epoch_s" in (tmp_path / "scale-sampled-p1.md").read_text()
+
+
+def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
+    settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
+                "num_neighbors": [10, 10], "item_neighbors": -1}
+    path = tmp_path / "scale-sampled-p1.json"
+    path.write_text(json.dumps(dict(settings, rows=[
+        {"model": "lightgcn", "batch_s": 2.0},
+        {"model": "bm3", "batch_s": 9.0}])))
+    # a later run of one model keeps the other's row and replaces its own
+    rows = scale.merged_rows(path, dict(settings, rows=[
+        {"model": "bm3", "batch_s": 3.0}]))
+    assert rows == [{"model": "lightgcn", "batch_s": 2.0},
+                    {"model": "bm3", "batch_s": 3.0}]
+    # rows measured at another fan-out are not mixed into the table
+    other = dict(settings, num_neighbors=[5, 5],
+                 rows=[{"model": "bm3", "batch_s": 3.0}])
+    assert scale.merged_rows(path, other) == other["rows"]
+    path.write_text("{half-written")
+    assert scale.merged_rows(path, other) == other["rows"]
+
+
+def test_negative_batches_are_refused(scale, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        scale.main(["--batches", "-3", "--out", str(tmp_path)])
+    assert "--batches: expected 0" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing generated
