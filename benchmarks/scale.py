@@ -171,7 +171,8 @@ def measure(folder: str, name: str, model_name: str, batches: int,
             threads: int, mode: str = "full",
             num_neighbors: Sequence[int] = (10, 10),
             evaluate: bool = True,
-            item_neighbors: int = -1) -> Dict[str, Any]:
+            item_neighbors: int = -1,
+            batch_size: int = 0) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -202,7 +203,9 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     trainer = mmgraph.Trainer(model, ds, {
         "epochs": 1, "sampled": mode == "sampled",
         "num_neighbors": list(num_neighbors),
-        "item_neighbors": item_neighbors}, show_progress=False)
+        "item_neighbors": item_neighbors,
+        **({"batch_size": batch_size} if batch_size > 0 else {})},
+        show_progress=False)
     model.train()
     model.on_epoch_start(0)
     whole_epoch = batches <= 0
@@ -234,6 +237,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     # CPU seconds too: on a shared, loaded machine the clock is noisy
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
+               batch_size=trainer.config.batch_size,
                epoch_s_extrapolated=per_batch * n_batches,
                peak_train_gib=peak_rss_gib())
     row["eval_s"] = row["peak_eval_gib"] = float("nan")
@@ -266,7 +270,8 @@ def run_worker(cmd: List[str], env: Dict[str, str]):
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
-    cols = ["model", "mode", "procs", "threads", "load_s", "build_s",
+    cols = ["model", "mode", "procs", "threads", "batch_size", "load_s",
+            "build_s",
             "batch_s", "batch_cpu_s",
             "epoch_s_extrapolated", "epoch_s", "eval_s", "peak_load_gib",
             "peak_build_gib", "peak_train_gib", "peak_eval_gib",
@@ -297,8 +302,11 @@ def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
     except ValueError:
         print(f"{path}: not a readable report; replaced", flush=True)
         return report["rows"]
-    keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors")
-    if any(earlier.get(k) != report[k] for k in keys):
+    keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors",
+            "batch_size")
+    # reports from before --batch-size was an option used the default
+    if any(earlier.get(k, 0 if k == "batch_size" else None) != report[k]
+           for k in keys):
         print(f"{path}: measured under other settings; replaced", flush=True)
         return report["rows"]
     models = {row["model"] for row in report["rows"]}
@@ -318,6 +326,9 @@ def main(argv=None) -> int:
                    "trains one whole epoch and reports its measured seconds "
                    "(epoch_s) beside the extrapolation")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=0,
+                   help="training batch size per process (0 = the "
+                   "model's default, 2048 for most)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", choices=["full", "sampled"], default="full")
     p.add_argument("--num-neighbors", default="10,10",
@@ -341,7 +352,7 @@ def main(argv=None) -> int:
     if args.worker:
         row = measure(str(out / "data"), name, args.worker, args.batches,
                       args.threads, args.mode, fanout, not args.no_eval,
-                      args.item_neighbors)
+                      args.item_neighbors, args.batch_size)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -366,7 +377,8 @@ def main(argv=None) -> int:
                         "--out", str(out), "--batches", str(args.batches),
                         "--threads", str(args.threads), "--mode", args.mode,
                         "--num-neighbors", args.num_neighbors,
-                        "--item-neighbors", str(args.item_neighbors)] + (
+                        "--item-neighbors", str(args.item_neighbors),
+                        "--batch-size", str(args.batch_size)] + (
                             ["--no-eval"] if args.no_eval else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         returncode, found, err = run_worker(cmd, env)
@@ -380,7 +392,7 @@ def main(argv=None) -> int:
     tag = f"{args.mode}-p{args.procs}"
     report = {"shape": shape, "mode": args.mode, "procs": args.procs,
               "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
-              "rows": rows}
+              "batch_size": args.batch_size, "rows": rows}
     report["rows"] = merged_rows(out / f"scale-{tag}.json", report)
     atomic_write_json(out / f"scale-{tag}.json", report)
     text = table(report["rows"])

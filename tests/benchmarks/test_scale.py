@@ -67,7 +67,8 @@ def test_whole_epoch_is_measured(scale, tmp_path, monkeypatch):
 
 def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
-                "num_neighbors": [10, 10], "item_neighbors": -1}
+                "num_neighbors": [10, 10], "item_neighbors": -1,
+                "batch_size": 0}
     path = tmp_path / "scale-sampled-p1.json"
     path.write_text(json.dumps(dict(settings, rows=[
         {"model": "lightgcn", "batch_s": 2.0},
@@ -81,6 +82,9 @@ def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     other = dict(settings, num_neighbors=[5, 5],
                  rows=[{"model": "bm3", "batch_s": 3.0}])
     assert scale.merged_rows(path, other) == other["rows"]
+    larger = dict(settings, batch_size=8192,
+                  rows=[{"model": "bm3", "batch_s": 3.0}])
+    assert scale.merged_rows(path, larger) == larger["rows"]
     path.write_text("{half-written")
     assert scale.merged_rows(path, other) == other["rows"]
 
