@@ -172,7 +172,8 @@ def measure(folder: str, name: str, model_name: str, batches: int,
             num_neighbors: Sequence[int] = (10, 10),
             evaluate: bool = True,
             item_neighbors: int = -1,
-            batch_size: int = 0) -> Dict[str, Any]:
+            batch_size: int = 0,
+            sparse_features: bool = False) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -203,7 +204,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     trainer = mmgraph.Trainer(model, ds, {
         "epochs": 1, "sampled": mode == "sampled",
         "num_neighbors": list(num_neighbors),
-        "item_neighbors": item_neighbors,
+        "item_neighbors": item_neighbors, "sparse_features": sparse_features,
         **({"batch_size": batch_size} if batch_size > 0 else {})},
         show_progress=False)
     model.train()
@@ -238,6 +239,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                batch_size=trainer.config.batch_size,
+               sparse_features=sparse_features,
                epoch_s_extrapolated=per_batch * n_batches,
                peak_train_gib=peak_rss_gib())
     row["eval_s"] = row["peak_eval_gib"] = float("nan")
@@ -303,10 +305,10 @@ def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
         print(f"{path}: not a readable report; replaced", flush=True)
         return report["rows"]
     keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors",
-            "batch_size")
+            "batch_size", "sparse_features")
     # reports from before --batch-size was an option used the default
-    if any(earlier.get(k, 0 if k == "batch_size" else None) != report[k]
-           for k in keys):
+    before = {"batch_size": 0, "sparse_features": False}
+    if any(earlier.get(k, before.get(k)) != report[k] for k in keys):
         print(f"{path}: measured under other settings; replaced", flush=True)
         return report["rows"]
     models = {row["model"] for row in report["rows"]}
@@ -337,6 +339,9 @@ def main(argv=None) -> int:
                    help="fan-out per hop over the item-item kNN relation of "
                    "--mode sampled, for CM3 and LIRDRec (-1 = all k)")
     p.add_argument("--procs", type=int, choices=[1, 2], default=1)
+    p.add_argument("--sparse-features", action="store_true",
+                   help="row-sparse (lazy) Adam for the trainable feature "
+                   "tables of BM3 and FREEDOM (train sparse_features)")
     p.add_argument("--no-eval", action="store_true",
                    help="skip the validation pass (it is full-graph, the "
                    "same in both modes)")
@@ -352,7 +357,8 @@ def main(argv=None) -> int:
     if args.worker:
         row = measure(str(out / "data"), name, args.worker, args.batches,
                       args.threads, args.mode, fanout, not args.no_eval,
-                      args.item_neighbors, args.batch_size)
+                      args.item_neighbors, args.batch_size,
+                      args.sparse_features)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -379,7 +385,9 @@ def main(argv=None) -> int:
                         "--num-neighbors", args.num_neighbors,
                         "--item-neighbors", str(args.item_neighbors),
                         "--batch-size", str(args.batch_size)] + (
-                            ["--no-eval"] if args.no_eval else [])
+                            ["--no-eval"] if args.no_eval else []) + (
+                            ["--sparse-features"] if args.sparse_features
+                            else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         returncode, found, err = run_worker(cmd, env)
         if returncode or not found:
@@ -389,10 +397,12 @@ def main(argv=None) -> int:
         else:
             rows.append(json.loads(found[-1]))
         print(table(rows[-1:]), flush=True)
-    tag = f"{args.mode}-p{args.procs}"
+    tag = f"{args.mode}-p{args.procs}" + (
+        "-sparse" if args.sparse_features else "")
     report = {"shape": shape, "mode": args.mode, "procs": args.procs,
               "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
-              "batch_size": args.batch_size, "rows": rows}
+              "batch_size": args.batch_size,
+              "sparse_features": args.sparse_features, "rows": rows}
     report["rows"] = merged_rows(out / f"scale-{tag}.json", report)
     atomic_write_json(out / f"scale-{tag}.json", report)
     text = table(report["rows"])

@@ -61,6 +61,7 @@ TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
                       "a non-empty list of fan-outs >= 1 or -1, e.g. [10,10]"),
     "item_neighbors": (lambda v: _is_int(v) and (v >= 1 or v == -1),
                        "an integer >= 1 or -1 (every kNN neighbour)"),
+    "sparse_features": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -132,6 +133,15 @@ class TrainConfig:
             relation, for models whose item representations aggregate
             propagated kNN neighbours (CM3, LIRDRec); ``-1`` (default) =
             all ``knn_k``, the exact term.
+        sparse_features (bool): update only the rows a step read of the
+            trainable feature tables of models that read them by row (BM3,
+            FREEDOM): their gradients are row-sparse and
+            :class:`~mmgraph.train.row_sparse_adam.RowSparseAdam` ("lazy"
+            Adam) steps those rows and moments only, instead of Adam's
+            table-wide step; the other parameters train with Adam as before.
+            Not the references' update (their Adam also decays untouched
+            rows' moments); needs ``optimizer='adam'`` (default:
+            :obj:`False`).
         precision (str): ``'bfloat16'`` runs the training forward pass under
             :func:`torch.autocast` (mixed precision: matrix products and
             other dense operations in bfloat16, sparse products, losses and
@@ -164,6 +174,7 @@ class TrainConfig:
     sampled: bool = False
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
     item_neighbors: int = -1
+    sparse_features: bool = False
     precision: str = "float32"
 
     def __post_init__(self) -> None:

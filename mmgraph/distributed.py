@@ -24,7 +24,7 @@ On CPU the ``gloo`` backend is used (that is how it is tested), on CUDA
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, List
 
 import torch
 import torch.distributed as dist
@@ -96,6 +96,32 @@ def lr_scale(rule: str, world: int) -> float:
                      f"got {rule!r}")
 
 
+def densify_sparse_grads(params: Iterable[torch.Tensor]
+                         ) -> List[torch.Tensor]:
+    r"""Turns every row-sparse gradient of :obj:`params` dense, in place,
+    for collectives that take dense tensors; returns the parameters that
+    were sparse (see :func:`resparsify_grads`)."""
+    was_sparse = []
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.to_dense()
+            was_sparse.append(p)
+    return was_sparse
+
+
+def resparsify_grads(params: Iterable[torch.Tensor]) -> None:
+    r"""The inverse of :func:`densify_sparse_grads` after a reduction: each
+    gradient keeps the rows that are non-zero on some rank, so a row no rank
+    touched stays untouched by
+    :class:`~mmgraph.train.row_sparse_adam.RowSparseAdam`."""
+    for p in params:
+        dense = p.grad
+        rows = dense.reshape(dense.size(0), -1).ne(0).any(1).nonzero()[:, 0]
+        p.grad = torch.sparse_coo_tensor(
+            rows.unsqueeze(0), dense.index_select(0, rows), dense.shape,
+            is_coalesced=True)
+
+
 def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     r"""Averages gradients over ranks, in one all-reduce of the flattened
     gradients per dtype and device (a parameter without a gradient on some
@@ -103,6 +129,10 @@ def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     the same order)."""
     if not is_distributed():
         return
+    params = list(params)
+    # Row-sparse gradients (sparse_features) are reduced dense, then keep
+    # the rows some rank touched, so RowSparseAdam's update stays lazy.
+    was_sparse = densify_sparse_grads(params)
     n = world_size()
     groups: dict = {}
     for p in params:
@@ -119,6 +149,7 @@ def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
+    resparsify_grads(was_sparse)
 
 
 def broadcast_parameters(tensors: Iterable[torch.Tensor]) -> None:

@@ -148,6 +148,11 @@ class Recommender(torch.nn.Module):
     supports_sampled: Union[bool, str] = (
         "its representations are not computed on a sampled subgraph")
 
+    #: Whether training reads the trainable feature tables of the model's
+    #: :class:`~mmgraph.nn.ModalityEncoders` only by row (a batch's items),
+    #: so that their gradients can be row-sparse (``sparse_features``).
+    reads_features_by_row: bool = False
+
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
         r"""The user and item representations of a sampled subgraph
         (:class:`~mmgraph.train.sampled.SubgraphBatch`: ``user_ids``,

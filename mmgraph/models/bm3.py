@@ -125,6 +125,7 @@ class BM3(Recommender):
     #: norms are estimated from the subgraph's rows
     #: (:func:`~mmgraph.nn.losses.emb_loss` with ``total_rows``).
     supports_sampled = True
+    reads_features_by_row = True  # the modality terms index the batch's items
 
     def __init__(self, dataset, embedding_dim: int = 64, n_layers: int = 1,
                  dropout: float = 0.5, reg_weight: float = 0.1,

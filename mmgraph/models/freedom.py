@@ -214,6 +214,7 @@ class FREEDOM(EpochPrunedGraph, Recommender):
     #: subgraph's items (their rows of :math:`\mathbf{S}`), so with
     #: unlimited fan-out a sampled step equals the full-graph one.
     supports_sampled = True
+    reads_features_by_row = True  # the modality terms index the batch's items
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,

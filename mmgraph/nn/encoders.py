@@ -214,6 +214,9 @@ class ModalityEncoders(Module):
         self.in_channels = dict(in_channels)
         self.out_channels = out_channels
         self.train_features = train_features
+        #: Gather rows of trainable stored features as an embedding lookup
+        #: with a row-sparse gradient (``sparse_features`` training).
+        self.sparse_grad = False
         self.encoders = ModuleDict()
         for m in self.modalities:
             hidden = hidden_channels[m] if isinstance(hidden_channels,
@@ -322,6 +325,11 @@ class ModalityEncoders(Module):
             x, enc = feats[m], self.encoders[m]
             if index is None:
                 out[m] = enc(x)
+            elif self.sparse_grad and features is None and \
+                    self.train_features:
+                # a row-sparse gradient for RowSparseAdam: only these rows
+                out[m] = enc(torch.nn.functional.embedding(index, x,
+                                                           sparse=True))
             elif index.numel() >= x.size(0) and not (
                     self.training and enc.dropout[0] > 0 and
                     enc.hidden_channels):

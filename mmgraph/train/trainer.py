@@ -24,6 +24,7 @@ from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.objectives.base import resolve_objective_name
+from mmgraph.train.row_sparse_adam import enable_sparse_features
 from mmgraph.train.utils import make_lr_scheduler, make_optimizer
 
 __all__ = ["Trainer", "shard_batch"]
@@ -163,6 +164,8 @@ class Trainer:
             batches = SubgraphBatches(dataset, config.num_neighbors,
                                       config.item_neighbors)
         self.batch_source = batches
+        if config.sparse_features:
+            enable_sparse_features(model, config.optimizer)
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
         self.batches_per_rank = batches is None or \
@@ -233,8 +236,13 @@ class Trainer:
             own_lr = self.objective.learning_rate or c.learning_rate
             groups.append({"params": own, "lr": own_lr * scale
                            if scale != 1.0 else own_lr, "weight_decay": 0.0})
-        self.optimizer = make_optimizer(c.optimizer, groups,
-                                        **dict(c.optimizer_params or {}))
+        if c.sparse_features:
+            from mmgraph.train.row_sparse_adam import row_sparse_adam
+            self.optimizer = row_sparse_adam(
+                groups, **dict(c.optimizer_params or {}))
+        else:
+            self.optimizer = make_optimizer(c.optimizer, groups,
+                                            **dict(c.optimizer_params or {}))
         self.scheduler = make_lr_scheduler(
             c.lr_scheduler, self.optimizer,
             **dict(c.lr_scheduler_params or {}))
@@ -398,8 +406,13 @@ class Trainer:
     def _reduce_and_clip(self) -> None:
         all_reduce_gradients(self._params)
         if self.config.clip_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                           self.config.clip_grad_norm)
+            if self.config.sparse_features:  # torch's cannot take sparse
+                from mmgraph.train.row_sparse_adam import clip_grad_norm_
+                clip_grad_norm_(self.model.parameters(),
+                                self.config.clip_grad_norm)
+            else:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                               self.config.clip_grad_norm)
 
     def train_epoch(self, epoch: int) -> Dict[str, float]:
         r"""One pass over :meth:`batches`; returns the mean loss terms."""

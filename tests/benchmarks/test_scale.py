@@ -68,7 +68,7 @@ def test_whole_epoch_is_measured(scale, tmp_path, monkeypatch):
 def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
                 "num_neighbors": [10, 10], "item_neighbors": -1,
-                "batch_size": 0}
+                "batch_size": 0, "sparse_features": False}
     path = tmp_path / "scale-sampled-p1.json"
     path.write_text(json.dumps(dict(settings, rows=[
         {"model": "lightgcn", "batch_s": 2.0},
@@ -94,3 +94,21 @@ def test_negative_batches_are_refused(scale, tmp_path, capsys):
         scale.main(["--batches", "-3", "--out", str(tmp_path)])
     assert "--batches: expected 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing generated
+
+
+@pytest.mark.slow
+def test_sparse_features_rows_have_their_own_table(scale, tmp_path,
+                                                   monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    assert scale.main(["--shape", "tiny", "--users", "300", "--items", "150",
+                       "--interactions", "3000", "--batches", "2",
+                       "--models", "bm3,lightgcn", "--mode", "sampled",
+                       "--sparse-features", "--no-eval",
+                       "--out", str(tmp_path)]) == 0
+    report = json.loads(
+        (tmp_path / "scale-sampled-p1-sparse.json").read_text())
+    bm3, light = report["rows"]
+    assert report["sparse_features"] and bm3["sparse_features"]
+    assert bm3["batch_s"] > 0
+    assert "does not read its feature tables by row" in light["error"]
+    assert not (tmp_path / "scale-sampled-p1.json").exists()
