@@ -19,13 +19,12 @@ the rest of a model trains as before.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, List, Tuple
+from typing import Iterable, List, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["RowSparseAdam", "clip_grad_norm_", "enable_sparse_features",
-           "row_sparse_adam"]
+__all__ = ["RowSparseAdam", "clip_grad_norm_", "enable_sparse_features"]
 
 
 class RowSparseAdam(torch.optim.Adam):
@@ -141,18 +140,6 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> Tensor:
         for g in grads:
             g.mul_(coef)
     return total
-
-
-def row_sparse_adam(groups: List[dict], **kwargs: Any) -> RowSparseAdam:
-    r"""A :class:`RowSparseAdam` with the fused kernel for the dense
-    parameters where torch supports it (as :func:`~mmgraph.train.utils.adam`
-    does for Adam)."""
-    if "fused" in kwargs or "foreach" in kwargs:
-        return RowSparseAdam(groups, **kwargs)
-    try:
-        return RowSparseAdam(groups, fused=True, **kwargs)
-    except (RuntimeError, ValueError, TypeError):
-        return RowSparseAdam(groups, **kwargs)
 
 
 def enable_sparse_features(model: torch.nn.Module, optimizer: str) -> int:

@@ -24,8 +24,9 @@ from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.objectives.base import resolve_objective_name
-from mmgraph.train.row_sparse_adam import enable_sparse_features
-from mmgraph.train.utils import make_lr_scheduler, make_optimizer
+from mmgraph.train.row_sparse_adam import (RowSparseAdam,
+                                           enable_sparse_features)
+from mmgraph.train.utils import adam, make_lr_scheduler, make_optimizer
 
 __all__ = ["Trainer", "shard_batch"]
 
@@ -236,10 +237,9 @@ class Trainer:
             own_lr = self.objective.learning_rate or c.learning_rate
             groups.append({"params": own, "lr": own_lr * scale
                            if scale != 1.0 else own_lr, "weight_decay": 0.0})
-        if c.sparse_features:
-            from mmgraph.train.row_sparse_adam import row_sparse_adam
-            self.optimizer = row_sparse_adam(
-                groups, **dict(c.optimizer_params or {}))
+        if c.sparse_features:  # Adam, row-sparse for the feature tables
+            self.optimizer = adam(groups, RowSparseAdam,
+                                  **dict(c.optimizer_params or {}))
         else:
             self.optimizer = make_optimizer(c.optimizer, groups,
                                             **dict(c.optimizer_params or {}))

@@ -11,19 +11,22 @@ from mmgraph.config import ConfigError
 __all__ = ["adam", "make_optimizer", "make_lr_scheduler"]
 
 
-def adam(params: Iterable[Any], **kwargs: Any) -> torch.optim.Adam:
-    r""":class:`torch.optim.Adam` with the fused kernel where torch supports
-    it for these parameters (the same update rule; on CPU the step over a
-    model's embedding tables is about 3x faster than the default ``foreach``
-    implementation, see ``benchmarks/bench_training.py``), else the default
-    implementation. ``params`` and ``kwargs`` as for Adam."""
+def adam(params: Iterable[Any], optimizer_class: type = torch.optim.Adam,
+         **kwargs: Any) -> torch.optim.Adam:
+    r""":class:`torch.optim.Adam` (or a subclass, :obj:`optimizer_class`,
+    e.g. :class:`~mmgraph.train.row_sparse_adam.RowSparseAdam`) with the
+    fused kernel where torch supports it for these parameters (the same
+    update rule; on CPU the step over a model's embedding tables is about 3x
+    faster than the default ``foreach`` implementation, see
+    ``benchmarks/bench_training.py``), else the default implementation.
+    ``params`` and ``kwargs`` as for Adam."""
     params = list(params)
     if "fused" in kwargs or "foreach" in kwargs:
-        return torch.optim.Adam(params, **kwargs)
+        return optimizer_class(params, **kwargs)
     try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
+        return optimizer_class(params, fused=True, **kwargs)
     except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, **kwargs)
+        return optimizer_class(params, **kwargs)
 
 
 def make_optimizer(name: str, groups: List[Dict[str, Any]],
