@@ -24,7 +24,7 @@ On CPU the ``gloo`` backend is used (that is how it is tested), on CUDA
 from __future__ import annotations
 
 import os
-from typing import Iterable, List
+from typing import Iterable
 
 import torch
 import torch.distributed as dist
@@ -96,30 +96,32 @@ def lr_scale(rule: str, world: int) -> float:
                      f"got {rule!r}")
 
 
-def densify_sparse_grads(params: Iterable[torch.Tensor]
-                         ) -> List[torch.Tensor]:
-    r"""Turns every row-sparse gradient of :obj:`params` dense, in place,
-    for collectives that take dense tensors; returns the parameters that
-    were sparse (see :func:`resparsify_grads`)."""
-    was_sparse = []
-    for p in params:
-        if p.grad is not None and p.grad.is_sparse:
-            p.grad = p.grad.to_dense()
-            was_sparse.append(p)
-    return was_sparse
-
-
-def resparsify_grads(params: Iterable[torch.Tensor]) -> None:
-    r"""The inverse of :func:`densify_sparse_grads` after a reduction: each
-    gradient keeps the rows that are non-zero on some rank, so a row no rank
-    touched stays untouched by
-    :class:`~mmgraph.train.row_sparse_adam.RowSparseAdam`."""
-    for p in params:
-        dense = p.grad
-        rows = dense.reshape(dense.size(0), -1).ne(0).any(1).nonzero()[:, 0]
-        p.grad = torch.sparse_coo_tensor(
-            rows.unsqueeze(0), dense.index_select(0, rows), dense.shape,
-            is_coalesced=True)
+def all_reduce_row_sparse(grad: torch.Tensor) -> torch.Tensor:
+    r"""The mean over ranks of a row-sparse gradient (a sparse COO tensor
+    with one sparse dimension, ``sparse_features``), still row-sparse: each
+    rank's touched rows and their values are gathered (padded to the longest
+    rank's count) and summed where rows repeat. It moves the rows a step
+    touched, not the table: at Elec's shape about 32 MB per rank for BM3's
+    2,048 rows of 4,096 features, against 1 GB for the dense table. Every
+    rank builds the same tensor in the same rank order."""
+    n = world_size()
+    grad = grad.coalesce()
+    rows, values = grad.indices()[0], grad.values()
+    count = torch.tensor([rows.numel()], device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(n)]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    pad = max(sizes) - rows.numel()
+    rows = torch.cat([rows, rows.new_zeros(pad)])
+    values = torch.cat([values, values.new_zeros((pad,) + values.shape[1:])])
+    all_rows = [torch.empty_like(rows) for _ in range(n)]
+    all_values = [torch.empty_like(values) for _ in range(n)]
+    dist.all_gather(all_rows, rows)
+    dist.all_gather(all_values, values)
+    rows = torch.cat([r[:k] for r, k in zip(all_rows, sizes)])
+    values = torch.cat([v[:k] for v, k in zip(all_values, sizes)])
+    return torch.sparse_coo_tensor(rows.unsqueeze(0), values.div_(n),
+                                   grad.shape).coalesce()
 
 
 def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
@@ -129,14 +131,15 @@ def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     the same order)."""
     if not is_distributed():
         return
-    params = list(params)
-    # Row-sparse gradients (sparse_features) are reduced dense, then keep
-    # the rows some rank touched, so RowSparseAdam's update stays lazy.
-    was_sparse = densify_sparse_grads(params)
     n = world_size()
     groups: dict = {}
     for p in params:
         if not p.requires_grad:
+            continue
+        if p.grad is not None and p.grad.is_sparse:
+            # sparse_features: the layout is the model's, the same on every
+            # rank; the mean stays row-sparse (RowSparseAdam stays lazy)
+            p.grad = all_reduce_row_sparse(p.grad)
             continue
         if p.grad is None:
             p.grad = torch.zeros_like(p)
@@ -149,7 +152,6 @@ def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
-    resparsify_grads(was_sparse)
 
 
 def broadcast_parameters(tensors: Iterable[torch.Tensor]) -> None:

@@ -152,3 +152,26 @@ def test_two_ranks_reduce_row_sparse_feature_gradients(tmp_path):
         assert torch.equal(r0["state"][key], r1["state"][key]), key
     assert not torch.equal(r0["state"]["encoders.feat_image"],
                            r0["initial"])
+
+
+def _row_sparse_mean():
+    from mmgraph.distributed import all_reduce_row_sparse, rank
+    r = rank()
+    # rank 0 touches rows 1, 4 (row 4 twice), rank 1 touches rows 4, 6, 7:
+    # different counts, a shared row, a repeat inside one rank
+    rows = [torch.tensor([1, 4, 4]), torch.tensor([4, 6, 7])][r]
+    values = torch.arange(rows.numel() * 3, dtype=torch.float32).view(-1, 3)
+    values = values + 10 * r
+    grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, (9, 3))
+    return {"dense": grad.to_dense(),
+            "reduced": all_reduce_row_sparse(grad).to_dense(),
+            "rows": all_reduce_row_sparse(grad).indices()[0]}
+
+
+def test_row_sparse_gradients_average_over_ranks(tmp_path):
+    r0, r1 = run_two_ranks(_row_sparse_mean, tmp_path)
+    expected = (r0["dense"] + r1["dense"]) / 2
+    torch.testing.assert_close(r0["reduced"], expected)
+    assert torch.equal(r0["reduced"], r1["reduced"])
+    # still row-sparse: only rows some rank touched
+    assert r0["rows"].tolist() == [1, 4, 6, 7]

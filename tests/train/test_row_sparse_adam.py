@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from mmgraph.config import ConfigError
 from mmgraph.models import create_model
 from mmgraph.train import Trainer
-from mmgraph.distributed import densify_sparse_grads, resparsify_grads
 from mmgraph.train.row_sparse_adam import RowSparseAdam, clip_grad_norm_
 
 
@@ -99,17 +98,6 @@ def test_clip_grad_norm_counts_sparse_values():
     clipped = torch.sqrt(w.grad.to_dense().pow(2).sum() + d.grad.pow(2).sum())
     torch.testing.assert_close(clipped, torch.tensor(1.0), atol=1e-5,
                                rtol=0)
-
-
-def test_reduction_keeps_only_touched_rows():
-    # what all_reduce_gradients does around the collective
-    w = torch.nn.Parameter(torch.zeros(5, 2))
-    F.embedding(torch.tensor([0, 3]), w, sparse=True).sum().backward()
-    was = densify_sparse_grads([w])
-    assert was == [w] and not w.grad.is_sparse
-    resparsify_grads(was)
-    assert w.grad.is_sparse
-    assert w.grad.coalesce().indices()[0].tolist() == [0, 3]
 
 
 @pytest.mark.parametrize("name", ["bm3", "freedom"])
