@@ -24,7 +24,7 @@ from typing import Iterable, List, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["RowSparseAdam", "clip_grad_norm_", "enable_sparse_features"]
+__all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features"]
 
 
 class RowSparseAdam(torch.optim.Adam):
@@ -142,15 +142,24 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> Tensor:
     return total
 
 
-def enable_sparse_features(model: torch.nn.Module, optimizer: str) -> int:
+def set_sparse_features(model: torch.nn.Module, enabled: bool,
+                        optimizer: str) -> int:
     r"""Switches the trainable feature tables of :obj:`model` to row-sparse
-    gradients (``sparse_features``); returns how many tables were switched.
-    Raises :class:`~mmgraph.config.ConfigError` (one line) for a model that
-    reads its feature tables whole, or has none to train, and for an
-    optimiser other than Adam."""
+    gradients (``sparse_features``) when :obj:`enabled`, else back to dense
+    ones (a model trained by an earlier sparse Trainer would otherwise keep
+    giving sparse gradients to plain Adam); returns how many tables were
+    switched on. Raises :class:`~mmgraph.config.ConfigError` (one line),
+    when enabling, for a model that reads its feature tables whole, or has
+    none to train, and for an optimiser other than Adam."""
     from mmgraph.config import ConfigError
     from mmgraph.models.registry import get_model_class, list_models
     from mmgraph.nn.encoders import ModalityEncoders
+    encoders = [enc for enc in model.modules()
+                if isinstance(enc, ModalityEncoders)]
+    if not enabled:
+        for enc in encoders:
+            enc.sparse_grad = False
+        return 0
     name = getattr(model, "registry_name", model.__class__.__name__)
     able = [m for m in list_models() if getattr(
         get_model_class(m), "reads_features_by_row", False)]
@@ -161,9 +170,8 @@ def enable_sparse_features(model: torch.nn.Module, optimizer: str) -> int:
     if str(optimizer).lower() != "adam":
         raise ConfigError(f"train sparse_features: needs optimizer 'adam' "
                           f"(row-sparse Adam), got {optimizer!r}")
-    tables = [enc for enc in model.modules()
-              if isinstance(enc, ModalityEncoders) and enc.train_features
-              and enc.has_features]
+    tables = [enc for enc in encoders
+              if enc.train_features and enc.has_features]
     if not tables:
         raise ConfigError(f"train sparse_features: model '{name}' has no "
                           f"trainable feature tables (train_features is "

@@ -24,8 +24,8 @@ from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.objectives.base import resolve_objective_name
-from mmgraph.train.row_sparse_adam import (RowSparseAdam,
-                                           enable_sparse_features)
+from mmgraph.train.row_sparse_adam import (RowSparseAdam, clip_grad_norm_,
+                                           set_sparse_features)
 from mmgraph.train.utils import adam, make_lr_scheduler, make_optimizer
 
 __all__ = ["Trainer", "shard_batch"]
@@ -165,8 +165,7 @@ class Trainer:
             batches = SubgraphBatches(dataset, config.num_neighbors,
                                       config.item_neighbors)
         self.batch_source = batches
-        if config.sparse_features:
-            enable_sparse_features(model, config.optimizer)
+        set_sparse_features(model, config.sparse_features, config.optimizer)
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
         self.batches_per_rank = batches is None or \
@@ -407,7 +406,6 @@ class Trainer:
         all_reduce_gradients(self._params)
         if self.config.clip_grad_norm > 0:
             if self.config.sparse_features:  # torch's cannot take sparse
-                from mmgraph.train.row_sparse_adam import clip_grad_norm_
                 clip_grad_norm_(self.model.parameters(),
                                 self.config.clip_grad_norm)
             else:

@@ -160,3 +160,18 @@ def test_sparse_features_with_sampled_training(tiny_dataset):
     losses = [h["loss"] for h in res["history"]]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
+
+
+def test_a_later_dense_trainer_switches_the_tables_back(tiny_dataset):
+    # The switch lives on the model's encoders: a Trainer without
+    # sparse_features must turn it off again, or plain Adam would get
+    # sparse gradients from a model an earlier Trainer switched on.
+    model = create_model("bm3", tiny_dataset)
+    Trainer(model, tiny_dataset, dict(sparse_features=True),
+            show_progress=False)
+    assert model.encoders.sparse_grad
+    trainer = Trainer(model, tiny_dataset, dict(batch_size=64),
+                      show_progress=False)
+    assert not model.encoders.sparse_grad
+    trainer.training_step(next(iter(trainer.batches(0))))
+    assert not model.encoders.feat_image.grad.is_sparse
