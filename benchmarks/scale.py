@@ -351,6 +351,9 @@ def main(argv=None) -> int:
     if args.batches < 0:
         p.error(f"--batches: expected 0 (one whole epoch) or a positive "
                 f"count, got {args.batches}")
+    if args.batch_size < 0:
+        p.error(f"--batch-size: expected 0 (the model's default) or a "
+                f"positive size, got {args.batch_size}")
     out = Path(args.out)
     name = f"scale-{args.shape}"
     fanout = [int(k) for k in args.num_neighbors.split(",")]

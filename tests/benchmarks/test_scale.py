@@ -93,6 +93,9 @@ def test_negative_batches_are_refused(scale, tmp_path, capsys):
     with pytest.raises(SystemExit):
         scale.main(["--batches", "-3", "--out", str(tmp_path)])
     assert "--batches: expected 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        scale.main(["--batch-size", "-1", "--out", str(tmp_path)])
+    assert "--batch-size: expected 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing generated
 
 
