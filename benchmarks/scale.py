@@ -173,7 +173,8 @@ def measure(folder: str, name: str, model_name: str, batches: int,
             evaluate: bool = True,
             item_neighbors: int = -1,
             batch_size: int = 0,
-            sparse_features: bool = False) -> Dict[str, Any]:
+            sparse_features: bool = False,
+            item_history: bool = False) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -205,10 +206,18 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         "epochs": 1, "sampled": mode == "sampled",
         "num_neighbors": list(num_neighbors),
         "item_neighbors": item_neighbors, "sparse_features": sparse_features,
+        "item_history": item_history,
         **({"batch_size": batch_size} if batch_size > 0 else {})},
         show_progress=False)
     model.train()
     model.on_epoch_start(0)
+    refresh_s = 0.0
+    if item_history:  # once per epoch: part of the epoch's cost
+        from mmgraph.train.sampled import refresh_item_history
+        t = time.perf_counter()
+        refresh_item_history(model)
+        refresh_s = time.perf_counter() - t
+        say(f"item history refreshed in {refresh_s:.1f} s")
     whole_epoch = batches <= 0
     n_batches = -(-ds.train_edge_index.size(1) //
                   (trainer.config.batch_size * world_size()))
@@ -239,8 +248,9 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                batch_size=trainer.config.batch_size,
-               sparse_features=sparse_features,
-               epoch_s_extrapolated=per_batch * n_batches,
+               sparse_features=sparse_features, item_history=item_history,
+               history_refresh_s=refresh_s,
+               epoch_s_extrapolated=per_batch * n_batches + refresh_s,
                peak_train_gib=peak_rss_gib())
     row["eval_s"] = row["peak_eval_gib"] = float("nan")
     if evaluate:
@@ -305,9 +315,10 @@ def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
         print(f"{path}: not a readable report; replaced", flush=True)
         return report["rows"]
     keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors",
-            "batch_size", "sparse_features")
-    # reports from before --batch-size was an option used the default
-    before = {"batch_size": 0, "sparse_features": False}
+            "batch_size", "sparse_features", "item_history")
+    # reports from before these options existed used their defaults
+    before = {"batch_size": 0, "sparse_features": False,
+              "item_history": False}
     if any(earlier.get(k, before.get(k)) != report[k] for k in keys):
         print(f"{path}: measured under other settings; replaced", flush=True)
         return report["rows"]
@@ -342,6 +353,10 @@ def main(argv=None) -> int:
     p.add_argument("--sparse-features", action="store_true",
                    help="row-sparse (lazy) Adam for the trainable feature "
                    "tables of BM3 and FREEDOM (train sparse_features)")
+    p.add_argument("--item-history", action="store_true",
+                   help="--mode sampled: encode only the batch's items with "
+                   "CM3's and LIRDRec's MLPs, the rest of the subgraph from "
+                   "a per-epoch history (train item_history)")
     p.add_argument("--no-eval", action="store_true",
                    help="skip the validation pass (it is full-graph, the "
                    "same in both modes)")
@@ -354,6 +369,9 @@ def main(argv=None) -> int:
     if args.batch_size < 0:
         p.error(f"--batch-size: expected 0 (the model's default) or a "
                 f"positive size, got {args.batch_size}")
+    if args.item_history and args.mode != "sampled":
+        p.error("--item-history: needs --mode sampled (a full-graph step "
+                "encodes every item anyway)")
     out = Path(args.out)
     name = f"scale-{args.shape}"
     fanout = [int(k) for k in args.num_neighbors.split(",")]
@@ -361,7 +379,7 @@ def main(argv=None) -> int:
         row = measure(str(out / "data"), name, args.worker, args.batches,
                       args.threads, args.mode, fanout, not args.no_eval,
                       args.item_neighbors, args.batch_size,
-                      args.sparse_features)
+                      args.sparse_features, args.item_history)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -390,7 +408,8 @@ def main(argv=None) -> int:
                         "--batch-size", str(args.batch_size)] + (
                             ["--no-eval"] if args.no_eval else []) + (
                             ["--sparse-features"] if args.sparse_features
-                            else [])
+                            else []) + (
+                            ["--item-history"] if args.item_history else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         returncode, found, err = run_worker(cmd, env)
         if returncode or not found:
@@ -401,11 +420,13 @@ def main(argv=None) -> int:
             rows.append(json.loads(found[-1]))
         print(table(rows[-1:]), flush=True)
     tag = f"{args.mode}-p{args.procs}" + (
-        "-sparse" if args.sparse_features else "")
+        "-sparse" if args.sparse_features else "") + (
+        "-history" if args.item_history else "")
     report = {"shape": shape, "mode": args.mode, "procs": args.procs,
               "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
               "batch_size": args.batch_size,
-              "sparse_features": args.sparse_features, "rows": rows}
+              "sparse_features": args.sparse_features,
+              "item_history": args.item_history, "rows": rows}
     report["rows"] = merged_rows(out / f"scale-{tag}.json", report)
     atomic_write_json(out / f"scale-{tag}.json", report)
     text = table(report["rows"])

@@ -62,6 +62,7 @@ TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "item_neighbors": (lambda v: _is_int(v) and (v >= 1 or v == -1),
                        "an integer >= 1 or -1 (every kNN neighbour)"),
     "sparse_features": (lambda v: isinstance(v, bool), "true or false"),
+    "item_history": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -142,6 +143,14 @@ class TrainConfig:
             Not the references' update (their Adam also decays untouched
             rows' moments); needs ``optimizer='adam'`` (default:
             :obj:`False`).
+        item_history (bool): in sampled training, encode only the batch's
+            positives and negatives with the item MLPs of models that
+            compute item inputs from content (CM3, LIRDRec) and read the
+            subgraph's other items from a table of their last computed
+            inputs, refreshed at each epoch's start
+            (:class:`~mmgraph.nn.history.ItemInputHistory`, GNNAutoScale's
+            historical embeddings). An approximation, not the references'
+            step; needs ``sampled`` (default: :obj:`False`).
         precision (str): ``'bfloat16'`` runs the training forward pass under
             :func:`torch.autocast` (mixed precision: matrix products and
             other dense operations in bfloat16, sparse products, losses and
@@ -175,6 +184,7 @@ class TrainConfig:
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
     item_neighbors: int = -1
     sparse_features: bool = False
+    item_history: bool = False
     precision: str = "float32"
 
     def __post_init__(self) -> None:

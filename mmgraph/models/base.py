@@ -153,6 +153,32 @@ class Recommender(torch.nn.Module):
     #: so that their gradients can be row-sparse (``sparse_features``).
     reads_features_by_row: bool = False
 
+    #: Whether the model computes its item inputs from content by
+    #: :meth:`item_inputs` and reads them in sampled steps through
+    #: :meth:`sampled_item_inputs`, so that sampled training can keep
+    #: historical inputs for the subgraph's non-seed items
+    #: (``item_history``, :class:`~mmgraph.nn.history.ItemInputHistory`).
+    supports_item_history: bool = False
+
+    def item_inputs(self, index: Optional[Tensor] = None) -> List[Tensor]:
+        r"""The item inputs computed from content, one ``[I, d_c]`` tensor
+        per channel, for the items :obj:`index` (default: all); only for
+        models with :attr:`supports_item_history`."""
+        raise NotImplementedError(
+            f"{self.__class__.__name__} has no item inputs from content")
+
+    def sampled_item_inputs(self, batch) -> List[Tensor]:
+        r""":meth:`item_inputs` of a sampled subgraph's items (``item_ids``
+        order): all computed, or, with a history attached
+        (``item_history``), the batch's positives and negatives computed and
+        the other items' read from the history."""
+        history = self._modules.get("item_history")
+        if history is None:
+            return self.item_inputs(batch.item_ids)
+        seeds = batch.local_pos if batch.local_neg is None else torch.cat(
+            [batch.local_pos, batch.local_neg.reshape(-1)])
+        return history(batch.item_ids, torch.unique(seeds), self.item_inputs)
+
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
         r"""The user and item representations of a sampled subgraph
         (:class:`~mmgraph.train.sampled.SubgraphBatch`: ``user_ids``,

@@ -1,7 +1,7 @@
 r"""CM3: calibrated alignment and uniformity for multimodal recommendation."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -175,6 +175,9 @@ class CM3(Recommender):
     #: sampled item--item edges (:meth:`sampling_item_graph`), so with every
     #: fan-out unlimited a step equals the full-graph one.
     supports_sampled = True
+    #: ``item_history``: a sampled step may read its non-seed items' MLP
+    #: and fusion outputs from a history (:meth:`item_inputs`).
+    supports_item_history = True
 
     def __init__(self, dataset, embedding_dim: int = 64,
                  n_ui_layers: int = 3, n_mm_layers: int = 1, knn_k: int = 10,
@@ -250,6 +253,13 @@ class CM3(Recommender):
         proj = self.fusion_proj(self.mlps.features(), index=index)
         return self.fusion([proj[m] for m in self.modalities])
 
+    def item_inputs(self, index: Optional[Tensor] = None) -> List[Tensor]:
+        r"""The item inputs of every channel, ``[I, d]`` each (or of the
+        items :obj:`index`): the modality MLPs, then the fusion."""
+        mlp = self.mlps(index=index)
+        return [mlp[m] for m in self.modalities] + \
+            [self.fused_features(index)]
+
     def forward(self, batch: Optional[Batch] = None
                 ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Returns the un-normalised user and item representations
@@ -258,10 +268,9 @@ class CM3(Recommender):
         users and items."""
         sampled = batch is not None and batch.is_subgraph
         users = batch.user_ids if sampled else None
-        index = batch.item_ids if sampled else None
-        mlp = self.mlps(index=index)
-        fused = self.fused_features(index)
-        items = [mlp[m] for m in self.modalities] + [fused]
+        items = self.sampled_item_inputs(batch) if sampled \
+            else self.item_inputs()
+        fused = items[-1]
         prefs = [p if users is None else p.index_select(0, users)
                  for p in self.user_prefs]
         x = torch.cat([F.normalize(torch.cat([p, q], 0), dim=-1)

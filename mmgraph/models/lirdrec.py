@@ -140,6 +140,9 @@ class LIRDRec(EpochPrunedGraph, Recommender):
     #: full mean). With every fan-out unlimited the batch's representations
     #: equal the full-graph ones.
     supports_sampled = True
+    #: ``item_history``: a sampled step may read its non-seed items'
+    #: encoder outputs from a history (:meth:`item_inputs`).
+    supports_item_history = True
 
     def __init__(self, dataset, embedding_dim: int = 64, n_ui_layers: int = 2,
                  n_mm_layers: int = 1, knn_k: int = 10,
@@ -236,7 +239,7 @@ class LIRDRec(EpochPrunedGraph, Recommender):
             torch.nn.init.xavier_normal_(p)
         self.fusion.reset_parameters()
 
-    def item_channels(self, index: Optional[Tensor] = None) -> List[Tensor]:
+    def item_inputs(self, index: Optional[Tensor] = None) -> List[Tensor]:
         r"""The item inputs :math:`\mathbf{x}_c` of every channel,
         ``[I, d]`` each (or of the items :obj:`index`), in :obj:`channels`
         order."""
@@ -245,15 +248,16 @@ class LIRDRec(EpochPrunedGraph, Recommender):
             self.dct_features.index_select(0, index)
         return [x[m] for m in self.modalities] + [self.shared_encoder(dct)]
 
-    def _represent(self, users: Optional[Tensor], items: Optional[Tensor],
-                   adj: Tensor, item_adj: Optional[Tensor],
+    def _represent(self, users: Optional[Tensor],
+                   item_inputs: List[Tensor], adj: Tensor,
+                   item_adj: Optional[Tensor],
                    symmetric: bool) -> Tuple[Tensor, Tensor]:
         # All nodes (users/items None) or a sampled subgraph's.
         prefs = [p if users is None else p.index_select(0, users)
                  for p in self.user_prefs]
         x = torch.cat([
             F.normalize(torch.cat([p, xi], dim=0), dim=1)
-            for p, xi in zip(prefs, self.item_channels(items))
+            for p, xi in zip(prefs, item_inputs)
         ], dim=1)
         r = self.propagation(x, adj, symmetric=symmetric)
         nu = prefs[0].size(0)
@@ -265,12 +269,13 @@ class LIRDRec(EpochPrunedGraph, Recommender):
         return out_users, r_items
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
-        return self._represent(None, None, self.current_adj(),
+        return self._represent(None, self.item_inputs(), self.current_adj(),
                                self.mm_adj if self.n_mm_layers > 0 else None,
                                symmetric=True)
 
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
-        return self._represent(batch.user_ids, batch.item_ids, batch.adj,
+        return self._represent(batch.user_ids,
+                               self.sampled_item_inputs(batch), batch.adj,
                                batch.item_adj, symmetric=False)
 
     def sampling_item_graph(self) -> Optional[Tuple[Tensor, int]]:

@@ -71,7 +71,8 @@ from torch import Tensor
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Batch
 
-__all__ = ["SubgraphBatch", "SubgraphBatches", "check_sampled"]
+__all__ = ["SubgraphBatch", "SubgraphBatches", "check_sampled",
+           "set_item_history"]
 
 
 def check_sampled(model, objective_name: str) -> None:
@@ -89,6 +90,43 @@ def check_sampled(model, objective_name: str) -> None:
         raise MMGraphError(f"--sampled: objective '{objective_name}' is not "
                            f"supported in sampled training; use "
                            f"--objective bpr (or the model's native loss)")
+
+
+def set_item_history(model, enabled: bool, sampled: bool) -> None:
+    r"""Attaches an :class:`~mmgraph.nn.history.ItemInputHistory` to
+    :obj:`model` (``item_history``; filled by :meth:`refresh_item_history`)
+    when :obj:`enabled`, else removes any (a model trained earlier with one
+    would otherwise keep reading it). Raises
+    :class:`~mmgraph.config.ConfigError` (one line), when enabling, without
+    sampled training or for a model without content-computed item inputs."""
+    from mmgraph.config import ConfigError
+    from mmgraph.models.registry import get_model_class, list_models
+    from mmgraph.nn.history import ItemInputHistory
+    if not enabled:
+        if model._modules.get("item_history") is not None:
+            del model._modules["item_history"]
+        return
+    if not sampled:
+        raise ConfigError("train item_history: needs sampled training "
+                          "(--sampled); a full-graph step encodes every "
+                          "item anyway")
+    if not getattr(model, "supports_item_history", False):
+        name = getattr(model, "registry_name", model.__class__.__name__)
+        able = [m for m in list_models() if getattr(
+            get_model_class(m), "supports_item_history", False)]
+        raise ConfigError(f"train item_history: model '{name}' does not "
+                          f"compute its item inputs from content; expected "
+                          f"one of {', '.join(able)}")
+    device = next(iter(model.buffers()), torch.empty(0)).device
+    model.item_history = ItemInputHistory(model.num_items).to(device)
+
+
+def refresh_item_history(model) -> None:
+    r"""Recomputes every row of :obj:`model`'s item history, if it has one
+    (the trainer calls it at each epoch's start)."""
+    history = model._modules.get("item_history")
+    if history is not None:
+        history.refresh(model.item_inputs)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.objectives.base import resolve_objective_name
+from mmgraph.train.sampled import refresh_item_history, set_item_history
 from mmgraph.train.row_sparse_adam import (RowSparseAdam, clip_grad_norm_,
                                            set_sparse_features)
 from mmgraph.train.utils import adam, make_lr_scheduler, make_optimizer
@@ -166,6 +167,7 @@ class Trainer:
                                       config.item_neighbors)
         self.batch_source = batches
         set_sparse_features(model, config.sparse_features, config.optimizer)
+        set_item_history(model, config.item_history, config.sampled)
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
         self.batches_per_rank = batches is None or \
@@ -419,6 +421,8 @@ class Trainer:
         self.objective.train()
         self.model.on_epoch_start(self.epoch_offset + epoch)
         self.objective.on_epoch_start(epoch)
+        if self.config.item_history:  # rows at most one epoch old
+            refresh_item_history(self.model)
         sums: Dict[str, float] = {}
         num_batches = 0
         for batch in self.batches(epoch):

@@ -68,7 +68,8 @@ def test_whole_epoch_is_measured(scale, tmp_path, monkeypatch):
 def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
                 "num_neighbors": [10, 10], "item_neighbors": -1,
-                "batch_size": 0, "sparse_features": False}
+                "batch_size": 0, "sparse_features": False,
+                "item_history": False}
     path = tmp_path / "scale-sampled-p1.json"
     path.write_text(json.dumps(dict(settings, rows=[
         {"model": "lightgcn", "batch_s": 2.0},
@@ -96,6 +97,9 @@ def test_negative_batches_are_refused(scale, tmp_path, capsys):
     with pytest.raises(SystemExit):
         scale.main(["--batch-size", "-1", "--out", str(tmp_path)])
     assert "--batch-size: expected 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        scale.main(["--item-history", "--out", str(tmp_path)])
+    assert "--item-history: needs --mode sampled" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing generated
 
 
@@ -115,3 +119,23 @@ def test_sparse_features_rows_have_their_own_table(scale, tmp_path,
     assert bm3["batch_s"] > 0
     assert "does not read its feature tables by row" in light["error"]
     assert not (tmp_path / "scale-sampled-p1.json").exists()
+
+
+@pytest.mark.slow
+def test_item_history_rows_have_their_own_table(scale, tmp_path,
+                                                monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    assert scale.main(["--shape", "tiny", "--users", "300", "--items", "150",
+                       "--interactions", "3000", "--batches", "2",
+                       "--models", "cm3,bm3", "--mode", "sampled",
+                       "--item-history", "--no-eval",
+                       "--out", str(tmp_path)]) == 0
+    report = json.loads(
+        (tmp_path / "scale-sampled-p1-history.json").read_text())
+    cm3, bm3 = report["rows"]
+    assert report["item_history"] and cm3["item_history"]
+    # the once-per-epoch refresh is timed and counted in the epoch
+    assert cm3["history_refresh_s"] > 0
+    assert cm3["epoch_s_extrapolated"] == pytest.approx(
+        cm3["batch_s"] * cm3["batches_per_epoch"] + cm3["history_refresh_s"])
+    assert "does not compute its item inputs from content" in bm3["error"]

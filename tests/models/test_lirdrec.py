@@ -47,7 +47,7 @@ def test_embeddings_match_naive_formula():
     model = create_model("lirdrec", ds, embedding_dim=8, n_ui_layers=2)
     model.eval()
     U = ds.num_users
-    chans = model.item_channels()
+    chans = model.item_inputs()
     x = torch.cat([F.normalize(torch.cat([p, c]), dim=1)
                    for p, c in zip(model.user_prefs, chans)], 1)
     adj = ds.norm_adj().to_dense()

@@ -345,3 +345,106 @@ def test_other_objectives_refused(ds):
         SubgraphBatches(ds, [0, 10])
     with pytest.raises(ValueError, match="item_neighbors"):
         SubgraphBatches(ds, [10], item_neighbors=0)
+
+
+# --------------------------------------------------------------- item_history
+@pytest.mark.parametrize("name", ["cm3", "lirdrec"])
+def test_item_history_step_is_the_step_with_non_seed_inputs_detached(
+        sparse_ds, name):
+    # A naive reference: every subgraph item encoded, the non-seed rows
+    # detached. With the history just refreshed (same parameters) the loss
+    # equals the exact step's and the gradients equal the reference's; they
+    # differ from the exact step's (the neighbours' encoder gradient is
+    # what the history gives up).
+    from mmgraph.train.sampled import refresh_item_history, set_item_history
+    model, trainer, source = _sampled_model(sparse_ds, name, batch_size=8)
+    b = next(iter(source(trainer, 0)))
+    loss_exact, grad_exact = _step(model, trainer, b)
+
+    seeds = torch.unique(torch.cat([b.local_pos, b.local_neg.reshape(-1)]))
+    is_seed = torch.zeros(b.item_ids.numel(), dtype=torch.bool)
+    is_seed[seeds] = True
+    assert not bool(is_seed.all())
+
+    def detached_rest(batch):
+        return [torch.where(is_seed.unsqueeze(1), x, x.detach())
+                for x in model.item_inputs(batch.item_ids)]
+    model.sampled_item_inputs = detached_rest
+    loss_ref, grad_ref = _step(model, trainer, b)
+    del model.sampled_item_inputs
+
+    set_item_history(model, True, sampled=True)
+    refresh_item_history(model)
+    loss_hist, grad_hist = _step(model, trainer, b)
+    torch.testing.assert_close(loss_hist, loss_exact, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(loss_hist, loss_ref, rtol=1e-5, atol=1e-7)
+    assert grad_hist.keys() == grad_ref.keys()
+    for n, g in grad_ref.items():
+        torch.testing.assert_close(grad_hist[n], g, rtol=1e-4, atol=1e-6,
+                                   msg=n)
+    encoder = [n for n in grad_exact if "mlps" in n or "encoders" in n]
+    assert encoder and any(not torch.allclose(grad_hist[n], grad_exact[n])
+                           for n in encoder)
+
+
+def test_item_history_reads_stale_rows_until_the_next_refresh(sparse_ds):
+    from mmgraph.train.sampled import refresh_item_history, set_item_history
+    model, trainer, source = _sampled_model(sparse_ds, "lirdrec",
+                                            batch_size=8)
+    set_item_history(model, True, sampled=True)
+    refresh_item_history(model)
+    before = model.item_history.table.clone()
+    with torch.no_grad():
+        for p in model.encoders.parameters():
+            p.mul_(1.5)
+    b = next(iter(source(trainer, 0)))
+    rows = torch.cat(model.sampled_item_inputs(b), 1)
+    seeds = torch.unique(torch.cat([b.local_pos, b.local_neg.reshape(-1)]))
+    rest = torch.ones(b.item_ids.numel(), dtype=torch.bool)
+    rest[seeds] = False
+    torch.testing.assert_close(rows[rest], before[b.item_ids[rest]])
+    now = torch.cat(model.item_inputs(b.item_ids[seeds]), 1)
+    torch.testing.assert_close(rows[seeds], now)
+    torch.testing.assert_close(model.item_history.table[b.item_ids[seeds]],
+                               now.detach())
+    refresh_item_history(model)
+    torch.testing.assert_close(model.item_history.table,
+                               torch.cat(model.item_inputs(), 1).detach())
+
+
+@pytest.mark.parametrize("name", ["cm3", "lirdrec"])
+def test_models_train_sampled_with_item_history(ds, name):
+    kwargs, _ = SAMPLED[name]
+    torch.manual_seed(0)
+    model = create_model(name, ds, **kwargs)
+    trainer = Trainer(model, ds, dict(
+        epochs=4, batch_size=64, topk=[10, 20], sampled=True,
+        num_neighbors=[5, 5], item_history=True, learning_rate=1e-2),
+        show_progress=False)
+    calls = []
+    refresh = model.item_history.refresh
+    model.item_history.refresh = lambda f: calls.append(1) or refresh(f)
+    res = trainer.fit()
+    losses = [h["loss"] for h in res["history"]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    assert len(calls) == len(losses)  # once per epoch
+    # the model's state is unchanged by the history (data, not state)
+    assert not any("item_history" in k for k in model.state_dict())
+    # a later Trainer without it removes it
+    Trainer(model, ds, dict(epochs=1, batch_size=64, topk=[10, 20],
+                            sampled=True), show_progress=False)
+    assert model._modules.get("item_history") is None
+
+
+def test_item_history_refusals_are_one_line(ds):
+    from mmgraph.config import ConfigError
+    cases = [("cm3", dict(item_history=True), "needs sampled training"),
+             ("lightgcn", dict(item_history=True, sampled=True),
+              "model 'lightgcn' does not compute its item inputs from "
+              "content; expected one of cm3, lirdrec")]
+    for name, cfg, message in cases:
+        with pytest.raises(ConfigError) as err:
+            Trainer(create_model(name, ds), ds, dict(cfg, topk=[10, 20]),
+                    show_progress=False)
+        assert message in str(err.value) and "\n" not in str(err.value)
