@@ -182,7 +182,10 @@ def measure(folder: str, name: str, model_name: str, batches: int,
 
     import mmgraph
     from mmgraph.distributed import init_from_env, rank, world_size
+    from mmgraph.runtime import reuse_freed_memory
     init_from_env("cpu")
+    # as the mmgraph command does (MMGRAPH_MALLOC=system: glibc's default)
+    malloc = "reuse" if reuse_freed_memory() else "system"
 
     def say(text: str) -> None:  # shown live by the parent (run_worker)
         if rank() == 0:
@@ -191,7 +194,8 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     torch.set_num_threads(threads)
     torch.manual_seed(rank())
     row: Dict[str, Any] = {"model": model_name, "mode": mode,
-                           "procs": world_size(), "threads": threads}
+                           "procs": world_size(), "threads": threads,
+                           "malloc": malloc}
     t = time.perf_counter()
     ds = mmgraph.load_dataset(folder, name=name)
     row["load_s"] = time.perf_counter() - t
@@ -315,10 +319,11 @@ def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
         print(f"{path}: not a readable report; replaced", flush=True)
         return report["rows"]
     keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors",
-            "batch_size", "sparse_features", "item_history")
-    # reports from before these options existed used their defaults
+            "batch_size", "sparse_features", "item_history", "malloc")
+    # reports from before these options existed used their defaults (and
+    # glibc's allocator settings)
     before = {"batch_size": 0, "sparse_features": False,
-              "item_history": False}
+              "item_history": False, "malloc": "system"}
     if any(earlier.get(k, before.get(k)) != report[k] for k in keys):
         print(f"{path}: measured under other settings; replaced", flush=True)
         return report["rows"]
@@ -426,7 +431,10 @@ def main(argv=None) -> int:
               "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
               "batch_size": args.batch_size,
               "sparse_features": args.sparse_features,
-              "item_history": args.item_history, "rows": rows}
+              "item_history": args.item_history,
+              # what the workers' allocator was (all alike: one setting)
+              "malloc": next((r["malloc"] for r in rows if "malloc" in r),
+                             "system"), "rows": rows}
     report["rows"] = merged_rows(out / f"scale-{tag}.json", report)
     atomic_write_json(out / f"scale-{tag}.json", report)
     text = table(report["rows"])

@@ -10,6 +10,7 @@ from mmgraph.nn.encoders import (
     dct,
     dct_matrix,
 )
+from mmgraph.nn.history import ItemInputHistory
 from mmgraph.nn.fusion import (
     AttentionFusion,
     ConcatFusion,
@@ -42,6 +43,8 @@ __all__ = [
     'ModalityProjection',
     'ModalityEncoders',
     'DCT',
+    # sampled training
+    'ItemInputHistory',
     # fusion
     'SphericalBezierFusion',
     'ProgressiveWeightCopyingFusion',

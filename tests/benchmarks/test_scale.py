@@ -69,7 +69,7 @@ def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
                 "num_neighbors": [10, 10], "item_neighbors": -1,
                 "batch_size": 0, "sparse_features": False,
-                "item_history": False}
+                "item_history": False, "malloc": "reuse"}
     path = tmp_path / "scale-sampled-p1.json"
     path.write_text(json.dumps(dict(settings, rows=[
         {"model": "lightgcn", "batch_s": 2.0},
@@ -86,6 +86,10 @@ def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     larger = dict(settings, batch_size=8192,
                   rows=[{"model": "bm3", "batch_s": 3.0}])
     assert scale.merged_rows(path, larger) == larger["rows"]
+    # rows measured with glibc's allocator settings are kept apart too
+    system = dict(settings, malloc="system",
+                  rows=[{"model": "bm3", "batch_s": 3.0}])
+    assert scale.merged_rows(path, system) == system["rows"]
     path.write_text("{half-written")
     assert scale.merged_rows(path, other) == other["rows"]
 
@@ -134,6 +138,7 @@ def test_item_history_rows_have_their_own_table(scale, tmp_path,
         (tmp_path / "scale-sampled-p1-history.json").read_text())
     cm3, bm3 = report["rows"]
     assert report["item_history"] and cm3["item_history"]
+    assert report["malloc"] == cm3["malloc"] == "reuse"
     # the once-per-epoch refresh is timed and counted in the epoch
     assert cm3["history_refresh_s"] > 0
     assert cm3["epoch_s_extrapolated"] == pytest.approx(
