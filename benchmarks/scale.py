@@ -50,6 +50,7 @@ cluster, otherwise an item by global popularity (Zipf exponent
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -182,10 +183,8 @@ def measure(folder: str, name: str, model_name: str, batches: int,
 
     import mmgraph
     from mmgraph.distributed import init_from_env, rank, world_size
-    from mmgraph.runtime import reuse_freed_memory
+    from mmgraph.runtime import reusing_freed_memory
     init_from_env("cpu")
-    # as the mmgraph command does (MMGRAPH_MALLOC=system: glibc's default)
-    malloc = "reuse" if reuse_freed_memory() else "system"
 
     def say(text: str) -> None:  # shown live by the parent (run_worker)
         if rank() == 0:
@@ -194,8 +193,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     torch.set_num_threads(threads)
     torch.manual_seed(rank())
     row: Dict[str, Any] = {"model": model_name, "mode": mode,
-                           "procs": world_size(), "threads": threads,
-                           "malloc": malloc}
+                           "procs": world_size(), "threads": threads}
     t = time.perf_counter()
     ds = mmgraph.load_dataset(folder, name=name)
     row["load_s"] = time.perf_counter() - t
@@ -213,6 +211,11 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         "item_history": item_history,
         **({"batch_size": batch_size} if batch_size > 0 else {})},
         show_progress=False)
+    # from here on as Trainer.fit and Evaluator.evaluate run (not the
+    # loading and building above); MMGRAPH_MALLOC=system: glibc's defaults
+    allocator = contextlib.ExitStack()
+    row["malloc"] = "reuse" if allocator.enter_context(
+        reusing_freed_memory()) else "system"
     model.train()
     model.on_epoch_start(0)
     refresh_s = 0.0
@@ -263,6 +266,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         trainer.evaluator.evaluate(model, "valid")
         row["eval_s"] = time.perf_counter() - t
         row["peak_eval_gib"] = peak_rss_gib()
+    allocator.close()
     return row
 
 

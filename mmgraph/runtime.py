@@ -1,17 +1,19 @@
 r"""Process-wide settings for large graphs on CPU.
 
-The ``mmgraph`` command line calls :func:`reuse_freed_memory` before any
-verb runs; a program that uses the Python API on large data can call it
-itself, first thing.
+:meth:`~mmgraph.train.Trainer.fit` and
+:meth:`~mmgraph.evaluation.Evaluator.evaluate` run inside
+:func:`reusing_freed_memory`; loading data and building models do not (their
+one-off large temporaries would fragment a heap that keeps them).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
-__all__ = ["reuse_freed_memory"]
+__all__ = ["reuse_freed_memory", "reusing_freed_memory"]
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
@@ -20,6 +22,8 @@ _DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_TOP_PAD: 128 * 1024,
              _M_MMAP_MAX: 65536}
 #: Setting the environment variable to this leaves the allocator alone.
 OPT_OUT = "system"
+#: Whether the reuse settings are in effect (set by reuse_freed_memory).
+_active = False
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
@@ -55,6 +59,7 @@ def reuse_freed_memory(enabled: bool = True,
     variable ``MMGRAPH_MALLOC`` is ``system``; ``enabled=False`` restores
     glibc's defaults. Returns whether the settings took effect.
     """
+    global _active
     if os.environ.get("MMGRAPH_MALLOC", "").lower() == OPT_OUT:
         return False
     libc = _glibc()
@@ -62,5 +67,24 @@ def reuse_freed_memory(enabled: bool = True,
         return False
     settings = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: int(trim_threshold),
                 _M_TOP_PAD: 64 << 20} if enabled else _DEFAULTS
-    return all(libc.mallopt(key, value) == 1
+    took = all(libc.mallopt(key, value) == 1
                for key, value in settings.items())
+    _active = enabled and took
+    if took and not enabled:
+        libc.malloc_trim(0)  # hand back what the heap kept
+    return took
+
+
+@contextlib.contextmanager
+def reusing_freed_memory() -> Iterator[bool]:
+    r"""A context (or decorator) with :func:`reuse_freed_memory` in effect;
+    on leaving, glibc's defaults are restored and the kept free memory is
+    handed back (``malloc_trim``), unless the settings were already in
+    effect on entering (nested use, or set by the program). Yields whether
+    they are in effect."""
+    turned_on = not _active and reuse_freed_memory(True)
+    try:
+        yield _active
+    finally:
+        if turned_on:
+            reuse_freed_memory(False)

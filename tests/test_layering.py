@@ -28,9 +28,11 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 # `distributed` (torch.distributed helpers, no mmgraph import) are leaves
 # next to config/errors/io/registry: the evaluation and the trainer shard
 # and all-reduce through `distributed`, and the data, training and CLI
-# commands print tables with `report`.
+# commands print tables with `report`. `runtime` (allocator settings, no
+# mmgraph import) is a leaf the trainer and the evaluation enter.
 LAYERS: List[Set[str]] = [
-    {"config", "errors", "io", "registry", "report", "distributed"},
+    {"config", "errors", "io", "registry", "report", "distributed",
+     "runtime"},
     {"data"},
     {"nn"},
     {"models"},

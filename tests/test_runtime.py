@@ -44,3 +44,49 @@ def test_freed_large_tensors_are_reused_without_page_faults():
 def test_environment_opt_out_leaves_the_allocator_alone():
     took, faults = _probe("on", MMGRAPH_MALLOC="system")
     assert not took and faults > 0.9 * PAGES
+
+
+CONTEXT = r"""
+from mmgraph import runtime
+from mmgraph.runtime import reusing_freed_memory
+with reusing_freed_memory() as outer:
+    with reusing_freed_memory() as inner:
+        pass
+    still = runtime._active          # the inner exit left them in effect
+print(outer, inner, still, runtime._active)
+runtime.reuse_freed_memory(True)     # set by the program: kept on exit
+with reusing_freed_memory():
+    pass
+print(runtime._active)
+"""
+
+
+@pytest.mark.skipif(runtime._glibc() is None, reason="glibc only")
+def test_context_restores_the_defaults_only_where_it_set_them():
+    out = subprocess.run([sys.executable, "-c", CONTEXT], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["True", "True", "True", "False", "True"]
+
+
+def test_fit_and_evaluate_run_with_reused_memory(monkeypatch):
+    # The trainer's and the evaluator's entry points enter the context.
+    from mmgraph.data import load_dataset
+    from mmgraph.models import create_model
+    from mmgraph.train import Trainer
+    seen = []
+    monkeypatch.setattr(runtime, "_active", False)
+    real = runtime.reuse_freed_memory
+
+    def spy(enabled=True, **kw):
+        seen.append(enabled)
+        return real(enabled, **kw)
+    monkeypatch.setattr(runtime, "reuse_freed_memory", spy)
+    ds = load_dataset("synthetic", num_users=20, num_items=15,
+                      avg_degree=3, seed=0)
+    trainer = Trainer(create_model("mf", ds), ds, dict(epochs=1,
+                      topk=[5], valid_metric="recall@5"), show_progress=False)
+    trainer.fit()
+    assert seen[:1] == [True] and seen[-1] is False
+    seen.clear()
+    trainer.evaluator.evaluate(trainer.model, "valid")
+    assert seen == [True, False]

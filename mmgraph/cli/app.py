@@ -27,7 +27,6 @@ from typing import List, NoReturn, Optional
 from mmgraph.cli import (evaluate, export, info, list_models, prepare, recommend,
                          serve, train, unlearn)
 from mmgraph.errors import ANTICIPATED, MissingExtraError
-from mmgraph.runtime import reuse_freed_memory
 
 __all__ = ["main", "build_parser", "VERBS", "EXIT_ERROR", "EXIT_EXTRA",
            "EXIT_INTERRUPTED"]
@@ -126,7 +125,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2, already printed)
         return e.code if isinstance(e.code, int) else EXIT_ERROR
     _setup_logging(args.verbose)
-    reuse_freed_memory()  # large-graph steps without page-fault storms
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

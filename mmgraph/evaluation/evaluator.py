@@ -11,6 +11,7 @@ from mmgraph.evaluation.metrics import (
     compute_metrics, expand_metric_names, item_popularity, parse_metric_name,
     recommendation_counts)
 from mmgraph.distributed import all_reduce_sum, shard
+from mmgraph.runtime import reusing_freed_memory
 
 __all__ = ["Evaluator", "DEFAULT_METRICS", "DEFAULT_TOPK"]
 
@@ -159,6 +160,7 @@ class Evaluator:
         scores[rows[keep], (keys % n)[keep]] = float("-inf")
 
     @torch.no_grad()
+    @reusing_freed_memory()  # score chunks of 100s of MB, reused
     def evaluate(self, model, split: Union[str, Tensor] = "valid",
                  mask_edge_index: Optional[Tensor] = None,
                  embeddings: Optional[Tuple[Tensor, Tensor]] = None,

@@ -20,6 +20,7 @@ from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
 from mmgraph.evaluation import Evaluator
 from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
+from mmgraph.runtime import reusing_freed_memory
 from mmgraph.train.callbacks import (BestValidScore, Callback, EarlyStopping,
                                      ProgressBar)
 from mmgraph.train.objectives import Objective, create_objective
@@ -443,12 +444,14 @@ class Trainer:
             else self.valid_edge_index
         return self.evaluator.evaluate(self.model, target, embeddings=emb)
 
+    @reusing_freed_memory()  # no page-fault storm at every large step
     def fit(self, resume: bool = False) -> Dict[str, Any]:
         r"""Trains until a callback stops the loop (early stopping) or
         ``epochs`` is reached, evaluates the selected model on the test
         split once and returns the results dict. ``resume=True`` lets a
         run-folder callback restore the last checkpoint
-        (:meth:`~mmgraph.runs.RunFolder.callbacks`)."""
+        (:meth:`~mmgraph.runs.RunFolder.callbacks`). Runs with
+        :func:`~mmgraph.runtime.reusing_freed_memory`."""
         c = self.config
         self.resuming = bool(resume)
         seed_everything(c.seed)
