@@ -149,6 +149,26 @@ def test_dct_module_lirdrec_concat(method):
         mod([f_v, torch.randn(5, 9)])
     with pytest.raises(ValueError, match='DCT'):
         DCT('wavelet')
+    with pytest.raises(ValueError, match='chunk_elements'):
+        DCT(chunk_elements=0)
+
+
+@pytest.mark.parametrize('method', ['fft', 'matrix'])
+def test_dct_in_row_chunks_equals_one_piece(method):
+    # 3 rows of the 20-wide modality per chunk: chunks of uneven sizes,
+    # written into one output; a float64 modality promotes the output.
+    torch.manual_seed(0)
+    f_v, f_t = torch.randn(7, 20), torch.randn(7, 9, dtype=torch.float64)
+    whole = DCT(method, chunk_elements=10 ** 6)([f_v, f_t])
+    chunked = DCT(method, chunk_elements=60)([f_v, f_t])
+    assert chunked.dtype == torch.float64
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(chunked[:, :20], _naive_dct(f_v).double(),
+                               atol=1e-5, rtol=1e-5)
+    # a batch axis in front, and autograd (one piece) agree too
+    x = torch.randn(2, 7, 20, requires_grad=True)
+    torch.testing.assert_close(DCT(method, chunk_elements=40)(x.detach()),
+                               DCT(method)(x).detach())
 
 
 def test_encoders_index_gathers_the_same_rows_on_either_branch():
