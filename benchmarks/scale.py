@@ -232,6 +232,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     it = iter(trainer.batches(0))
     trainer.training_step(next(it))  # warm-up
     t, cpu, done = time.perf_counter(), time.process_time(), 0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     nodes = 0
     for batch in it:
         trainer.training_step(batch)
@@ -253,6 +254,12 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     per_batch = (time.perf_counter() - t) / max(done, 1)
     # CPU seconds too: on a shared, loaded machine the clock is noisy
     row["batch_cpu_s"] = (time.process_time() - cpu) / max(done, 1)
+    # the kernel's share of it, and the page faults behind that share
+    # (benchmarks/allocator.py compares them with and without reuse)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    row["batch_sys_s"] = (after.ru_stime - usage.ru_stime) / max(done, 1)
+    row["batch_page_faults"] = (after.ru_minflt - usage.ru_minflt) / max(
+        done, 1)
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                batch_size=trainer.config.batch_size,
                sparse_features=sparse_features, item_history=item_history,
