@@ -39,7 +39,7 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 
 def reuse_freed_memory(enabled: bool = True,
-                       trim_threshold: int = 1 << 30) -> bool:
+                       trim_threshold: int = -1) -> bool:
     r"""Keeps the memory of freed large tensors in the process for the next
     allocation, instead of handing it back to the kernel.
 
@@ -51,7 +51,10 @@ def reuse_freed_memory(enabled: bool = True,
     of a step (``benchmarks/scale.py``; see ``docs/distributed.md``).
     This sets ``M_MMAP_MAX = 0`` (large blocks come from the heap too) and
     ``M_TRIM_THRESHOLD`` to :obj:`trim_threshold` (free memory at the top
-    of the heap is kept up to that size), so a freed block is reused as is.
+    of the heap is kept up to that size; ``-1``, the default, never trims:
+    a 1 GiB threshold still handed back, and faulted in again, the dense
+    gradient of FREEDOM's and BM3's 1 GB feature table at every step), so a
+    freed block is reused as is.
     The cost is a higher resident peak where freed blocks fragment the heap
     (measured +0.1 to +1.1 GiB at Elec's shape).
 
