@@ -56,7 +56,8 @@ def reuse_freed_memory(enabled: bool = True,
     gradient of FREEDOM's and BM3's 1 GB feature table at every step), so a
     freed block is reused as is.
     The cost is a higher resident peak where freed blocks fragment the heap
-    (measured +0.1 to +1.1 GiB at Elec's shape).
+    (measured at Elec's shape: about +0.5 GiB for LightGCN, +1 GiB for
+    sampled CM3 and LIRDRec, +1 to +2 GiB for the full-graph FREEDOM).
 
     A no-op (returns :obj:`False`) without glibc, or when the environment
     variable ``MMGRAPH_MALLOC`` is ``system``; ``enabled=False`` restores

@@ -72,7 +72,7 @@ from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Batch
 
 __all__ = ["SubgraphBatch", "SubgraphBatches", "check_sampled",
-           "set_item_history"]
+           "set_item_history", "refresh_item_history"]
 
 
 def check_sampled(model, objective_name: str) -> None:
