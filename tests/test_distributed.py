@@ -175,3 +175,30 @@ def test_row_sparse_gradients_average_over_ranks(tmp_path):
     assert torch.equal(r0["reduced"], r1["reduced"])
     # still row-sparse: only rows some rank touched
     assert r0["rows"].tolist() == [1, 4, 6, 7]
+
+
+def _dense_mean():
+    import mmgraph.distributed as D
+    D.IN_PLACE_NUMEL = 12  # the 4 x 3 and 5 x 3 tables in place
+    r = D.rank()
+    params = [torch.nn.Parameter(torch.zeros(shape))
+              for shape in [(4, 3), (2,), (5, 3), (3,)]]
+    grads = [torch.full(p.shape, float(i + 1 + 10 * r)) for i, p in
+             enumerate(params)]
+    grads[2] = grads[2].t().contiguous().t()  # a transposed (strided) one
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    params[3].grad = None if r == 1 else params[3].grad  # none on rank 1
+    D.all_reduce_gradients(params)
+    return {"grads": [g.clone() for g in grads],
+            "reduced": [p.grad for p in params]}
+
+
+def test_dense_gradients_average_in_place_and_flattened(tmp_path):
+    # large gradients are reduced in place, small ones flattened together;
+    # a missing gradient counts as zeros; both ranks end identical
+    r0, r1 = run_two_ranks(_dense_mean, tmp_path)
+    r1["grads"][3].zero_()
+    for i, (a, b) in enumerate(zip(r0["grads"], r1["grads"])):
+        torch.testing.assert_close(r0["reduced"][i], (a + b) / 2)
+        assert torch.equal(r0["reduced"][i], r1["reduced"][i])
