@@ -176,6 +176,7 @@ class BM3(Recommender):
         if batch is not None and batch.is_subgraph:
             users, items = self.user_emb(batch.user_ids), \
                 self.item_emb(batch.item_ids)
+            # not trimmed per layer: the regulariser reads every subgraph row
             adj, symmetric = batch.adj, False
         else:
             users, items = self.user_emb.weight, self.item_emb.weight

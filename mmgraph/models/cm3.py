@@ -276,8 +276,9 @@ class CM3(Recommender):
         x = torch.cat([F.normalize(torch.cat([p, q], 0), dim=-1)
                        for p, q in zip(prefs, items)], dim=-1)
         nu = prefs[0].size(0)
-        r = self.propagation(x, batch.adj if sampled else self.adj,
-                             symmetric=not sampled)
+        # the losses read the batch's rows only: each sampled layer trimmed
+        r = self.propagation(x, batch.layer_adjacencies(self.n_ui_layers)
+                             if sampled else self.adj, symmetric=not sampled)
         r_u, r_i = r[:nu], r[nu:]
         user_rep = self.user_fusion(
             r_u.view(nu, self.num_channels, -1).transpose(0, 1), users)

@@ -289,8 +289,11 @@ class FREEDOM(EpochPrunedGraph, Recommender):
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
         nu = batch.user_ids.numel()
         ids = self.item_emb(batch.item_ids)
+        # the losses read the batch's rows only: each layer trimmed to them
         h = self.propagation(torch.cat([self.user_emb(batch.user_ids), ids],
-                                       0), batch.adj, symmetric=False)
+                                       0), batch.layer_adjacencies(
+                                           self.propagation.num_layers),
+                             symmetric=False)
         items = ids
         if self.n_mm_layers > 0:
             # S^L E at the subgraph's items: L - 1 full hops (cheap: k

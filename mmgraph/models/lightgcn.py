@@ -77,7 +77,9 @@ class LightGCN(Recommender):
         # a second gather from the tables would build a second dense
         # table-sized gradient per step (a fifth of a step at Elec's shape).
         self._subgraph_ego = (batch, x)
-        h = self.propagation(x, batch.adj, symmetric=False)
+        # the loss reads the batch's rows only: each layer trimmed to them
+        h = self.propagation(x, batch.layer_adjacencies(self.n_layers),
+                             symmetric=False)
         return h[:nu], h[nu:]
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,

@@ -274,6 +274,7 @@ class LIRDRec(EpochPrunedGraph, Recommender):
                                symmetric=True)
 
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
+        # not trimmed per layer: the regulariser reads every subgraph row
         return self._represent(batch.user_ids,
                                self.sampled_item_inputs(batch), batch.adj,
                                batch.item_adj, symmetric=False)

@@ -187,8 +187,11 @@ class LightGCNPropagation(_WeightFreePropagation):
 
         Args:
             x (torch.Tensor): Node features (layer 0).
-            edge_index (torch.Tensor): ``edge_index`` :obj:`[2, E]` or a
-                sparse adjacency :obj:`[N, N]` (CSR for the fast path).
+            edge_index (torch.Tensor or list): ``edge_index`` :obj:`[2, E]`
+                or a sparse adjacency :obj:`[N, N]` (CSR for the fast path),
+                or a list of one sparse adjacency per layer (a sampled
+                batch's layers trimmed to what its seeds need,
+                :meth:`~mmgraph.train.sampled.SubgraphBatch.layer_adjacencies`).
             edge_weight (torch.Tensor, optional): Weights for
                 ``edge_index``. (default: :obj:`None`, all ones)
             symmetric (bool, optional): Overrides the module's
@@ -198,10 +201,25 @@ class LightGCNPropagation(_WeightFreePropagation):
                 hold only the edges each node sampled. (default:
                 :obj:`None`, the module's setting)
         """
-        self._check(x, edge_index, edge_weight)
+        if isinstance(edge_index, (list, tuple)):
+            per_layer = list(edge_index)
+            if len(per_layer) != self.num_layers or edge_weight is not None:
+                raise ValueError(
+                    f"{self.__class__.__name__}: a list of adjacencies needs "
+                    f"one sparse matrix per layer ({self.num_layers}) and no "
+                    f"'edge_weight' (got {len(per_layer)})")
+            for adj in {id(a): a for a in per_layer}.values():
+                if not is_sparse(adj):
+                    raise ValueError(f"{self.__class__.__name__}: a list of "
+                                     f"adjacencies must hold sparse "
+                                     f"matrices")
+                self._check(x, adj, None)
+        else:
+            self._check(x, edge_index, edge_weight)
+            per_layer = [edge_index] * self.num_layers
         layers = [x]
-        for _ in range(self.num_layers):
-            layers.append(self._step(layers[-1], edge_index, edge_weight,
+        for adj in per_layer:
+            layers.append(self._step(layers[-1], adj, edge_weight,
                                      symmetric))
         if self.combine == 'stack':
             return torch.stack(layers, dim=0)

@@ -56,6 +56,19 @@ edges it sampled, so the matrix is not symmetric; models propagate it with
 With unlimited fan-out the batch's loss and every parameter's gradient equal
 the full-graph step's (``tests/train/test_sampled.py``).
 
+**Layer trimming.** Of an ``L``-layer propagation only the batch's own
+nodes' outputs are scored, so layer :math:`l` needs the rows of the nodes
+within :math:`L - l` hops of the seeds and nothing else (the idea of PyG's
+:func:`~torch_geometric.utils.trim_to_layer`). A node at distance
+:math:`d` sampled its edges at hop :math:`d + 1`, so
+:meth:`SubgraphBatch.layer_adjacencies` gives layer :math:`l` the edges of
+hops :math:`1..L - l + 1` only: a two-layer model's last layer runs over
+the first hop's edges, a tenth of the subgraph at fan-out ``[10, 10]``.
+The seeds' outputs, the loss and every gradient are unchanged; the other
+nodes' outputs lack their trimmed layers, so a model whose loss reads them
+(BM3's and LIRDRec's regularisers over the whole subgraph) keeps
+:attr:`SubgraphBatch.adj` for every layer.
+
 **Data parallelism.** The batches are the trainer's
 :meth:`~mmgraph.train.Trainer.default_batches`, so under ``torchrun`` each
 rank samples the subgraphs of its own share of every global batch.
@@ -152,6 +165,10 @@ class SubgraphBatch(Batch):
             :meth:`~mmgraph.models.Recommender.sampling_item_graph`, its
             weights), in ``item_ids`` positions; :obj:`None` if the model
             has no such relation.
+        hop_edges (tuple, optional): ``(row, col, weight, ends)``, the
+            entries of :attr:`adj` in the order they were sampled and the
+            number sampled by the end of each hop, from which
+            :meth:`layer_adjacencies` trims the layers.
     """
     user_ids: Optional[Tensor] = None
     item_ids: Optional[Tensor] = None
@@ -160,15 +177,46 @@ class SubgraphBatch(Batch):
     local_pos: Optional[Tensor] = None
     local_neg: Optional[Tensor] = None
     item_adj: Optional[Tensor] = None
+    hop_edges: Optional[Tuple[Tensor, Tensor, Tensor, List[int]]] = None
 
     def to(self, device) -> "SubgraphBatch":
         def mv(t):
             return None if t is None else t.to(device)
+        hop_edges = None if self.hop_edges is None else \
+            tuple(mv(t) for t in self.hop_edges[:3]) + (self.hop_edges[3],)
         return SubgraphBatch(mv(self.users), mv(self.pos_items),
                              mv(self.neg_items), mv(self.user_ids),
                              mv(self.item_ids), mv(self.adj),
                              mv(self.local_users), mv(self.local_pos),
-                             mv(self.local_neg), mv(self.item_adj))
+                             mv(self.local_neg), mv(self.item_adj),
+                             hop_edges)
+
+    def layer_adjacencies(self, num_layers: int) -> List[Tensor]:
+        r"""One adjacency per propagation layer, trimmed to what the batch's
+        nodes need: layer :math:`l` of :math:`L` gets the edges sampled in
+        hops :math:`1..\min(L - l + 1, H)` (the rows of the nodes within
+        :math:`L - l` hops of the seeds), :attr:`adj` itself where that is
+        every hop. Propagated layer by layer
+        (:class:`~mmgraph.nn.propagation.LightGCNPropagation` takes the
+        list), the seeds' outputs equal those over :attr:`adj`; the other
+        nodes' outputs lack the trimmed layers."""
+        if self.hop_edges is None:
+            return [self.adj] * num_layers
+        row, col, weight, ends = self.hop_edges
+        size = self.adj.size(0)
+        trimmed: dict = {}
+        out = []
+        for layer in range(1, num_layers + 1):
+            hops = min(num_layers - layer + 1, len(ends))
+            if hops == len(ends):
+                out.append(self.adj)
+                continue
+            if hops not in trimmed:
+                end = ends[hops - 1]
+                trimmed[hops] = _local_csr(row[:end], col[:end],
+                                           weight[:end], size)
+            out.append(trimmed[hops])
+        return out
 
     @property
     def is_subgraph(self) -> bool:  # type: ignore[override]
@@ -312,6 +360,7 @@ class SubgraphBatches:
         e_u, e_i = [], []          # (user, item) of every sampled edge ...
         e_at_user = []             # ... and whether a user row aggregates it
         e_scale = []               # ... and its subsampling scale d / m
+        hop_ends = []              # edges sampled by the end of each hop
         for k in self.num_neighbors:
             if fu.numel() == 0 and fi.numel() == 0:
                 break
@@ -324,6 +373,8 @@ class SubgraphBatches:
             e_scale += [su, si]
             e_at_user += [torch.ones_like(ru, dtype=torch.bool),
                           torch.zeros_like(ri, dtype=torch.bool)]
+            hop_ends.append((hop_ends[-1] if hop_ends else 0) +
+                            ru.numel() + ri.numel())
             new_i = torch.unique(ni)
             new_i = new_i[~torch.isin(new_i, items)]
             new_u = torch.unique(nu)
@@ -353,7 +404,7 @@ class SubgraphBatches:
         local_neg = None if neg is None else ipos[neg]
         return SubgraphBatch(batch.users, batch.pos_items, neg, users, items,
                              adj, upos[batch.users], ipos[batch.pos_items],
-                             local_neg, item_adj)
+                             local_neg, item_adj, (row, col, weight, hop_ends))
 
     def __call__(self, trainer, epoch: int) -> Iterator[SubgraphBatch]:
         # A model that trains on its own graph of the epoch (FREEDOM's

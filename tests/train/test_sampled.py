@@ -448,3 +448,45 @@ def test_item_history_refusals_are_one_line(ds):
             Trainer(create_model(name, ds), ds, dict(cfg, topk=[10, 20]),
                     show_progress=False)
         assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("layers,hops", [(2, 2), (3, 2), (2, 3), (1, 2)])
+def test_trimmed_layers_give_the_seeds_the_untrimmed_outputs(ds, layers,
+                                                               hops):
+    # Finite fan-out: layer l of L runs over hops 1..min(L - l + 1, H) only.
+    # The batch's rows are what propagating the whole subgraph at every
+    # layer gives; other rows differ (the layers were trimmed), and the
+    # trimmed matrices are smaller.
+    from mmgraph.models.base import Batch
+    from mmgraph.nn.propagation import LightGCNPropagation
+    torch.manual_seed(0)
+    b = SubgraphBatches(ds, [3] * hops).subgraph(Batch(
+        ds.train_edge_index[0, :6], ds.train_edge_index[1, :6],
+        torch.randint(ds.num_items, (6,))))
+    per_layer = b.layer_adjacencies(layers)
+    row, col, weight, ends = b.hop_edges
+    assert len(ends) == hops and ends[-1] == b.adj._nnz()
+    for layer, adj in enumerate(per_layer, start=1):
+        assert adj._nnz() == ends[min(layers - layer + 1, hops) - 1]
+    assert per_layer[0] is b.adj or layers < hops
+    prop = LightGCNPropagation(layers, combine="stack")
+    x = torch.randn(b.adj.size(0), 4)
+    trimmed = prop(x, per_layer, symmetric=False)
+    whole = prop(x, b.adj, symmetric=False)
+    nu = b.user_ids.numel()
+    seeds = torch.cat([b.local_users, nu + b.local_pos, nu + b.local_neg])
+    torch.testing.assert_close(trimmed[:, seeds], whole[:, seeds])
+    if hops >= layers >= 2:  # some row lost a trimmed layer
+        assert not torch.allclose(trimmed, whole)
+
+
+def test_a_list_of_adjacencies_is_one_sparse_matrix_per_layer():
+    from mmgraph.nn.propagation import LightGCNPropagation
+    adj = torch.eye(3).to_sparse_csr()
+    prop = LightGCNPropagation(2)
+    with pytest.raises(ValueError, match="one sparse matrix per layer"):
+        prop(torch.ones(3, 2), [adj])
+    with pytest.raises(ValueError, match="sparse matrices"):
+        prop(torch.ones(3, 2), [adj, torch.zeros(2, 2)])
+    torch.testing.assert_close(prop(torch.ones(3, 2), [adj, adj]),
+                               prop(torch.ones(3, 2), adj))
