@@ -183,7 +183,9 @@ class Recommender(torch.nn.Module):
         r"""The user and item representations of a sampled subgraph
         (:class:`~mmgraph.train.sampled.SubgraphBatch`: ``user_ids``,
         ``item_ids``, ``adj``), rows in the order of ``user_ids`` /
-        ``item_ids``."""
+        ``item_ids``: all of them, or (a model propagating
+        :meth:`~mmgraph.train.sampled.SubgraphBatch.layer_adjacencies`) the
+        first ones, which hold the batch's own users and items."""
         raise NotImplementedError(
             f"{self.__class__.__name__} does not support sampled training: "
             f"{self.supports_sampled}")

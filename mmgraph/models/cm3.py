@@ -264,8 +264,8 @@ class CM3(Recommender):
                 ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Returns the un-normalised user and item representations
         :obj:`[U, (M+1)d]`, :obj:`[I, (M+1)d]` and the fused features
-        :obj:`[I, d]`; for a sampled :obj:`batch`, those of its subgraph's
-        users and items."""
+        :obj:`[I, d]`; for a sampled :obj:`batch`, those of its own users and
+        items (the first rows of its subgraph's)."""
         sampled = batch is not None and batch.is_subgraph
         users = batch.user_ids if sampled else None
         items = self.sampled_item_inputs(batch) if sampled \
@@ -276,14 +276,21 @@ class CM3(Recommender):
         x = torch.cat([F.normalize(torch.cat([p, q], 0), dim=-1)
                        for p, q in zip(prefs, items)], dim=-1)
         nu = prefs[0].size(0)
-        # the losses read the batch's rows only: each sampled layer trimmed
-        r = self.propagation(x, batch.layer_adjacencies(self.n_ui_layers)
-                             if sampled else self.adj, symmetric=not sampled)
+        adj, item_adj = self.adj, self.item_adj
+        if sampled:
+            # The losses read the batch's rows only: each layer is trimmed
+            # to them, and the output holds the batch's users and items (a
+            # prefix of the subgraph's, so its positions stay valid).
+            adj = batch.layer_adjacencies(self.n_ui_layers)
+            item_adj = batch.seed_item_adj
+            nu = adj.output_block[0]
+            users = users[:nu]
+            fused = fused[:adj.output_block[1]]
+        r = self.propagation(x, adj, symmetric=not sampled)
         r_u, r_i = r[:nu], r[nu:]
         user_rep = self.user_fusion(
             r_u.view(nu, self.num_channels, -1).transpose(0, 1), users)
-        item_rep = self.item_conv(r_i, batch.item_adj if sampled
-                                  else self.item_adj)
+        item_rep = self.item_conv(r_i, item_adj)
         return user_rep, item_rep, fused
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:

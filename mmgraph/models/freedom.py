@@ -287,21 +287,23 @@ class FREEDOM(EpochPrunedGraph, Recommender):
         return h[:self.num_users], h[self.num_users:] + items
 
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
-        nu = batch.user_ids.numel()
-        ids = self.item_emb(batch.item_ids)
-        # the losses read the batch's rows only: each layer trimmed to them
-        h = self.propagation(torch.cat([self.user_emb(batch.user_ids), ids],
-                                       0), batch.layer_adjacencies(
-                                           self.propagation.num_layers),
-                             symmetric=False)
-        items = ids
+        # The losses read the batch's rows only: each layer is trimmed to
+        # them, and the output holds the batch's users and items (a prefix
+        # of the subgraph's, so its positions stay valid).
+        adj = batch.layer_adjacencies(self.propagation.num_layers)
+        nu, ni = adj.output_block
+        h = self.propagation(torch.cat([self.user_emb(batch.user_ids),
+                                        self.item_emb(batch.item_ids)], 0),
+                             adj, symmetric=False)
+        seed_items = batch.item_ids[:ni]
+        items = self.item_emb(seed_items)
         if self.n_mm_layers > 0:
-            # S^L E at the subgraph's items: L - 1 full hops (cheap: k
+            # S^L E at the batch's items: L - 1 full hops (cheap: k
             # neighbours per item), then only their rows of S.
             inner = self.item_emb.weight
             for _ in range(self.n_mm_layers - 1):
                 inner = spmm(self.mm_adj, inner)
-            items = spmm(csr_rows(self.mm_adj, batch.item_ids), inner)
+            items = spmm(csr_rows(self.mm_adj, seed_items), inner)
         return h[:nu], h[nu:] + items
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,

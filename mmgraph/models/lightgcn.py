@@ -70,16 +70,18 @@ class LightGCN(Recommender):
     supports_sampled = True
 
     def subgraph_embeddings(self, batch) -> Tuple[Tensor, Tensor]:
-        nu = batch.user_ids.numel()
         x = torch.cat([self.user_emb(batch.user_ids),
                        self.item_emb(batch.item_ids)], 0)
         # The regulariser takes the batch's rows from these gathered ones:
         # a second gather from the tables would build a second dense
         # table-sized gradient per step (a fifth of a step at Elec's shape).
         self._subgraph_ego = (batch, x)
-        # the loss reads the batch's rows only: each layer trimmed to them
-        h = self.propagation(x, batch.layer_adjacencies(self.n_layers),
-                             symmetric=False)
+        # The loss reads the batch's rows only: each layer is trimmed to
+        # them, and the output holds the batch's users and items (a prefix
+        # of the subgraph's, so its positions stay valid).
+        adj = batch.layer_adjacencies(self.n_layers)
+        h = self.propagation(x, adj, symmetric=False)
+        nu = adj.output_block[0]
         return h[:nu], h[nu:]
 
     def extra_loss(self, batch: Batch, user_emb: Tensor,

@@ -18,6 +18,7 @@ from torch_geometric.utils import is_sparse
 from torch_geometric.utils import spmm as pyg_spmm
 
 from mmgraph.nn.sparse import is_csr, spmm, symmetric_spmm, transpose_csr
+from mmgraph.nn.trimmed import TrimmedAdjacency, narrow_blocks
 
 __all__ = ['LightGCNPropagation', 'ItemGraphConvolution']
 
@@ -189,9 +190,10 @@ class LightGCNPropagation(_WeightFreePropagation):
             x (torch.Tensor): Node features (layer 0).
             edge_index (torch.Tensor or list): ``edge_index`` :obj:`[2, E]`
                 or a sparse adjacency :obj:`[N, N]` (CSR for the fast path),
-                or a list of one sparse adjacency per layer (a sampled
-                batch's layers trimmed to what its seeds need,
-                :meth:`~mmgraph.train.sampled.SubgraphBatch.layer_adjacencies`).
+                or a :class:`~mmgraph.nn.trimmed.TrimmedAdjacency` (a
+                sampled batch's layers trimmed to what its seeds need,
+                :meth:`~mmgraph.train.sampled.SubgraphBatch.layer_adjacencies`),
+                when the output holds the seeds' rows only.
             edge_weight (torch.Tensor, optional): Weights for
                 ``edge_index``. (default: :obj:`None`, all ones)
             symmetric (bool, optional): Overrides the module's
@@ -201,26 +203,16 @@ class LightGCNPropagation(_WeightFreePropagation):
                 hold only the edges each node sampled. (default:
                 :obj:`None`, the module's setting)
         """
-        if isinstance(edge_index, (list, tuple)):
-            per_layer = list(edge_index)
-            if len(per_layer) != self.num_layers or edge_weight is not None:
-                raise ValueError(
-                    f"{self.__class__.__name__}: a list of adjacencies needs "
-                    f"one sparse matrix per layer ({self.num_layers}) and no "
-                    f"'edge_weight' (got {len(per_layer)})")
-            for adj in {id(a): a for a in per_layer}.values():
-                if not is_sparse(adj):
-                    raise ValueError(f"{self.__class__.__name__}: a list of "
-                                     f"adjacencies must hold sparse "
-                                     f"matrices")
-                self._check(x, adj, None)
-        else:
-            self._check(x, edge_index, edge_weight)
-            per_layer = [edge_index] * self.num_layers
+        if isinstance(edge_index, TrimmedAdjacency):
+            return self._trimmed(x, edge_index, edge_weight, symmetric)
+        self._check(x, edge_index, edge_weight)
         layers = [x]
-        for adj in per_layer:
-            layers.append(self._step(layers[-1], adj, edge_weight,
+        for _ in range(self.num_layers):
+            layers.append(self._step(layers[-1], edge_index, edge_weight,
                                      symmetric))
+        return self._combine(layers)
+
+    def _combine(self, layers) -> Tensor:
         if self.combine == 'stack':
             return torch.stack(layers, dim=0)
         out = layers[0]
@@ -229,6 +221,27 @@ class LightGCNPropagation(_WeightFreePropagation):
         if self.combine == 'mean':
             out = out / (self.num_layers + 1)
         return out
+
+    def _trimmed(self, x: Tensor, adj: TrimmedAdjacency,
+                 edge_weight: OptTensor, symmetric: Optional[bool]) -> Tensor:
+        # Each layer from its source block to its (smaller) target block;
+        # every layer's output, narrowed to the seeds, is combined.
+        name = self.__class__.__name__
+        if adj.num_layers != self.num_layers or edge_weight is not None:
+            raise ValueError(f"{name}: a TrimmedAdjacency of "
+                             f"{adj.num_layers} layers for {self.num_layers} "
+                             f"and no 'edge_weight' expected")
+        if x.dim() != 2 or x.size(0) != sum(adj.input_block):
+            raise ValueError(f"{name}: 'x' has {x.size(0)} rows for a "
+                             f"subgraph of {sum(adj.input_block)} nodes")
+        seeds = adj.output_block
+        layers = [narrow_blocks(x, adj.input_block, seeds)]
+        h, block = x, adj.input_block
+        for a, source, target in adj.layers:
+            h = self._csr_step(a, narrow_blocks(h, block, source), symmetric)
+            block = target
+            layers.append(narrow_blocks(h, block, seeds))
+        return self._combine(layers)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_layers={self.num_layers}, '

@@ -57,17 +57,21 @@ With unlimited fan-out the batch's loss and every parameter's gradient equal
 the full-graph step's (``tests/train/test_sampled.py``).
 
 **Layer trimming.** Of an ``L``-layer propagation only the batch's own
-nodes' outputs are scored, so layer :math:`l` needs the rows of the nodes
-within :math:`L - l` hops of the seeds and nothing else (the idea of PyG's
-:func:`~torch_geometric.utils.trim_to_layer`). A node at distance
-:math:`d` sampled its edges at hop :math:`d + 1`, so
-:meth:`SubgraphBatch.layer_adjacencies` gives layer :math:`l` the edges of
-hops :math:`1..L - l + 1` only: a two-layer model's last layer runs over
-the first hop's edges, a tenth of the subgraph at fan-out ``[10, 10]``.
-The seeds' outputs, the loss and every gradient are unchanged; the other
-nodes' outputs lack their trimmed layers, so a model whose loss reads them
-(BM3's and LIRDRec's regularisers over the whole subgraph) keeps
-:attr:`SubgraphBatch.adj` for every layer.
+nodes (the seeds) are scored, so layer :math:`l` needs the outputs of the
+nodes within :math:`L - l` hops of the seeds and nothing else (the idea of
+PyG's :func:`~torch_geometric.utils.trim_to_layer`). The subgraph's users
+and items are kept in the order they were reached, so the nodes within
+:math:`d` hops are a prefix of each (:attr:`SubgraphBatch.blocks`), and
+:meth:`SubgraphBatch.layer_adjacencies` gives each layer a rectangular
+matrix from the nodes within :math:`L - l + 1` hops to those within
+:math:`L - l` (:class:`~mmgraph.nn.trimmed.TrimmedAdjacency`), over the
+edges those rows sampled. The propagation then ends on the seeds: at
+fan-out ``[10, 10]`` on Elec's shape a two-layer model's last layer
+produces 6K rows from the first hop's 44K edges, not 123K rows from all
+281K. The seeds' outputs, the loss and every gradient are unchanged
+(``tests/train/test_sampled.py``). LightGCN, FREEDOM and CM3 propagate
+that way; BM3's and LIRDRec's regularisers read every subgraph row, so they
+propagate the whole :attr:`SubgraphBatch.adj` at every layer.
 
 **Data parallelism.** The batches are the trainer's
 :meth:`~mmgraph.train.Trainer.default_batches`, so under ``torchrun`` each
@@ -76,6 +80,7 @@ rank samples the subgraphs of its own share of every global batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -83,6 +88,8 @@ from torch import Tensor
 
 from mmgraph.errors import MMGraphError
 from mmgraph.models.base import Batch
+from mmgraph.nn.sparse import csr_from_coo, quiet_sparse_warnings
+from mmgraph.nn.trimmed import TrimmedAdjacency
 
 __all__ = ["SubgraphBatch", "SubgraphBatches", "check_sampled",
            "set_item_history", "refresh_item_history"]
@@ -148,36 +155,36 @@ class SubgraphBatch(Batch):
     over embedding tables) plus its sampled subgraph.
 
     Attributes:
-        user_ids (Tensor): ``[U_s]`` global ids of the subgraph's users.
-        item_ids (Tensor): ``[I_s]`` global ids of its items.
-        adj (Tensor): ``[U_s + I_s, U_s + I_s]`` sparse CSR adjacency of the
-            subgraph (items offset by ``U_s``; row = aggregating node) with
-            the full graph's normalised weights (times :math:`d/m` in the
-            row of a node whose neighbours were subsampled).
-            **Not symmetric**: a node's row holds only the edges it sampled,
-            so propagate it with ``symmetric=False``
-            (:class:`~mmgraph.nn.propagation.LightGCNPropagation`), whose
-            backward then uses the transpose.
+        user_ids (Tensor): ``[U_s]`` global ids of the subgraph's users,
+            ordered by hop distance from the batch (the batch's own users
+            first, then those sampled at hop 1, ...).
+        item_ids (Tensor): ``[I_s]`` global ids of its items, ordered the
+            same way (the batch's items and their kNN neighbours first).
         local_users, local_pos, local_neg (Tensor): the batch's pairs as
             positions in ``user_ids`` / ``item_ids``.
         item_adj (Tensor, optional): ``[I_s, I_s]`` sparse CSR of the
             sampled item--item edges (the model's
             :meth:`~mmgraph.models.Recommender.sampling_item_graph`, its
             weights), in ``item_ids`` positions; :obj:`None` if the model
-            has no such relation.
-        hop_edges (tuple, optional): ``(row, col, weight, ends)``, the
-            entries of :attr:`adj` in the order they were sampled and the
-            number sampled by the end of each hop, from which
-            :meth:`layer_adjacencies` trims the layers.
+            has no such relation. Every entry lies among the first
+            ``blocks[0][1]`` items (see :meth:`seed_item_adj`).
+        hop_edges (tuple): ``(row, col, weight, ends)``: the subgraph's
+            edges in the order they were sampled (row = aggregating node,
+            local positions, items offset by ``U_s``; the full graph's
+            normalised weights, times :math:`d/m` where a node's
+            neighbours were subsampled) and how many were sampled by the end
+            of each hop.
+        blocks (list): ``(users, items)`` within :math:`d` hops of the
+            batch, for :math:`d = 0, 1, \dots`; the last is ``(U_s, I_s)``.
     """
     user_ids: Optional[Tensor] = None
     item_ids: Optional[Tensor] = None
-    adj: Optional[Tensor] = None
     local_users: Optional[Tensor] = None
     local_pos: Optional[Tensor] = None
     local_neg: Optional[Tensor] = None
     item_adj: Optional[Tensor] = None
     hop_edges: Optional[Tuple[Tensor, Tensor, Tensor, List[int]]] = None
+    blocks: Optional[List[Tuple[int, int]]] = None
 
     def to(self, device) -> "SubgraphBatch":
         def mv(t):
@@ -186,41 +193,72 @@ class SubgraphBatch(Batch):
             tuple(mv(t) for t in self.hop_edges[:3]) + (self.hop_edges[3],)
         return SubgraphBatch(mv(self.users), mv(self.pos_items),
                              mv(self.neg_items), mv(self.user_ids),
-                             mv(self.item_ids), mv(self.adj),
-                             mv(self.local_users), mv(self.local_pos),
-                             mv(self.local_neg), mv(self.item_adj),
-                             hop_edges)
+                             mv(self.item_ids), mv(self.local_users),
+                             mv(self.local_pos), mv(self.local_neg),
+                             mv(self.item_adj), hop_edges, self.blocks)
 
-    def layer_adjacencies(self, num_layers: int) -> List[Tensor]:
-        r"""One adjacency per propagation layer, trimmed to what the batch's
-        nodes need: layer :math:`l` of :math:`L` gets the edges sampled in
-        hops :math:`1..\min(L - l + 1, H)` (the rows of the nodes within
-        :math:`L - l` hops of the seeds), :attr:`adj` itself where that is
-        every hop. Propagated layer by layer
-        (:class:`~mmgraph.nn.propagation.LightGCNPropagation` takes the
-        list), the seeds' outputs equal those over :attr:`adj`; the other
-        nodes' outputs lack the trimmed layers."""
-        if self.hop_edges is None:
-            return [self.adj] * num_layers
+    @cached_property
+    def adj(self) -> Tensor:
+        r"""``[U_s + I_s, U_s + I_s]`` sparse CSR adjacency of the whole
+        subgraph (items offset by ``U_s``; row = aggregating node), built on
+        first use. **Not symmetric**: a node's row holds only the edges it
+        sampled, so propagate it with ``symmetric=False``
+        (:class:`~mmgraph.nn.propagation.LightGCNPropagation`), whose
+        backward then uses the transpose. A model whose loss reads only the
+        batch's rows propagates :meth:`layer_adjacencies` instead."""
+        row, col, weight, _ = self.hop_edges
+        n = sum(self.blocks[-1])
+        return csr_from_coo(row, col, weight, (n, n))
+
+    @property
+    def seed_item_adj(self) -> Optional[Tensor]:
+        r""":attr:`item_adj` restricted to the first ``blocks[0][1]`` items
+        (the batch's and their kNN neighbours, which hold all its entries):
+        the item--item relation of a trimmed propagation's output."""
+        if self.item_adj is None:
+            return None
+        n = self.blocks[0][1]
+        crow = self.item_adj.crow_indices()
+        with quiet_sparse_warnings():
+            return torch.sparse_csr_tensor(
+                crow[:n + 1], self.item_adj.col_indices(),
+                self.item_adj.values(), (n, n))
+
+    def layer_adjacencies(self, num_layers: int) -> TrimmedAdjacency:
+        r"""The subgraph's adjacency trimmed per layer to what the batch's
+        rows need (:class:`~mmgraph.nn.trimmed.TrimmedAdjacency`): layer
+        :math:`l` of :math:`L` maps the nodes within :math:`\min(L - l + 1,
+        H)` hops to those within :math:`\min(L - l, H)` over the edges those
+        rows sampled (hops :math:`1..L - l + 1`), so the propagation ends on
+        the batch's users and items (``blocks[0]``). Their outputs equal
+        those over :attr:`adj`; positions in ``user_ids`` / ``item_ids``
+        stay valid (the batch's nodes come first)."""
         row, col, weight, ends = self.hop_edges
-        size = self.adj.size(0)
-        trimmed: dict = {}
-        out = []
+        hops = len(self.blocks) - 1
+        n_users = self.blocks[-1][0]
+        built: dict = {}
+        layers = []
         for layer in range(1, num_layers + 1):
-            hops = min(num_layers - layer + 1, len(ends))
-            if hops == len(ends):
-                out.append(self.adj)
-                continue
-            if hops not in trimmed:
-                end = ends[hops - 1]
-                trimmed[hops] = _local_csr(row[:end], col[:end],
-                                           weight[:end], size)
-            out.append(trimmed[hops])
-        return out
+            d_out = min(num_layers - layer, hops)
+            d_in = min(d_out + 1, hops)
+            key = (d_out, d_in)
+            if key not in built:
+                source, target = self.blocks[d_in], self.blocks[d_out]
+                end = ends[d_out] if d_out < hops else ends[-1] if ends \
+                    else 0
+                r, c = row[:end], col[:end]
+                # positions in the blocks: users first, then items
+                r = torch.where(r < n_users, r, r - n_users + target[0])
+                c = torch.where(c < n_users, c, c - n_users + source[0])
+                built[key] = (csr_from_coo(r, c, weight[:end],
+                                         (sum(target), sum(source))),
+                              source, target)
+            layers.append(built[key])
+        return TrimmedAdjacency(layers, self.blocks[-1])
 
     @property
     def is_subgraph(self) -> bool:  # type: ignore[override]
-        return self.adj is not None
+        return self.hop_edges is not None
 
     def local(self) -> Batch:
         r"""The pairs as local positions (for scoring subgraph embeddings)."""
@@ -266,9 +304,7 @@ def _sample(ptr: Tensor, col: Tensor, nodes: Tensor, k: int
     return rows, pos, scale
 
 
-def _local_csr(row: Tensor, col: Tensor, weight: Tensor, n: int) -> Tensor:
-    return torch.sparse_coo_tensor(torch.stack([row, col]), weight,
-                                   (n, n)).coalesce().to_sparse_csr()
+
 
 
 class SubgraphBatches:
@@ -357,6 +393,9 @@ class SubgraphBatches:
                 frontier = new[~torch.isin(new, items)]
                 items = torch.cat([items, frontier])
         fu, fi = users, items
+        # Nodes in the order they were reached, so those within d hops are
+        # a prefix of each type (blocks[d]), which layer trimming relies on.
+        blocks = [(users.numel(), items.numel())]
         e_u, e_i = [], []          # (user, item) of every sampled edge ...
         e_at_user = []             # ... and whether a user row aggregates it
         e_scale = []               # ... and its subsampling scale d / m
@@ -382,9 +421,8 @@ class SubgraphBatches:
             users = torch.cat([users, new_u])
             items = torch.cat([items, new_i])
             fu, fi = new_u, new_i
+            blocks.append((users.numel(), items.numel()))
         eu, ei, at_user = torch.cat(e_u), torch.cat(e_i), torch.cat(e_at_user)
-        users, _ = torch.sort(users)
-        items, _ = torch.sort(items)
         upos, ipos = self._user_pos, self._item_pos
         upos[users] = torch.arange(users.numel())
         ipos[items] = torch.arange(items.numel())
@@ -394,17 +432,18 @@ class SubgraphBatches:
         col = torch.where(at_user, li, lu)
         weight = (self.user_deg[eu] * self.item_deg[ei]).rsqrt().float() \
             * torch.cat(e_scale)
-        adj = _local_csr(row, col, weight, users.numel() + items.numel())
         item_adj = None
         if self.item_graph is not None:
             r, pos = torch.cat(k_rows), torch.cat(k_pos)
-            item_adj = _local_csr(ipos[r], ipos[self.knn_col[pos]],
+            item_adj = csr_from_coo(ipos[r], ipos[self.knn_col[pos]],
                                   self.knn_val[pos].float() *
-                                  torch.cat(k_scale), items.numel())
+                                  torch.cat(k_scale),
+                                  (items.numel(), items.numel()))
         local_neg = None if neg is None else ipos[neg]
         return SubgraphBatch(batch.users, batch.pos_items, neg, users, items,
-                             adj, upos[batch.users], ipos[batch.pos_items],
-                             local_neg, item_adj, (row, col, weight, hop_ends))
+                             upos[batch.users], ipos[batch.pos_items],
+                             local_neg, item_adj, (row, col, weight, hop_ends),
+                             blocks)
 
     def __call__(self, trainer, epoch: int) -> Iterator[SubgraphBatch]:
         # A model that trains on its own graph of the epoch (FREEDOM's

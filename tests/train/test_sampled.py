@@ -453,40 +453,55 @@ def test_item_history_refusals_are_one_line(ds):
 @pytest.mark.parametrize("layers,hops", [(2, 2), (3, 2), (2, 3), (1, 2)])
 def test_trimmed_layers_give_the_seeds_the_untrimmed_outputs(ds, layers,
                                                                hops):
-    # Finite fan-out: layer l of L runs over hops 1..min(L - l + 1, H) only.
-    # The batch's rows are what propagating the whole subgraph at every
-    # layer gives; other rows differ (the layers were trimmed), and the
-    # trimmed matrices are smaller.
+    # Finite fan-out: layer l of L maps the nodes within min(L - l + 1, H)
+    # hops to those within min(L - l, H). Every layer's output at the
+    # batch's rows is what the whole subgraph gives at every layer, and the
+    # last layer runs over the first hop's edges only.
     from mmgraph.models.base import Batch
     from mmgraph.nn.propagation import LightGCNPropagation
+    from mmgraph.nn.trimmed import narrow_blocks
     torch.manual_seed(0)
     b = SubgraphBatches(ds, [3] * hops).subgraph(Batch(
         ds.train_edge_index[0, :6], ds.train_edge_index[1, :6],
         torch.randint(ds.num_items, (6,))))
-    per_layer = b.layer_adjacencies(layers)
+    # nodes in the order they were reached: the batch's own come first
+    u0, i0 = b.blocks[0]
+    assert torch.equal(b.user_ids[:u0], torch.unique(b.users))
+    assert set(torch.cat([b.pos_items, b.neg_items]).tolist()) == \
+        set(b.item_ids[:i0].tolist())
+    assert bool((b.local_users < u0).all() and (b.local_pos < i0).all())
+    trimmed_adj = b.layer_adjacencies(layers)
     row, col, weight, ends = b.hop_edges
-    assert len(ends) == hops and ends[-1] == b.adj._nnz()
-    for layer, adj in enumerate(per_layer, start=1):
-        assert adj._nnz() == ends[min(layers - layer + 1, hops) - 1]
-    assert per_layer[0] is b.adj or layers < hops
+    assert len(ends) == hops == len(b.blocks) - 1
+    assert trimmed_adj.output_block == b.blocks[0]
+    assert trimmed_adj.layers[-1][0]._nnz() == ends[0] < b.adj._nnz()
+    for layer, (a, source, target) in enumerate(trimmed_adj.layers, 1):
+        assert target == b.blocks[min(layers - layer, hops)]
+        assert tuple(a.shape) == (sum(target), sum(source))
     prop = LightGCNPropagation(layers, combine="stack")
-    x = torch.randn(b.adj.size(0), 4)
-    trimmed = prop(x, per_layer, symmetric=False)
+    x = torch.randn(b.adj.size(0), 4, requires_grad=True)
+    trimmed = prop(x, trimmed_adj, symmetric=False)
     whole = prop(x, b.adj, symmetric=False)
-    nu = b.user_ids.numel()
-    seeds = torch.cat([b.local_users, nu + b.local_pos, nu + b.local_neg])
-    torch.testing.assert_close(trimmed[:, seeds], whole[:, seeds])
-    if hops >= layers >= 2:  # some row lost a trimmed layer
-        assert not torch.allclose(trimmed, whole)
+    assert trimmed.shape == (layers + 1, u0 + i0, 4)
+    at_seeds = torch.stack([narrow_blocks(h, b.blocks[-1], b.blocks[0])
+                            for h in whole])
+    torch.testing.assert_close(trimmed, at_seeds)
+    # and so is the gradient of anything computed from the seeds' rows
+    w = torch.randn_like(trimmed)
+    g_trim, = torch.autograd.grad((trimmed * w).sum(), x)
+    g_whole, = torch.autograd.grad((at_seeds * w).sum(), x)
+    torch.testing.assert_close(g_trim, g_whole)
 
 
-def test_a_list_of_adjacencies_is_one_sparse_matrix_per_layer():
+def test_trimmed_adjacency_refusals():
     from mmgraph.nn.propagation import LightGCNPropagation
-    adj = torch.eye(3).to_sparse_csr()
-    prop = LightGCNPropagation(2)
-    with pytest.raises(ValueError, match="one sparse matrix per layer"):
-        prop(torch.ones(3, 2), [adj])
-    with pytest.raises(ValueError, match="sparse matrices"):
-        prop(torch.ones(3, 2), [adj, torch.zeros(2, 2)])
-    torch.testing.assert_close(prop(torch.ones(3, 2), [adj, adj]),
-                               prop(torch.ones(3, 2), adj))
+    from mmgraph.nn.trimmed import TrimmedAdjacency, narrow_blocks
+    with pytest.raises(ValueError, match="not inside"):
+        narrow_blocks(torch.zeros(5, 2), (3, 2), (1, 3))
+    a = torch.eye(3).to_sparse_csr()
+    adj = TrimmedAdjacency([(a, (2, 1), (2, 1))], (2, 1))
+    with pytest.raises(ValueError, match="1 layers for 2"):
+        LightGCNPropagation(2)(torch.ones(3, 2), adj)
+    with pytest.raises(ValueError, match="4 rows for a subgraph of 3"):
+        LightGCNPropagation(1)(torch.ones(4, 2), adj)
+    assert "TrimmedAdjacency([3, 3]:3)" == repr(adj)
