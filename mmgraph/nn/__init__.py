@@ -11,6 +11,7 @@ from mmgraph.nn.encoders import (
     dct_matrix,
 )
 from mmgraph.nn.history import ItemInputHistory
+from mmgraph.nn.trimmed import TrimmedAdjacency
 from mmgraph.nn.fusion import (
     AttentionFusion,
     ConcatFusion,
@@ -45,6 +46,7 @@ __all__ = [
     'DCT',
     # sampled training
     'ItemInputHistory',
+    'TrimmedAdjacency',
     # fusion
     'SphericalBezierFusion',
     'ProgressiveWeightCopyingFusion',
