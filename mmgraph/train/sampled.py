@@ -293,13 +293,15 @@ def _sample(ptr: Tensor, col: Tensor, nodes: Tensor, k: int
     if k >= 0 and bool((~take_all).any()):
         big, bdeg = nodes[~take_all], deg[~take_all]
         draw = (torch.rand(big.numel(), k) * bdeg.unsqueeze(1)).long()
-        stride = int(col.numel()) + 1
-        key = torch.unique(torch.arange(big.numel()).unsqueeze(1) * stride +
-                           start[~take_all].unsqueeze(1) + draw)
-        owner = key // stride
-        kept = torch.bincount(owner, minlength=big.numel())
+        # distinct draws of each node, ascending: a sort of each node's k
+        # draws (a global unique of all the keys sorted them all together)
+        draw = draw.sort(dim=1).values
+        keep = torch.ones_like(draw, dtype=torch.bool)
+        keep[:, 1:] = draw[:, 1:] != draw[:, :-1]
+        owner = torch.arange(big.numel()).unsqueeze(1).expand_as(draw)[keep]
+        kept = keep.sum(1)
         rows = torch.cat([rows, big[owner]])
-        pos = torch.cat([pos, key % stride])
+        pos = torch.cat([pos, (start[~take_all].unsqueeze(1) + draw)[keep]])
         scale = torch.cat([scale, (bdeg / kept.clamp_min(1))[owner].float()])
     return rows, pos, scale
 
@@ -343,6 +345,14 @@ class SubgraphBatches:
         # a binary search per edge cost ~10 % of a step at Elec's shape)
         self._user_pos = torch.empty(self.num_users, dtype=torch.long)
         self._item_pos = torch.empty(self.num_items, dtype=torch.long)
+        # which nodes the step's subgraph holds already, and a scratch mask
+        # for deduplicating a hop's new ones (set and cleared per step: a
+        # gather and a scatter, where unique + isin sorted every hop's
+        # neighbour lists)
+        self._user_seen = torch.zeros(self.num_users, dtype=torch.bool)
+        self._item_seen = torch.zeros(self.num_items, dtype=torch.bool)
+        self._user_mark = torch.zeros(self.num_users, dtype=torch.bool)
+        self._item_mark = torch.zeros(self.num_items, dtype=torch.bool)
         self.use_edges(dataset.train_edge_index)
         self.use_item_graph(None)
 
@@ -372,12 +382,33 @@ class SubgraphBatches:
         return (f"{self.__class__.__name__}(num_neighbors="
                 f"{self.num_neighbors}, item_neighbors={self.item_neighbors})")
 
+    @staticmethod
+    def _unseen(candidates: Tensor, seen: Tensor, mark: Tensor) -> Tensor:
+        # The distinct candidates not seen yet, ascending; now seen.
+        fresh = candidates[~seen[candidates]]
+        mark[fresh] = True
+        new = mark.nonzero().squeeze(1)
+        mark[new] = False
+        seen[new] = True
+        return new
+
     def subgraph(self, batch: Batch) -> SubgraphBatch:
         r"""The sampled neighbourhood of one batch of global-id pairs."""
+        try:
+            return self._subgraph(batch)
+        finally:  # the masks are per step (and must not keep a failed one)
+            self._user_seen.zero_()
+            self._item_seen.zero_()
+            self._user_mark.zero_()
+            self._item_mark.zero_()
+
+    def _subgraph(self, batch: Batch) -> SubgraphBatch:
         neg = batch.neg_items
         seed_items = batch.pos_items if neg is None else \
             torch.cat([batch.pos_items, neg.reshape(-1)])
-        users, items = torch.unique(batch.users), torch.unique(seed_items)
+        u_seen, i_seen = self._user_seen, self._item_seen
+        users = self._unseen(batch.users, u_seen, self._user_mark)
+        items = self._unseen(seed_items, i_seen, self._item_mark)
         # The item-item relation first: the sampled neighbours' own
         # representations are needed, so they seed the user-item hops too.
         k_rows, k_pos, k_scale = [], [], []
@@ -389,8 +420,8 @@ class SubgraphBatches:
                 k_rows.append(r)
                 k_pos.append(pos)
                 k_scale.append(scale)
-                new = torch.unique(self.knn_col[pos])
-                frontier = new[~torch.isin(new, items)]
+                frontier = self._unseen(self.knn_col[pos], i_seen,
+                                        self._item_mark)
                 items = torch.cat([items, frontier])
         fu, fi = users, items
         # Nodes in the order they were reached, so those within d hops are
@@ -414,10 +445,8 @@ class SubgraphBatches:
                           torch.zeros_like(ri, dtype=torch.bool)]
             hop_ends.append((hop_ends[-1] if hop_ends else 0) +
                             ru.numel() + ri.numel())
-            new_i = torch.unique(ni)
-            new_i = new_i[~torch.isin(new_i, items)]
-            new_u = torch.unique(nu)
-            new_u = new_u[~torch.isin(new_u, users)]
+            new_i = self._unseen(ni, i_seen, self._item_mark)
+            new_u = self._unseen(nu, u_seen, self._user_mark)
             users = torch.cat([users, new_u])
             items = torch.cat([items, new_i])
             fu, fi = new_u, new_i
