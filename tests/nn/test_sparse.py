@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mmgraph.nn.sparse import EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm
+from mmgraph.nn.sparse import (EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm,
+                               transpose_csr)
 
 
 def _random_graph(n=7, e=20, seed=0):
@@ -61,3 +62,25 @@ def test_csr_rows_selects_rows_with_repeats():
     x = torch.randn(3, 2, requires_grad=True)
     spmm(sub, x).sum().backward()
     assert torch.allclose(x.grad, dense[rows].sum(0).unsqueeze(1).expand(3, 2))
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_csr_from_coo_is_the_coalesced_matrix(duplicates):
+    # one key sort and a row count; duplicate entries are summed (then the
+    # coalescing path is taken); columns are sorted within each row
+    from mmgraph.nn.sparse import csr_from_coo
+    torch.manual_seed(0)
+    n, m = 30, 45
+    keys = torch.randperm(n * m)[:200]
+    if duplicates:
+        keys = torch.cat([keys, keys[:20]])
+    keys = keys[torch.randperm(keys.numel())]
+    row, col, val = keys // m, keys % m, torch.rand(keys.numel())
+    a = csr_from_coo(row, col, val, (n, m))
+    want = torch.zeros(n, m).index_put_((row, col), val, accumulate=True)
+    torch.testing.assert_close(a.to_dense(), want)
+    crow, cols = a.crow_indices(), a.col_indices()
+    for r in range(n):
+        seg = cols[crow[r]:crow[r + 1]]
+        assert bool((seg[1:] > seg[:-1]).all())
+    torch.testing.assert_close(transpose_csr(a).to_dense(), want.t())
