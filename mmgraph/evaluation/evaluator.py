@@ -11,7 +11,7 @@ from mmgraph.evaluation.metrics import (
     compute_metrics, expand_metric_names, item_popularity, parse_metric_name,
     recommendation_counts)
 from mmgraph.distributed import all_reduce_sum, shard
-from mmgraph.runtime import reusing_freed_memory
+from mmgraph.runtime import release_freed_memory, reusing_freed_memory
 
 __all__ = ["Evaluator", "DEFAULT_METRICS", "DEFAULT_TOPK"]
 
@@ -184,6 +184,9 @@ class Evaluator:
             plus ``'num_users'``; with cold items, the ``cold_*`` keys (see
             the class description).
         """
+        # what training freed (and the heap kept) is not carried under the
+        # evaluation's own peak
+        release_freed_memory()
         ds = self.dataset
         targets = ds.split_edge_index(split) if isinstance(split, str) \
             else split
