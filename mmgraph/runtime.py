@@ -1,9 +1,10 @@
 r"""Process-wide settings for large graphs on CPU.
 
-:meth:`~mmgraph.train.Trainer.fit` and
-:meth:`~mmgraph.evaluation.Evaluator.evaluate` run inside
-:func:`reusing_freed_memory`; loading data and building models do not (their
-one-off large temporaries would fragment a heap that keeps them).
+:meth:`~mmgraph.train.Trainer.fit` runs inside :func:`reusing_freed_memory`;
+loading data and building models do not (their one-off large temporaries
+would fragment a heap that keeps them), and
+:meth:`~mmgraph.evaluation.Evaluator.evaluate` runs with glibc's defaults
+(:func:`with_system_allocator`), also inside ``fit``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import ctypes.util
 import os
 from typing import Iterator, Optional
 
-__all__ = ["reuse_freed_memory", "reusing_freed_memory", "release_freed_memory"]
+__all__ = ["reuse_freed_memory", "reusing_freed_memory",
+           "with_system_allocator"]
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
@@ -79,27 +81,6 @@ def reuse_freed_memory(enabled: bool = True,
     return took
 
 
-def release_freed_memory() -> bool:
-    r"""Hands the memory of freed blocks back to the kernel now (glibc's
-    ``malloc_trim(0)``: the free top of the heap and every whole free page
-    inside it), leaving the reuse settings as they are. Returns whether it
-    ran (glibc, not opted out).
-
-    :meth:`~mmgraph.evaluation.Evaluator.evaluate` calls it on entry: a heap
-    that kept a training epoch's freed temporaries would otherwise carry
-    them under the evaluation's own peak. At MicroLens-1M's shape a sampled
-    BM3 epoch followed by a validation pass over 1M users that way grew to
-    23.6 GB and was killed on a 24 GB machine. The next training steps
-    fault their temporaries in once more, a few steps per epoch."""
-    if os.environ.get("MMGRAPH_MALLOC", "").lower() == OPT_OUT:
-        return False
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
-
-
 @contextlib.contextmanager
 def reusing_freed_memory() -> Iterator[bool]:
     r"""A context (or decorator) with :func:`reuse_freed_memory` in effect;
@@ -113,3 +94,24 @@ def reusing_freed_memory() -> Iterator[bool]:
     finally:
         if turned_on:
             reuse_freed_memory(False)
+
+
+@contextlib.contextmanager
+def with_system_allocator() -> Iterator[None]:
+    r"""A context (or decorator) with glibc's defaults in effect: where the
+    reuse settings were on, they are turned off on entering (handing the
+    kept free memory back, ``malloc_trim``) and on again on leaving.
+
+    :meth:`~mmgraph.evaluation.Evaluator.evaluate` runs in it, also inside
+    :meth:`~mmgraph.train.Trainer.fit`. An evaluation allocates score
+    chunks of varying sizes (each chunk's masked training items differ)
+    that fragment a heap which keeps them, on top of what training freed:
+    at MicroLens-1M's shape a 1M-user validation pass after sampled BM3
+    training grew past 22 GB with the reuse settings (killed on a 24 GB
+    machine), where glibc's defaults had measured 13.5 GiB."""
+    suspended = _active and reuse_freed_memory(False)
+    try:
+        yield
+    finally:
+        if suspended:
+            reuse_freed_memory(True)

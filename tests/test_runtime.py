@@ -68,8 +68,8 @@ def test_context_restores_the_defaults_only_where_it_set_them():
     assert out == ["True", "True", "True", "False", "True"]
 
 
-def test_fit_and_evaluate_run_with_reused_memory(monkeypatch):
-    # The trainer's and the evaluator's entry points enter the context.
+def test_fit_reuses_memory_and_evaluate_suspends_it(monkeypatch):
+    # fit enters the context; evaluate suspends it where it is on.
     from mmgraph.data import load_dataset
     from mmgraph.models import create_model
     from mmgraph.train import Trainer
@@ -86,49 +86,30 @@ def test_fit_and_evaluate_run_with_reused_memory(monkeypatch):
     trainer = Trainer(create_model("mf", ds), ds, dict(epochs=1,
                       topk=[5], valid_metric="recall@5"), show_progress=False)
     trainer.fit()
-    assert seen[:1] == [True] and seen[-1] is False
+    # on for fit, off for each validation inside it (glibc's defaults for
+    # the evaluation's chunks), on again, off at the end
+    assert seen[:3] == [True, False, True] and seen[-1] is False
     seen.clear()
     trainer.evaluator.evaluate(trainer.model, "valid")
-    assert seen == [True, False]
+    assert seen == []  # not on outside fit: nothing to turn off
 
 
-RELEASE = r"""
-import torch
-from mmgraph.runtime import release_freed_memory, reuse_freed_memory
-def rss_mib():
-    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-reuse_freed_memory(True)
-keep, temps = [], []
-for i in range(16):  # freed 32 MiB blocks between kept 1 MiB ones
-    temps.append(torch.ones(8 << 20))
-    keep.append(torch.ones(1 << 18))
-del temps
-held = rss_mib()
-print(release_freed_memory(), held, rss_mib())
+
+SUSPEND = r"""
+from mmgraph import runtime
+from mmgraph.runtime import reusing_freed_memory, with_system_allocator
+with with_system_allocator():        # not on: nothing to turn off
+    a = runtime._active
+with reusing_freed_memory():
+    with with_system_allocator():
+        b = runtime._active          # off inside
+    c = runtime._active              # on again after
+print(a, b, c, runtime._active)
 """
 
 
 @pytest.mark.skipif(runtime._glibc() is None, reason="glibc only")
-def test_release_hands_back_freed_memory_the_heap_kept():
-    # 512 MiB freed between live blocks: kept by the reuse settings, handed
-    # back (the whole free pages) by release_freed_memory
-    out = subprocess.run([sys.executable, "-c", RELEASE], check=True,
+def test_system_allocator_suspends_the_reuse_settings_and_restores_them():
+    out = subprocess.run([sys.executable, "-c", SUSPEND], check=True,
                          capture_output=True, text=True).stdout.split()
-    ran, held, after = out[0] == "True", float(out[1]), float(out[2])
-    assert ran and held - after > 400
-
-
-def test_evaluate_releases_freed_memory_first(monkeypatch):
-    from mmgraph.data import load_dataset
-    from mmgraph.evaluation import evaluator as ev
-    from mmgraph.models import create_model
-    from mmgraph.train import Trainer
-    calls = []
-    monkeypatch.setattr(ev, "release_freed_memory",
-                        lambda: calls.append(True) or True)
-    ds = load_dataset("synthetic", num_users=20, num_items=15,
-                      avg_degree=3, seed=0)
-    trainer = Trainer(create_model("mf", ds), ds, dict(
-        epochs=1, topk=[5], valid_metric="recall@5"), show_progress=False)
-    trainer.evaluator.evaluate(trainer.model, "valid")
-    assert calls == [True]
+    assert out == ["False", "False", "True", "False"]

@@ -11,7 +11,7 @@ from mmgraph.evaluation.metrics import (
     compute_metrics, expand_metric_names, item_popularity, parse_metric_name,
     recommendation_counts)
 from mmgraph.distributed import all_reduce_sum, shard
-from mmgraph.runtime import release_freed_memory, reusing_freed_memory
+from mmgraph.runtime import with_system_allocator
 
 __all__ = ["Evaluator", "DEFAULT_METRICS", "DEFAULT_TOPK"]
 
@@ -160,7 +160,7 @@ class Evaluator:
         scores[rows[keep], (keys % n)[keep]] = float("-inf")
 
     @torch.no_grad()
-    @reusing_freed_memory()  # score chunks of 100s of MB, reused
+    @with_system_allocator()  # chunks of varying size: no fragmented heap
     def evaluate(self, model, split: Union[str, Tensor] = "valid",
                  mask_edge_index: Optional[Tensor] = None,
                  embeddings: Optional[Tuple[Tensor, Tensor]] = None,
@@ -184,9 +184,6 @@ class Evaluator:
             plus ``'num_users'``; with cold items, the ``cold_*`` keys (see
             the class description).
         """
-        # what training freed (and the heap kept) is not carried under the
-        # evaluation's own peak
-        release_freed_memory()
         ds = self.dataset
         targets = ds.split_edge_index(split) if isinstance(split, str) \
             else split
