@@ -58,11 +58,6 @@ def _flat(grads: List[torch.Tensor], n: int) -> None:
         offset += g.numel()
 
 
-def _in_place(params: List[torch.nn.Parameter], n: int) -> None:
-    from mmgraph.distributed import all_reduce_gradients
-    all_reduce_gradients(params)
-
-
 def _gather_rows(grad: torch.Tensor) -> torch.Tensor:
     # each rank's rows and values gathered (padded to the longest rank)
     n = dist.get_world_size()
@@ -100,7 +95,8 @@ def _rank_main(rank: int, port: int, shape: str, repeats: int,
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    from mmgraph.distributed import all_reduce_row_sparse
+    from mmgraph.distributed import (all_reduce_gradients,
+                                     all_reduce_row_sparse)
     dense, (rows, dim, per_rank) = SHAPES[shape]
     gen = torch.Generator().manual_seed(rank)
     params = [torch.nn.Parameter(torch.zeros(s)) for s in dense]
@@ -116,7 +112,8 @@ def _rank_main(rank: int, port: int, shape: str, repeats: int,
     results = {
         "dense_flat": _time(lambda: _flat([p.grad for p in params], 2),
                             repeats),
-        "dense_in_place": _time(lambda: _in_place(params, 2), repeats),
+        "dense_in_place": _time(lambda: all_reduce_gradients(params),
+                                repeats),
         "sparse_all_gather": _time(lambda: _gather_rows(sparse), repeats),
         "sparse_row_union": _time(lambda: all_reduce_row_sparse(sparse),
                                   repeats),

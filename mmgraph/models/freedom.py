@@ -292,11 +292,13 @@ class FREEDOM(EpochPrunedGraph, Recommender):
         # of the subgraph's, so its positions stay valid).
         adj = batch.layer_adjacencies(self.propagation.num_layers)
         nu, ni = adj.output_block
-        h = self.propagation(torch.cat([self.user_emb(batch.user_ids),
-                                        self.item_emb(batch.item_ids)], 0),
-                             adj, symmetric=False)
+        ids = self.item_emb(batch.item_ids)
+        h = self.propagation(torch.cat([self.user_emb(batch.user_ids), ids],
+                                       0), adj, symmetric=False)
+        # the batch's rows of the same lookup: a second one would build a
+        # second dense table-sized gradient in the backward
         seed_items = batch.item_ids[:ni]
-        items = self.item_emb(seed_items)
+        items = ids[:ni]
         if self.n_mm_layers > 0:
             # S^L E at the batch's items: L - 1 full hops (cheap: k
             # neighbours per item), then only their rows of S.

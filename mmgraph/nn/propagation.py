@@ -188,9 +188,9 @@ class LightGCNPropagation(_WeightFreePropagation):
 
         Args:
             x (torch.Tensor): Node features (layer 0).
-            edge_index (torch.Tensor or list): ``edge_index`` :obj:`[2, E]`
-                or a sparse adjacency :obj:`[N, N]` (CSR for the fast path),
-                or a :class:`~mmgraph.nn.trimmed.TrimmedAdjacency` (a
+            edge_index (torch.Tensor or TrimmedAdjacency): ``edge_index``
+                :obj:`[2, E]` or a sparse adjacency :obj:`[N, N]` (CSR for
+                the fast path), or a :class:`~mmgraph.nn.trimmed.TrimmedAdjacency` (a
                 sampled batch's layers trimmed to what its seeds need,
                 :meth:`~mmgraph.train.sampled.SubgraphBatch.layer_adjacencies`),
                 when the output holds the seeds' rows only.

@@ -244,8 +244,8 @@ class SubgraphBatch(Batch):
             key = (d_out, d_in)
             if key not in built:
                 source, target = self.blocks[d_in], self.blocks[d_out]
-                end = ends[d_out] if d_out < hops else ends[-1] if ends \
-                    else 0
+                # rows within d_out hops sampled their edges by hop d_out + 1
+                end = ends[min(d_out, hops - 1)] if ends else 0
                 r, c = row[:end], col[:end]
                 # positions in the blocks: users first, then items
                 r = torch.where(r < n_users, r, r - n_users + target[0])
@@ -304,9 +304,6 @@ def _sample(ptr: Tensor, col: Tensor, nodes: Tensor, k: int
         pos = torch.cat([pos, (start[~take_all].unsqueeze(1) + draw)[keep]])
         scale = torch.cat([scale, (bdeg / kept.clamp_min(1))[owner].float()])
     return rows, pos, scale
-
-
-
 
 
 class SubgraphBatches:
