@@ -175,3 +175,69 @@ def test_a_later_dense_trainer_switches_the_tables_back(tiny_dataset):
     assert not model.encoders.sparse_grad
     trainer.training_step(next(iter(trainer.batches(0))))
     assert not model.encoders.feat_image.grad.is_sparse
+
+
+@pytest.mark.parametrize("name", ["lightgcn", "bm3", "freedom"])
+def test_sparse_embeddings_moves_only_the_subgraph_rows(tiny_dataset, name):
+    # Sampled steps look the ID rows of the subgraph up: with
+    # sparse_embeddings their gradients are row-sparse, step 1 equals dense
+    # Adam everywhere (zero moments), and from step 2 the rows outside the
+    # step's subgraph stay put (dense Adam's momentum moves them).
+    ds = tiny_dataset
+    runs = {}
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        model = create_model(name, ds)
+        trainer = Trainer(model, ds, dict(
+            epochs=1, batch_size=32, sampled=True, num_neighbors=[2, 2],
+            sparse_embeddings=sparse), show_progress=False)
+        torch.manual_seed(1)
+        it = iter(trainer.batches(0))
+        batches = [next(it), next(it)]
+        states = [model.user_emb.weight.detach().clone()]
+        for k, batch in enumerate(batches):
+            torch.manual_seed(10 + k)
+            trainer.training_step(batch)
+            states.append(model.user_emb.weight.detach().clone())
+        runs[sparse] = (states, batches, model.user_emb.weight.grad,
+                        model.item_emb.weight.grad)
+    (dense, batches, _, _), (lazy, _, user_grad, item_grad) = \
+        runs[False], runs[True]
+    assert user_grad.is_sparse and item_grad.is_sparse
+    torch.testing.assert_close(lazy[1], dense[1])
+    unread = torch.ones(ds.num_users, dtype=torch.bool)
+    unread[batches[1].user_ids] = False
+    assert bool(unread.any())
+    assert torch.equal(lazy[2][unread], lazy[1][unread])
+    assert bool((dense[2][unread] != dense[1][unread]).any())
+    assert bool((lazy[2][~unread] != lazy[1][~unread]).any())
+
+
+def test_sparse_embeddings_trains_and_switches_back(tiny_dataset):
+    torch.manual_seed(0)
+    model = create_model("lightgcn", tiny_dataset)
+    res = Trainer(model, tiny_dataset, dict(
+        epochs=3, batch_size=64, topk=[10, 20], sampled=True,
+        num_neighbors=[5, 5], sparse_embeddings=True, learning_rate=1e-2),
+        show_progress=False).fit()
+    losses = [h["loss"] for h in res["history"]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    assert model.user_emb.sparse
+    # a later Trainer without the option turns the tables dense again
+    trainer = Trainer(model, tiny_dataset, dict(batch_size=64, sampled=True),
+                      show_progress=False)
+    assert not model.user_emb.sparse and not model.item_emb.sparse
+    trainer.training_step(next(iter(trainer.batches(0))))
+    assert not model.user_emb.weight.grad.is_sparse
+
+
+def test_sparse_embeddings_refused_where_it_cannot_apply(tiny_dataset):
+    with pytest.raises(ConfigError, match="sparse_embeddings: needs "
+                       "optimizer 'adam'"):
+        Trainer(create_model("lightgcn", tiny_dataset), tiny_dataset,
+                dict(sparse_embeddings=True, optimizer="sgd"),
+                show_progress=False)
+    with pytest.raises(ConfigError, match="'cm3' has no embedding tables"):
+        Trainer(create_model("cm3", tiny_dataset), tiny_dataset,
+                dict(sparse_embeddings=True), show_progress=False)
