@@ -18,11 +18,11 @@ the rest of a model trains as before.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable, List, Tuple
 
 import torch
 from torch import Tensor
+from torch.optim.adam import adam as adam_step
 
 __all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features",
            "set_sparse_embeddings"]
@@ -89,33 +89,33 @@ class RowSparseAdam(torch.optim.Adam):
         rows, values = grad.indices()[0], grad.values()
         state = self.state[p]
         if len(state) == 0:
-            fused = group.get("fused") or group.get("capturable")
             state["step"] = torch.zeros((), dtype=torch.float32,
-                                        device=p.device if fused else "cpu")
+                                        device=p.device)
             state["exp_avg"] = torch.zeros_like(
                 p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(
                 p, memory_format=torch.preserve_format)
-        lr, eps = group["lr"], group["eps"]
+        if state["step"].device != p.device:  # e.g. loaded from dense Adam's
+            state["step"] = state["step"].to(p.device)
+        # Adam's own (fused where it has one) step on the gathered rows: one
+        # pass over them instead of the eight of a step spelt out here;
+        # it counts the step itself.
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        p_rows = p.index_select(0, rows)
+        m_rows = exp_avg.index_select(0, rows)
+        v_rows = exp_avg_sq.index_select(0, rows)
         beta1, beta2 = group["betas"]
-        decay = group["weight_decay"]
-        if decay != 0:
-            if group.get("decoupled_weight_decay"):
-                p.index_copy_(0, rows, p.index_select(0, rows) *
-                              (1 - float(lr) * decay))
-            else:
-                values = values.add(p.index_select(0, rows), alpha=decay)
-        state["step"] += 1
-        t = float(state["step"])
-        exp_avg = state["exp_avg"].index_select(0, rows)
-        exp_avg.mul_(beta1).add_(values, alpha=1 - beta1)
-        exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
-        exp_avg_sq.mul_(beta2).addcmul_(values, values, value=1 - beta2)
-        state["exp_avg"].index_copy_(0, rows, exp_avg)
-        state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
-        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** t)).add_(eps)
-        step_size = float(lr) / (1 - beta1 ** t)
-        p.index_add_(0, rows, exp_avg.div_(denom), alpha=-step_size)
+        adam_step([p_rows], [values], [m_rows], [v_rows], [],
+                  [state["step"]],
+                  fused=True if p.device.type in ("cpu", "cuda") else None,
+                  decoupled_weight_decay=bool(
+                      group.get("decoupled_weight_decay", False)),
+                  amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
+                  weight_decay=group["weight_decay"], eps=group["eps"],
+                  maximize=False)
+        p.index_copy_(0, rows, p_rows)
+        exp_avg.index_copy_(0, rows, m_rows)
+        exp_avg_sq.index_copy_(0, rows, v_rows)
 
 
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> Tensor:
