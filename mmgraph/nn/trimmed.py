@@ -38,7 +38,29 @@ def narrow_blocks(x: Tensor, source: Block, target: Block) -> Tensor:
     if target[0] > source[0] or target[1] > source[1]:
         raise ValueError(f"narrow_blocks: block {tuple(target)} is not "
                          f"inside {tuple(source)}")
+    if x.requires_grad:
+        return _NarrowBlocks.apply(x, tuple(source), tuple(target))
     return torch.cat([x[:target[0]], x[source[0]:source[0] + target[1]]])
+
+
+class _NarrowBlocks(torch.autograd.Function):
+    # The backward of two slices and a cat builds a zero gradient the size
+    # of x per slice and adds them; this one builds one and copies both
+    # row ranges into it (a sampled LightGCN step narrows several
+    # subgraph-sized tensors per layer).
+    @staticmethod
+    def forward(ctx, x: Tensor, source: Block, target: Block) -> Tensor:
+        ctx.shape, ctx.source, ctx.target = x.shape, source, target
+        return torch.cat([x[:target[0]],
+                          x[source[0]:source[0] + target[1]]])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (u, _), (tu, ti) = ctx.source, ctx.target
+        out = grad.new_zeros(ctx.shape)
+        out[:tu] = grad[:tu]
+        out[u:u + ti] = grad[tu:]
+        return out, None, None
 
 
 @dataclass
