@@ -175,8 +175,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
             item_neighbors: int = -1,
             batch_size: int = 0,
             sparse_features: bool = False,
-            item_history: bool = False,
-            sparse_embeddings: bool = False) -> Dict[str, Any]:
+            item_history: bool = False) -> Dict[str, Any]:
     r"""Load, build, time ``batches`` training batches and one validation
     pass of ``model_name`` on the folder; returns the row (rank 0's under
     ``torchrun``)."""
@@ -209,7 +208,7 @@ def measure(folder: str, name: str, model_name: str, batches: int,
         "epochs": 1, "sampled": mode == "sampled",
         "num_neighbors": list(num_neighbors),
         "item_neighbors": item_neighbors, "sparse_features": sparse_features,
-        "item_history": item_history, "sparse_embeddings": sparse_embeddings,
+        "item_history": item_history,
         **({"batch_size": batch_size} if batch_size > 0 else {})},
         show_progress=False)
     # from here on as Trainer.fit and Evaluator.evaluate run (not the
@@ -264,7 +263,6 @@ def measure(folder: str, name: str, model_name: str, batches: int,
     row.update(batch_s=per_batch, batches_per_epoch=n_batches,
                batch_size=trainer.config.batch_size,
                sparse_features=sparse_features, item_history=item_history,
-               sparse_embeddings=sparse_embeddings,
                history_refresh_s=refresh_s,
                epoch_s_extrapolated=per_batch * n_batches + refresh_s,
                peak_train_gib=peak_rss_gib())
@@ -332,13 +330,11 @@ def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
         print(f"{path}: not a readable report; replaced", flush=True)
         return report["rows"]
     keys = ("shape", "mode", "procs", "num_neighbors", "item_neighbors",
-            "batch_size", "sparse_features", "item_history", "malloc",
-            "sparse_embeddings")
+            "batch_size", "sparse_features", "item_history", "malloc")
     # reports from before these options existed used their defaults (and
     # glibc's allocator settings)
     before = {"batch_size": 0, "sparse_features": False,
-              "item_history": False, "malloc": "system",
-              "sparse_embeddings": False}
+              "item_history": False, "malloc": "system"}
     if any(earlier.get(k, before.get(k)) != report[k] for k in keys):
         print(f"{path}: measured under other settings; replaced", flush=True)
         return report["rows"]
@@ -373,9 +369,6 @@ def main(argv=None) -> int:
     p.add_argument("--sparse-features", action="store_true",
                    help="row-sparse (lazy) Adam for the trainable feature "
                    "tables of BM3 and FREEDOM (train sparse_features)")
-    p.add_argument("--sparse-embeddings", action="store_true",
-                   help="row-sparse (lazy) Adam for the ID embedding tables "
-                   "a sampled step looks up (train sparse_embeddings)")
     p.add_argument("--item-history", action="store_true",
                    help="--mode sampled: encode only the batch's items with "
                    "CM3's and LIRDRec's MLPs, the rest of the subgraph from "
@@ -402,8 +395,7 @@ def main(argv=None) -> int:
         row = measure(str(out / "data"), name, args.worker, args.batches,
                       args.threads, args.mode, fanout, not args.no_eval,
                       args.item_neighbors, args.batch_size,
-                      args.sparse_features, args.item_history,
-                      args.sparse_embeddings)
+                      args.sparse_features, args.item_history)
         if int(os.environ.get("RANK", "0")) == 0:
             print("ROW " + json.dumps(row), flush=True)
         return 0
@@ -433,9 +425,7 @@ def main(argv=None) -> int:
                             ["--no-eval"] if args.no_eval else []) + (
                             ["--sparse-features"] if args.sparse_features
                             else []) + (
-                            ["--item-history"] if args.item_history
-                            else []) + (["--sparse-embeddings"]
-                                        if args.sparse_embeddings else [])
+                            ["--item-history"] if args.item_history else [])
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         returncode, found, err = run_worker(cmd, env)
         if returncode or not found:
@@ -447,14 +437,12 @@ def main(argv=None) -> int:
         print(table(rows[-1:]), flush=True)
     tag = f"{args.mode}-p{args.procs}" + (
         "-sparse" if args.sparse_features else "") + (
-        "-history" if args.item_history else "") + (
-        "-sparseid" if args.sparse_embeddings else "")
+        "-history" if args.item_history else "")
     report = {"shape": shape, "mode": args.mode, "procs": args.procs,
               "num_neighbors": fanout, "item_neighbors": args.item_neighbors,
               "batch_size": args.batch_size,
               "sparse_features": args.sparse_features,
               "item_history": args.item_history,
-              "sparse_embeddings": args.sparse_embeddings,
               # what the workers' allocator was (all alike: one setting)
               "malloc": next((r["malloc"] for r in rows if "malloc" in r),
                              "system"), "rows": rows}

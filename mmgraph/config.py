@@ -62,7 +62,6 @@ TRAIN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "item_neighbors": (lambda v: _is_int(v) and (v >= 1 or v == -1),
                        "an integer >= 1 or -1 (every kNN neighbour)"),
     "sparse_features": (lambda v: isinstance(v, bool), "true or false"),
-    "sparse_embeddings": (lambda v: isinstance(v, bool), "true or false"),
     "item_history": (lambda v: isinstance(v, bool), "true or false"),
 }
 
@@ -144,15 +143,6 @@ class TrainConfig:
             Not the references' update (their Adam also decays untouched
             rows' moments); needs ``optimizer='adam'`` (default:
             :obj:`False`).
-        sparse_embeddings (bool): the same for the model's ID embedding
-            tables (every :class:`torch.nn.Embedding`): a step that looks
-            rows up (sampled training) gives them a row-sparse gradient and
-            Adam updates those rows only. Saves the table-sized gradient,
-            its zeroing and the table-wide Adam step (and under
-            ``torchrun`` the exchange covers only the rows some rank read);
-            a full-graph step reads the whole tables and stays dense. Not
-            the references' update; needs ``optimizer='adam'`` (default:
-            :obj:`False`).
         item_history (bool): in sampled training, encode only the batch's
             positives and negatives with the item MLPs of models that
             compute item inputs from content (CM3, LIRDRec) and read the
@@ -194,7 +184,6 @@ class TrainConfig:
     num_neighbors: List[int] = field(default_factory=lambda: [10, 10])
     item_neighbors: int = -1
     sparse_features: bool = False
-    sparse_embeddings: bool = False
     item_history: bool = False
     precision: str = "float32"
 

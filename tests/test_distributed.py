@@ -154,31 +154,6 @@ def test_two_ranks_reduce_row_sparse_feature_gradients(tmp_path):
                            r0["initial"])
 
 
-def _train_sparse_embeddings():
-    from mmgraph.data import load_dataset
-    from mmgraph.models import create_model
-    from mmgraph.train import Trainer
-    ds = load_dataset("synthetic", num_users=80, num_items=50, avg_degree=8,
-                      seed=0)
-    torch.manual_seed(0)
-    model = create_model("lightgcn", ds)
-    initial = model.user_emb.weight.detach().clone()
-    Trainer(model, ds, dict(epochs=1, batch_size=64, seed=4, topk=[10, 20],
-                            sampled=True, num_neighbors=[2, 2],
-                            sparse_embeddings=True),
-            show_progress=False).fit()
-    return {"state": model.state_dict(), "initial": initial,
-            "sparse": model.user_emb.weight.grad.is_sparse}
-
-
-def test_two_ranks_reduce_row_sparse_id_gradients(tmp_path):
-    r0, r1 = run_two_ranks(_train_sparse_embeddings, tmp_path)
-    assert r0["sparse"] and r1["sparse"]
-    for key in r0["state"]:
-        assert torch.equal(r0["state"][key], r1["state"][key]), key
-    assert not torch.equal(r0["state"]["user_emb.weight"], r0["initial"])
-
-
 def _row_sparse_mean():
     from mmgraph.distributed import all_reduce_row_sparse, rank
     r = rank()

@@ -42,8 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "over CM3's and LIRDRec's kNN relation: --set item_neighbors=K, "
                         "-1 = all; --set item_history=true: CM3 and LIRDRec encode only the "
                         "batch's items; --set sparse_features=true: BM3 and FREEDOM update "
-                        "only the feature rows read; --set sparse_embeddings=true: models update "
-                        "only the ID rows read); evaluation stays full-graph")
+                        "only the feature rows read); evaluation stays full-graph")
     # Search and logging (mmgraph.search, mmgraph.train.logging_callbacks);
     # spelt here so that the parser imports no torch.
     p.add_argument("--search", choices=["random", "tpe"],

@@ -15,7 +15,7 @@ from mmgraph.models.registry import register_model
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.losses import bpr_loss
 from mmgraph.nn.propagation import ItemGraphConvolution, LightGCNPropagation
-from mmgraph.nn.sparse import compact_columns, csr_rows, spmm
+from mmgraph.nn.sparse import csr_rows, spmm
 
 __all__ = ["FREEDOM", "item_knn_adjacency", "pruning_weights",
            "degree_sensitive_pruning"]
@@ -299,13 +299,7 @@ class FREEDOM(EpochPrunedGraph, Recommender):
         # second dense table-sized gradient in the backward
         seed_items = batch.item_ids[:ni]
         items = ids[:ni]
-        if self.n_mm_layers == 1:
-            # S E at the batch's items: their rows of S over a lookup of
-            # just the neighbours they read (row-sparse with
-            # sparse_embeddings; the whole table would be a dense gradient)
-            rows, cols = compact_columns(csr_rows(self.mm_adj, seed_items))
-            items = spmm(rows, self.item_emb(cols))
-        elif self.n_mm_layers > 1:
+        if self.n_mm_layers > 0:
             # S^L E at the batch's items: L - 1 full hops (cheap: k
             # neighbours per item), then only their rows of S.
             inner = self.item_emb.weight

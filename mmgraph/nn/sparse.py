@@ -61,7 +61,6 @@ __all__ = [
     'symmetric_spmm',
     'spmm',
     'csr_rows',
-    'compact_columns',
     'EdgeGraph',
     'edge_dot',
     'edge_spmm',
@@ -284,25 +283,6 @@ def csr_rows(src: Tensor, rows: Tensor) -> Tensor:
         return torch.sparse_csr_tensor(new_crow, col[pos], val[pos],
                                        size=(rows.numel(), src.size(1)),
                                        check_invariants=False)
-
-
-def compact_columns(src: Tensor) -> Tuple[Tensor, Tensor]:
-    r"""``(B, cols)``: the columns a CSR matrix :math:`\mathbf{A}`
-    ``[N, M]`` uses (sorted, unique) and :math:`\mathbf{A}` restricted to
-    them, ``[N, len(cols)]``, so that ``spmm(B, X[cols])`` is
-    :math:`\mathbf{A}\mathbf{X}` reading only the rows of :math:`\mathbf{X}`
-    it needs (e.g. through an embedding lookup with a row-sparse
-    gradient). The remap keeps each row's column order, so the sums are
-    the same to the last bit."""
-    if not is_csr(src):
-        raise ValueError(f"compact_columns: expected a torch.sparse_csr "
-                         f"matrix (got layout {getattr(src, 'layout', None)})")
-    col = src.col_indices()
-    cols, local = torch.unique(col, sorted=True, return_inverse=True)
-    with quiet_sparse_warnings():
-        return torch.sparse_csr_tensor(
-            src.crow_indices(), local.to(col.dtype), src.values(),
-            size=(src.size(0), cols.numel()), check_invariants=False), cols
 
 
 class EdgeGraph(torch.nn.Module):

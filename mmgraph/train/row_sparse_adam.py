@@ -24,8 +24,7 @@ import torch
 from torch import Tensor
 from torch.optim.adam import adam as adam_step
 
-__all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features",
-           "set_sparse_embeddings"]
+__all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features"]
 
 
 class RowSparseAdam(torch.optim.Adam):
@@ -180,31 +179,3 @@ def set_sparse_features(model: torch.nn.Module, enabled: bool,
     for enc in tables:
         enc.sparse_grad = True
     return len(tables)
-
-
-def set_sparse_embeddings(model: torch.nn.Module, enabled: bool,
-                          optimizer: str) -> int:
-    r"""Switches every :class:`torch.nn.Embedding` of :obj:`model` (its ID
-    tables) to row-sparse gradients (``sparse_embeddings``) when
-    :obj:`enabled`, else back to dense ones; returns how many tables were
-    switched on. A lookup (``emb(ids)``) then gives a row-sparse gradient
-    for :class:`RowSparseAdam`; a read of the whole ``emb.weight`` (a
-    full-graph step) still gives a dense one. Raises
-    :class:`~mmgraph.config.ConfigError` (one line), when enabling, for a
-    model without embedding tables and for an optimiser other than
-    Adam."""
-    from mmgraph.config import ConfigError
-    tables = [m for m in model.modules()
-              if isinstance(m, torch.nn.Embedding)]
-    if enabled:
-        name = getattr(model, "registry_name", model.__class__.__name__)
-        if not tables:
-            raise ConfigError(f"train sparse_embeddings: model '{name}' has "
-                              f"no embedding tables (torch.nn.Embedding) to "
-                              f"update by row")
-        if str(optimizer).lower() != "adam":
-            raise ConfigError(f"train sparse_embeddings: needs optimizer "
-                              f"'adam' (row-sparse Adam), got {optimizer!r}")
-    for table in tables:
-        table.sparse = bool(enabled)
-    return len(tables) if enabled else 0

@@ -27,7 +27,6 @@ from mmgraph.train.objectives import Objective, create_objective
 from mmgraph.train.objectives.base import resolve_objective_name
 from mmgraph.train.sampled import refresh_item_history, set_item_history
 from mmgraph.train.row_sparse_adam import (RowSparseAdam, clip_grad_norm_,
-                                           set_sparse_embeddings,
                                            set_sparse_features)
 from mmgraph.train.utils import adam, make_lr_scheduler, make_optimizer
 
@@ -169,8 +168,6 @@ class Trainer:
                                       config.item_neighbors)
         self.batch_source = batches
         set_sparse_features(model, config.sparse_features, config.optimizer)
-        set_sparse_embeddings(model, config.sparse_embeddings,
-                              config.optimizer)
         set_item_history(model, config.item_history, config.sampled)
         #: Whether :meth:`batches` already yields this rank's own batches
         #: (else each batch is split over the ranks).
@@ -226,14 +223,6 @@ class Trainer:
                 f"lr={self.config.learning_rate}, "
                 f"batch_size={self.config.batch_size})")
 
-    @property
-    def row_sparse(self) -> bool:
-        r"""Whether some tables get row-sparse gradients
-        (``sparse_features`` or ``sparse_embeddings``), so the optimiser is
-        :class:`~mmgraph.train.row_sparse_adam.RowSparseAdam`."""
-        return bool(self.config.sparse_features or
-                    self.config.sparse_embeddings)
-
     def configure_optimizers(self):
         r"""A fresh optimiser (and schedule) from the config: the model's
         trainable parameters at ``learning_rate`` / ``weight_decay``, the
@@ -250,7 +239,7 @@ class Trainer:
             own_lr = self.objective.learning_rate or c.learning_rate
             groups.append({"params": own, "lr": own_lr * scale
                            if scale != 1.0 else own_lr, "weight_decay": 0.0})
-        if self.row_sparse:  # Adam, row-sparse for the tables read by row
+        if c.sparse_features:  # Adam, row-sparse for the feature tables
             self.optimizer = adam(groups, RowSparseAdam,
                                   **dict(c.optimizer_params or {}))
         else:
@@ -419,7 +408,7 @@ class Trainer:
     def _reduce_and_clip(self) -> None:
         all_reduce_gradients(self._params)
         if self.config.clip_grad_norm > 0:
-            if self.row_sparse:  # torch's cannot take sparse gradients
+            if self.config.sparse_features:  # torch's cannot take sparse
                 clip_grad_norm_(self.model.parameters(),
                                 self.config.clip_grad_norm)
             else:

@@ -69,8 +69,7 @@ def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     settings = {"shape": {"users": 10}, "mode": "sampled", "procs": 1,
                 "num_neighbors": [10, 10], "item_neighbors": -1,
                 "batch_size": 0, "sparse_features": False,
-                "item_history": False, "malloc": "reuse",
-                "sparse_embeddings": False}
+                "item_history": False, "malloc": "reuse"}
     path = tmp_path / "scale-sampled-p1.json"
     path.write_text(json.dumps(dict(settings, rows=[
         {"model": "lightgcn", "batch_s": 2.0},
@@ -91,10 +90,6 @@ def test_reports_merge_rows_measured_under_the_same_settings(scale, tmp_path):
     system = dict(settings, malloc="system",
                   rows=[{"model": "bm3", "batch_s": 3.0}])
     assert scale.merged_rows(path, system) == system["rows"]
-    # and rows with row-sparse ID tables
-    lazy = dict(settings, sparse_embeddings=True,
-                rows=[{"model": "bm3", "batch_s": 3.0}])
-    assert scale.merged_rows(path, lazy) == lazy["rows"]
     path.write_text("{half-written")
     assert scale.merged_rows(path, other) == other["rows"]
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mmgraph.nn.sparse import (EdgeGraph, compact_columns, csr_rows,
-                               edge_dot, edge_spmm, spmm, transpose_csr)
+from mmgraph.nn.sparse import (EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm,
+                               transpose_csr)
 
 
 def _random_graph(n=7, e=20, seed=0):
@@ -84,23 +84,3 @@ def test_csr_from_coo_is_the_coalesced_matrix(duplicates):
         seg = cols[crow[r]:crow[r + 1]]
         assert bool((seg[1:] > seg[:-1]).all())
     torch.testing.assert_close(transpose_csr(a).to_dense(), want.t())
-
-
-def test_compact_columns_reads_only_the_used_rows():
-    torch.manual_seed(0)
-    dense = torch.rand(5, 9) * (torch.rand(5, 9) < 0.3)
-    dense[:, [0, 4]] = 0  # two unused columns
-    dense[2, 7] = 0.5
-    a = dense.to_sparse_csr()
-    b, cols = compact_columns(a)
-    assert torch.equal(cols, torch.unique(a.col_indices()))
-    assert 0 not in cols.tolist() and 4 not in cols.tolist()
-    assert list(b.shape) == [5, cols.numel()]
-    x = torch.randn(9, 3, requires_grad=True)
-    out = spmm(b, x.index_select(0, cols))
-    assert torch.equal(out, spmm(a, x))
-    out.sum().backward()
-    torch.testing.assert_close(x.grad, dense.t() @ torch.ones(5, 3))
-    with pytest.raises(ValueError, match="compact_columns: expected a "
-                       "torch.sparse_csr"):
-        compact_columns(dense)
