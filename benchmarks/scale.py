@@ -41,6 +41,8 @@ Every size is an option (``--users``, ``--items``, ``--interactions``,
         --out /work/results/scale-elec
     python benchmarks/scale.py --shape tiny --models lightgcn --out /tmp/s \
         --mode sampled --procs 2
+    # seconds per batch of several reports side by side, log scale
+    python benchmarks/scale.py --chart scale.png DIR/scale-*.json ...
 
 The generator never builds a dense ``U x I`` matrix: an interaction picks,
 with probability ``--cluster-share``, a popular item of the user's latent
@@ -62,7 +64,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from mmgraph.io import atomic_write_json, atomic_write_text
+from mmgraph.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 SHAPES: Dict[str, Dict[str, int]] = {
     "elec": dict(users=192_403, items=63_001, interactions=1_689_188,
@@ -316,6 +318,83 @@ def table(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def report_label(report: Dict[str, Any]) -> str:
+    r"""A short name of a report's settings, e.g. ``sampled [5, 5] kNN 3
+    history`` or ``full, 2 procs``."""
+    parts = [report.get("mode", "?")]
+    if report.get("mode") == "sampled":
+        parts.append(str(report.get("num_neighbors")))
+        if report.get("item_neighbors", -1) != -1:
+            parts.append(f"kNN {report['item_neighbors']}")
+    parts += [name for key, name in (("sparse_features", "sparse"),
+                                     ("item_history", "history"))
+              if report.get(key)]
+    label = " ".join(parts)
+    return label if report.get("procs", 1) == 1 else \
+        f"{label}, {report['procs']} procs"
+
+
+def chart(paths: Sequence[Path], out: Path) -> Path:
+    r"""Draws seconds per batch (log scale) per model, one bar per report
+    (:func:`report_label`), from ``scale-*.json`` reports; the full graph
+    and the samples of one model stand side by side, so the speed-up reads
+    as a height, and each sample's bar is labelled with it. A model measured
+    more than once under the same settings keeps its lowest time; rows that
+    failed are left out. Returns :obj:`out`."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    bars: Dict[str, Dict[str, float]] = {}  # label -> model -> s / batch
+    models: List[str] = []
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"--chart: {path}: not a readable scale "
+                             f"report ({err})") from None
+        label = report_label(report)
+        for row in report.get("rows", []):
+            if "batch_s" not in row:
+                continue
+            # repeats under the same settings: the lowest (for the full
+            # graph the smaller, conservative speed-up)
+            seen = bars.setdefault(label, {})
+            seen[row["model"]] = min(row["batch_s"],
+                                     seen.get(row["model"], float("inf")))
+            if row["model"] not in models:
+                models.append(row["model"])
+    if not bars:
+        raise SystemExit("--chart: the reports hold no measured rows")
+    labels = sorted(bars, key=lambda k: (not k.startswith("full"), k))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    width = 0.8 / max(sum(m in bars[k] for k in labels) for m in models)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(models), 4.2))
+    for i, model in enumerate(models):
+        present = [k for k in labels if model in bars[k]]
+        full = next((bars[k][model] for k in present
+                     if k.startswith("full")), None)
+        for j, label in enumerate(present):
+            x = i + (j - (len(present) - 1) / 2) * width
+            y = bars[label][model]
+            ax.bar(x, y, width, color=colors[labels.index(label) %
+                                             len(colors)])
+            if full is not None and not label.startswith("full"):
+                ax.annotate(f"{full / y:.1f}×", (x, y), ha="center",
+                            va="bottom", fontsize=7)
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colors[j % len(
+        colors)]) for j in range(len(labels))], labels=labels, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylabel("seconds per training batch (log)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write_bytes(out, buf.getvalue())
+
+
 def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:
     r"""The rows of an earlier report at :obj:`path` measured under the same
     settings (shape, mode, processes, fan-outs), with this run's models
@@ -376,9 +455,19 @@ def main(argv=None) -> int:
     p.add_argument("--no-eval", action="store_true",
                    help="skip the validation pass (it is full-graph, the "
                    "same in both modes)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
+    p.add_argument("--chart", nargs="+", metavar="PATH",
+                   help="draw FIG.png from scale-*.json reports instead of "
+                   "measuring: --chart FIG.png REPORT.json [REPORT.json ...]")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.chart:
+        if len(args.chart) < 2:
+            p.error("--chart: expected FIG.png and at least one report")
+        print(chart([Path(x) for x in args.chart[1:]], Path(args.chart[0])))
+        return 0
+    if not args.out:
+        p.error("--out: required (where the data and the reports go)")
     if args.batches < 0:
         p.error(f"--batches: expected 0 (one whole epoch) or a positive "
                 f"count, got {args.batches}")

@@ -144,3 +144,34 @@ def test_item_history_rows_have_their_own_table(scale, tmp_path,
     assert cm3["epoch_s_extrapolated"] == pytest.approx(
         cm3["batch_s"] * cm3["batches_per_epoch"] + cm3["history_refresh_s"])
     assert "does not compute its item inputs from content" in bm3["error"]
+
+
+def test_chart_draws_reports_side_by_side(scale, tmp_path, capsys):
+    base = {"shape": {"users": 10}, "procs": 1, "num_neighbors": [5, 5],
+            "item_neighbors": -1, "sparse_features": False,
+            "item_history": False}
+    full = dict(base, mode="full", rows=[
+        {"model": "lightgcn", "batch_s": 2.0}, {"model": "bm3", "batch_s": 3.0}])
+    again = dict(base, mode="full", rows=[{"model": "lightgcn", "batch_s": 1.5}])
+    sampled = dict(base, mode="sampled", item_neighbors=3, item_history=True,
+                   rows=[{"model": "lightgcn", "batch_s": 0.25},
+                         {"model": "bm3", "error": "refused"}])
+    paths = []
+    for k, report in enumerate((full, again, sampled)):
+        paths.append(tmp_path / f"r{k}.json")
+        paths[-1].write_text(json.dumps(report))
+    assert scale.report_label(sampled) == "sampled [5, 5] kNN 3 history"
+    assert scale.report_label(dict(full, procs=2)) == "full, 2 procs"
+    fig = tmp_path / "fig.png"
+    assert scale.main(["--chart", str(fig)] + [str(p) for p in paths]) == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{half")
+    with pytest.raises(SystemExit, match="bad.json: not a readable scale"):
+        scale.main(["--chart", str(tmp_path / "x.png"), str(bad)])
+    with pytest.raises(SystemExit):
+        scale.main(["--chart", str(fig)])
+    assert "--chart: expected FIG.png" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        scale.main([])
+    assert "--out: required" in capsys.readouterr().err
