@@ -92,7 +92,7 @@ from mmgraph.nn.sparse import csr_from_coo, quiet_sparse_warnings
 from mmgraph.nn.trimmed import TrimmedAdjacency
 
 __all__ = ["SubgraphBatch", "SubgraphBatches", "check_sampled",
-           "set_item_history", "refresh_item_history"]
+           "surplus_hops_advice", "set_item_history", "refresh_item_history"]
 
 
 def check_sampled(model, objective_name: str) -> None:
@@ -110,6 +110,26 @@ def check_sampled(model, objective_name: str) -> None:
         raise MMGraphError(f"--sampled: objective '{objective_name}' is not "
                            f"supported in sampled training; use "
                            f"--objective bpr (or the model's native loss)")
+
+
+def surplus_hops_advice(model, num_neighbors: Sequence[int]
+                        ) -> Optional[str]:
+    r"""One line of advice when ``num_neighbors`` samples more user--item
+    hops than ``model`` propagates layers, else :obj:`None`. The hops past
+    the layers only enlarge the subgraph: their nodes are sampled and
+    looked up, and reach the loss only through BM3's and LIRDRec's
+    regulariser estimates (BM3 at Elec's shape: 0.47 s per batch at
+    ``[10, 10]``, 0.30 at ``[10]``, the same accuracy on Beauty)."""
+    layers = getattr(getattr(model, "propagation", None), "num_layers", None)
+    hops = len(num_neighbors)
+    if not isinstance(layers, int) or layers < 1 or hops <= layers:
+        return None
+    name = getattr(model, "registry_name", model.__class__.__name__)
+    return (f"sampled: model '{name}' propagates {layers} user-item "
+            f"layer(s) but num_neighbors {list(num_neighbors)} samples "
+            f"{hops} hops; the last {hops - layers} only enlarge the "
+            f"subgraph (num_neighbors={list(num_neighbors)[:layers]} "
+            f"matches the layers)")
 
 
 def set_item_history(model, enabled: bool, sampled: bool) -> None:

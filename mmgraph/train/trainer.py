@@ -161,9 +161,13 @@ class Trainer:
         self.evaluator = Evaluator(dataset, config.metrics, config.topk,
                                    config.eval_batch_size)
         if config.sampled and batches is None:
-            from mmgraph.train.sampled import SubgraphBatches, check_sampled
+            from mmgraph.train.sampled import (SubgraphBatches, check_sampled,
+                                               surplus_hops_advice)
             check_sampled(model, getattr(self.objective, "registry_name",
                                          "custom"))
+            advice = surplus_hops_advice(model, config.num_neighbors)
+            if advice and rank() == 0:
+                log.warning(advice)
             batches = SubgraphBatches(dataset, config.num_neighbors,
                                       config.item_neighbors)
         self.batch_source = batches

@@ -8,7 +8,8 @@ from mmgraph.data import load_dataset
 from mmgraph.errors import MMGraphError
 from mmgraph.models import create_model
 from mmgraph.train import Trainer
-from mmgraph.train.sampled import SubgraphBatches, check_sampled
+from mmgraph.train.sampled import (SubgraphBatches, check_sampled,
+                                   surplus_hops_advice)
 
 
 @pytest.fixture(scope="module")
@@ -505,3 +506,22 @@ def test_trimmed_adjacency_refusals():
     with pytest.raises(ValueError, match="4 rows for a subgraph of 3"):
         LightGCNPropagation(1)(torch.ones(4, 2), adj)
     assert "TrimmedAdjacency([3, 3]:3)" == repr(adj)
+
+
+def test_more_hops_than_layers_is_advised_against(ds, caplog):
+    bm3 = create_model("bm3", ds)  # one layer by default
+    advice = surplus_hops_advice(bm3, [10, 10])
+    assert advice == ("sampled: model 'bm3' propagates 1 user-item layer(s) "
+                      "but num_neighbors [10, 10] samples 2 hops; the last 1 "
+                      "only enlarge the subgraph (num_neighbors=[10] matches "
+                      "the layers)")
+    assert surplus_hops_advice(bm3, [10]) is None
+    lightgcn = create_model("lightgcn", ds)  # two layers
+    assert surplus_hops_advice(lightgcn, [5, 5]) is None
+    assert surplus_hops_advice(lightgcn, [5]) is None  # fewer hops: fine
+    assert surplus_hops_advice(create_model("mf", ds), [5, 5, 5]) is None
+    with caplog.at_level("WARNING", logger="mmgraph"):
+        Trainer(bm3, ds, dict(sampled=True, num_neighbors=[5, 5]),
+                show_progress=False)
+    assert advice.replace("[10, 10]", "[5, 5]").replace("[10]", "[5]") in \
+        caplog.text
