@@ -341,11 +341,11 @@ def chart(paths: Sequence[Path], out: Path) -> Path:
     as a height, and each sample's bar is labelled with it. A model measured
     more than once under the same settings keeps its lowest time; rows that
     failed are left out. Returns :obj:`out`."""
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from mmgraph.report import figure_png
     bars: Dict[str, Dict[str, float]] = {}  # label -> model -> s / batch
     models: List[str] = []
     for path in paths:
@@ -388,11 +388,7 @@ def chart(paths: Sequence[Path], out: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xticks(range(len(models)), models)
     ax.set_ylabel("seconds per training batch (log)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write_bytes(out, buf.getvalue())
+    return atomic_write_bytes(out, figure_png(fig))
 
 
 def merged_rows(path: Path, report: Dict[str, Any]) -> List[Dict[str, Any]]:

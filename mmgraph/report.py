@@ -18,7 +18,7 @@ __all__ = ["format_table", "metrics_table", "mean_std", "fmt_mean_std",
            "summarise",
            "SUMMARY_HEADERS", "VALID_HEADERS",
            "summary_rows", "valid_summary_rows", "summary_csv",
-           "summary_markdown", "summary_figures"]
+           "summary_markdown", "summary_figures", "figure_png"]
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -364,6 +364,17 @@ def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):
     return xs, ys, ts
 
 
+def figure_png(fig) -> bytes:
+    r"""A matplotlib figure as PNG bytes (tight layout, 100 dpi); the
+    figure is closed."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def summary_figures(records: Sequence[Dict[str, Any]]) -> Dict[str, bytes]:
     r"""PNG images per dataset, by file name: ``curves_<dataset>.png``, one
     panel per model with the training loss and the validation metric per
@@ -376,13 +387,6 @@ def summary_figures(records: Sequence[Dict[str, Any]]) -> Dict[str, bytes]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    def png(fig) -> bytes:
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        return buf.getvalue()
 
     images: Dict[str, bytes] = {}
     for ds in sorted({r["dataset"] for r in records}):
@@ -423,6 +427,6 @@ def summary_figures(records: Sequence[Dict[str, Any]]) -> Dict[str, bytes]:
                     title=f"{ds}: accuracy against time (dot = best epoch)")
         ax_time.grid(alpha=0.3)
         ax_time.legend(fontsize=8)
-        images[f"curves_{ds}.png"] = png(fig1)
-        images[f"accuracy_vs_time_{ds}.png"] = png(fig2)
+        images[f"curves_{ds}.png"] = figure_png(fig1)
+        images[f"accuracy_vs_time_{ds}.png"] = figure_png(fig2)
     return images

@@ -38,9 +38,7 @@ def narrow_blocks(x: Tensor, source: Block, target: Block) -> Tensor:
     if target[0] > source[0] or target[1] > source[1]:
         raise ValueError(f"narrow_blocks: block {tuple(target)} is not "
                          f"inside {tuple(source)}")
-    if x.requires_grad:
-        return _NarrowBlocks.apply(x, tuple(source), tuple(target))
-    return torch.cat([x[:target[0]], x[source[0]:source[0] + target[1]]])
+    return _NarrowBlocks.apply(x, tuple(source), tuple(target))
 
 
 class _NarrowBlocks(torch.autograd.Function):

@@ -176,13 +176,12 @@ def plot_training_curve(history: List[Dict[str, Any]], valid_metric: str,
                         path) -> None:
     r"""Saves the training-loss and validation-metric curves of ``history``
     as a PNG at ``path`` (atomically; needs matplotlib)."""
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from mmgraph.io import atomic_write_bytes
+    from mmgraph.report import figure_png
 
     history = [h for h in history if "valid" in h]
     epochs = [h["epoch"] for h in history]
@@ -202,8 +201,4 @@ def plot_training_curve(history: List[Dict[str, Any]], valid_metric: str,
     ax2.set_xlabel("epoch")
     ax2.set_ylabel(valid_metric)
     ax2.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, figure_png(fig))

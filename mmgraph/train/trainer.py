@@ -15,8 +15,8 @@ from torch import Tensor
 
 from mmgraph.config import TrainConfig
 from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
-                                  lr_scale, rank, rank_share, shard,
-                                  world_size)
+                                  is_main_process, lr_scale, rank,
+                                  rank_share, shard, world_size)
 from mmgraph.evaluation import Evaluator
 from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
@@ -166,7 +166,7 @@ class Trainer:
             check_sampled(model, getattr(self.objective, "registry_name",
                                          "custom"))
             advice = surplus_hops_advice(model, config.num_neighbors)
-            if advice and rank() == 0:
+            if advice and is_main_process():
                 log.warning(advice)
             batches = SubgraphBatches(dataset, config.num_neighbors,
                                       config.item_neighbors)
