@@ -327,9 +327,11 @@ class ModalityEncoders(Module):
                 out[m] = enc(x)
             elif self.sparse_grad and features is None and \
                     self.train_features:
-                # a row-sparse gradient for RowSparseAdam: only these rows
-                out[m] = enc(torch.nn.functional.embedding(index, x,
-                                                           sparse=True))
+                # a row-sparse gradient for RowSparseAdam: only these rows,
+                # each projected once (a batch's positives and negatives
+                # repeat items), so the gradient has distinct rows already
+                # and the projection's products shrink by the repeats
+                out[m] = self._sparse_rows(x, enc, index)
             elif index.numel() >= x.size(0) and not (
                     self.training and enc.dropout[0] > 0 and
                     enc.hidden_channels):
@@ -337,6 +339,16 @@ class ModalityEncoders(Module):
             else:
                 out[m] = enc(x.index_select(0, index))
         return out
+
+    def _sparse_rows(self, x: Tensor, enc: Module, index: Tensor) -> Tensor:
+        if self.training and enc.dropout[0] > 0 and enc.hidden_channels:
+            # each repeat draws its own dropout mask
+            return enc(torch.nn.functional.embedding(index, x, sparse=True))
+        # sorted, distinct rows: their gradient needs no coalescing
+        # (nn.sparse.coalesced_rows)
+        rows, inverse = torch.unique(index, return_inverse=True)
+        proj = enc(torch.nn.functional.embedding(rows, x, sparse=True))
+        return proj.index_select(0, inverse)
 
     def __repr__(self) -> str:
         mods = ', '.join(f'{m}={c}' for m, c in self.in_channels.items())

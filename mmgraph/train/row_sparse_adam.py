@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 from torch.optim.adam import adam as adam_step
 
+from mmgraph.nn.sparse import coalesced_rows
+
 __all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features"]
 
 
@@ -80,11 +82,7 @@ class RowSparseAdam(torch.optim.Adam):
         if group["amsgrad"] or group["maximize"]:
             raise ValueError("RowSparseAdam: amsgrad and maximize are not "
                              "supported for row-sparse gradients")
-        grad = p.grad.coalesce()
-        if grad.sparse_dim() != 1:
-            raise ValueError(f"RowSparseAdam: expected a row-sparse gradient "
-                             f"(one sparse dimension), got "
-                             f"{grad.sparse_dim()}")
+        grad = coalesced_rows(p.grad)
         rows, values = grad.indices()[0], grad.values()
         state = self.state[p]
         if len(state) == 0:
@@ -127,7 +125,7 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> Tensor:
         if p.grad is None:
             continue
         if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()
+            p.grad = coalesced_rows(p.grad)
             grads.append(p.grad.values())
         else:
             grads.append(p.grad)

@@ -196,6 +196,40 @@ def test_encoders_index_gathers_the_same_rows_on_either_branch():
                               atol=1e-5)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_row_sparse_lookup_projects_each_item_once(dropout):
+    # sparse_features: repeated rows are projected once and gathered; the
+    # gradient holds each row once (sorted, so it needs no coalescing) and
+    # equals the dense gradient of a gather-then-project reference. With
+    # dropout inside the projection (training) each repeat keeps its own
+    # mask, so the rows are projected as gathered.
+    torch.manual_seed(0)
+    feats = {"image": torch.randn(9, 8), "text": torch.randn(9, 3)}
+    enc = ModalityEncoders({"image": 8, "text": 3}, 4, hidden_channels=6,
+                           features=feats, train_features=True,
+                           dropout=dropout).eval()
+    enc.sparse_grad = True
+    index = torch.tensor([7, 2, 2, 5, 7, 7, 0])
+    out = enc(index=index)
+    sum(o.pow(2).sum() for o in out.values()).backward()
+    for m in feats:
+        table = getattr(enc, f"feat_{m}")
+        grad = table.grad
+        assert grad.is_sparse
+        assert grad._indices()[0].tolist() == [0, 2, 5, 7]
+        dense = grad.to_dense()
+        table.grad = None
+        ref = enc.encoders[m](table.index_select(0, index))
+        torch.testing.assert_close(out[m], ref)
+        ref.pow(2).sum().backward()
+        torch.testing.assert_close(dense, table.grad)
+    enc.train()
+    enc.zero_grad(set_to_none=True)
+    sum(o.sum() for o in enc(index=index).values()).backward()
+    rows = enc.feat_image.grad._indices()[0].tolist()
+    assert rows == (index.tolist() if dropout else [0, 2, 5, 7])
+
+
 @pytest.mark.parametrize('train_features', [False, True])
 def test_encoders_keep_the_given_features_without_copy_or_write(
         train_features):
