@@ -123,7 +123,8 @@ class EarlyStopping(Callback):
 
 class ProgressBar(Callback):
     r"""One progress bar over the epochs (tqdm); its postfix shows the loss,
-    the current and the best validation score (with the best epoch). Where no
+    the current and the best validation score (with the best epoch), and
+    in unlearning the forget set's score. Where no
     bar is shown (``enabled=False``, or no terminal), each epoch is one log
     line instead, so logs of unattended runs still show progress.
 
@@ -153,15 +154,19 @@ class ProgressBar(Callback):
                      record: Dict[str, Any]) -> None:
         m = trainer.config.valid_metric
         score = record["valid"][m]
+        # unlearning's selection adds the forget set's score to the record
+        forget = (record.get("forget") or {}).get(m)
         shown = self.bar is not None and not self.bar.disable
         log.log(logging.DEBUG if shown else logging.INFO,
-                "epoch %3d  loss %.4f  valid %s %.4f%s", epoch,
+                "epoch %3d  loss %.4f  valid %s %.4f%s%s", epoch,
                 record.get("loss", math.nan), m, score,
+                "" if forget is None else f"  forget {m} {forget:.4f}",
                 "  *" if record.get("improved") else "")
         if not shown:
             return
+        extra = {} if forget is None else {"forget": f"{forget:.4f}"}
         self.bar.set_postfix(loss=f"{record.get('loss', math.nan):.4f}",
-                             valid=f"{score:.4f}",
+                             valid=f"{score:.4f}", **extra,
                              best=f"{trainer.best_score:.4f}@"
                                   f"{trainer.best_epoch}", refresh=False)
         self.bar.update(1)

@@ -349,6 +349,24 @@ def test_stopping_rule_respects_the_validation_tolerance(tiny_dataset,
     assert sel["valid"]["recall@20"] >= v0
 
 
+def test_epoch_lines_show_the_forget_score(tiny_dataset, trained_mf_state,
+                                          caplog):
+    # Without a progress bar each unlearning epoch is one log line; it
+    # carries the forget score the stopping rule watches.
+    ds = tiny_dataset
+    model, cfg = _trained(ds, trained_mf_state)
+    req = ForgetRequest.random("users", 0.2, ds, seed=0)
+    un = Unlearner(model, ds, req, config=cfg, epochs=2, patience=2,
+                   batch_size=16, show_progress=False)
+    with caplog.at_level("INFO", logger="mmgraph"):
+        res = un.fit()
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("epoch ")]
+    assert lines, "no epoch line was logged"
+    last = res["history"][-1]
+    assert f"forget recall@20 {last['forget']['recall@20']:.4f}" in lines[-1]
+
+
 def test_unlearned_run_folder_reloads_the_retain_dataset(tiny_dataset,
                                                         tmp_path):
     from mmgraph.runs import load_run
