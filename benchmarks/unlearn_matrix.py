@@ -6,8 +6,8 @@ For every ``(model, seed)`` one original is trained (``mmgraph train``); for
 every request kind a seeded ``--forget-fraction KIND:FRACTION`` request is
 unlearned once per ``--methods`` entry with ``mmgraph unlearn``. Gold and
 fine-tune depend on the request, not on the method, so they are computed in
-the first method's cell (``--gold --finetune``) and shared by the others
-(the requests are checked to be the same). Every step is a run folder under
+the first cell of a request that runs (``--gold --finetune``) and shared by
+the others (the requests are checked to be the same). Every step is a run folder under
 ``--out``; a rerun skips finished cells and resumes an unfinished original,
 so the matrix can be filled over several sessions or machines.
 
@@ -30,6 +30,10 @@ Usage::
 ``--set KEY=VALUE`` goes to ``mmgraph train`` (e.g. ``epochs=30`` caps the
 originals and, through their config, the gold retraining: say so next to
 the numbers); ``--unlearn-args`` to every ``mmgraph unlearn`` call.
+``--arm NAME[@KIND,...]=ARGS`` adds a column of cells named NAME that run
+``mmgraph unlearn ARGS`` (e.g. ``reinit@users,items=--reinit-rows``); a
+cell takes gold and fine-tune from any finished cell of its request, so an
+arm added later costs only its own unlearning.
 """
 from __future__ import annotations
 
@@ -103,20 +107,52 @@ def run_matrix(args: argparse.Namespace) -> None:
                              .exists() else [])),
                       base / "train.log", args.dry_run)
             for kind in args.kinds:
-                for j, method in enumerate(args.methods):
-                    cell = base / kind / method
+                columns = [(m, ["--method", m]) for m in args.methods] + [
+                    (name, arm_args) for name, (kinds, arm_args)
+                    in args.arms.items() if kind in kinds]
+                for name, how in columns:
+                    cell = base / kind / name
                     if (cell / "unlearn.json").exists():
                         continue
-                    print(f"[{model} seed {seed}] {kind} {method}",
-                          flush=True)
-                    compare = ["--gold", "--finetune"] if j == 0 else []
+                    print(f"[{model} seed {seed}] {kind} {name}", flush=True)
+                    # gold and fine-tune once per request, in the first
+                    # cell that runs it
+                    compare = [] if _has_gold(base / kind) else \
+                        ["--gold", "--finetune"]
                     _call(_cli("unlearn", "--run", str(original),
                                "--forget-fraction",
-                               f"{kind}:{args.fraction}", "--method", method,
+                               f"{kind}:{args.fraction}", *how,
                                "--seed", str(seed), "--out", str(cell),
                                "--overwrite", "--no-progress", *compare,
                                *extra),
-                          base / kind / f"{method}.log", args.dry_run)
+                          base / kind / f"{name}.log", args.dry_run)
+
+
+def _has_gold(request_dir: Path) -> bool:
+    for summary in request_dir.glob("*/unlearn.json"):
+        try:
+            if "gold" in json.loads(summary.read_text())["models"]:
+                return True
+        except (OSError, ValueError, KeyError):
+            continue
+    return False
+
+
+def _parse_arm(text: str, parser: argparse.ArgumentParser
+               ) -> tuple:
+    # NAME[@KIND,KIND]=ARGS
+    name, sep, arm_args = text.partition("=")
+    name, _, kinds = name.partition("@")
+    kinds_list = [k for k in kinds.split(",") if k] if kinds else list(KINDS)
+    if not sep or not name or not name.replace("-", "").replace(
+            "_", "").isalnum():
+        parser.error(f"--arm: expected NAME[@KIND,...]=ARGS with a name of "
+                     f"letters, digits, - and _, got {text!r}")
+    for kind in kinds_list:
+        if kind not in KINDS:
+            parser.error(f"--arm {name}: unknown kind {kind!r} (expected "
+                         f"{', '.join(KINDS)})")
+    return name, (kinds_list, shlex.split(arm_args))
 
 
 def _cells(out: Path, models: Sequence[str], kinds: Sequence[str],
@@ -249,6 +285,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="a training setting of the originals (and gold)")
     p.add_argument("--unlearn-args", default="",
                    help="extra arguments of every 'mmgraph unlearn' call")
+    p.add_argument("--arm", action="append", default=[],
+                   metavar="NAME[@KIND,...]=ARGS",
+                   help="one more column: 'mmgraph unlearn ARGS' for the "
+                   "listed request kinds (default all), e.g. "
+                   "'reinit@users,items=--method mmrecun --reinit-rows'")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP_NUM_THREADS of every call")
     p.add_argument("--report", action="store_true",
@@ -268,6 +309,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if method not in METHODS:
             p.error(f"--methods: unknown method {method!r} (expected "
                     f"{', '.join(METHODS)})")
+    args.arms = dict(_parse_arm(a, p) for a in args.arm)
+    clash = set(args.arms) & set(args.methods)
+    if clash:
+        p.error(f"--arm: {sorted(clash)} already name(s) a method column")
     if not 0 < args.fraction < 1:
         p.error(f"--fraction: expected a number in (0, 1), got "
                 f"{args.fraction}")
@@ -277,8 +322,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.report:
         run_matrix(args)
     if not args.dry_run:
-        print(report(Path(args.out), args.models, args.kinds, args.methods,
-                     args.seeds))
+        print(report(Path(args.out), args.models, args.kinds,
+                     args.methods + list(args.arms), args.seeds))
     return 0
 
 

@@ -44,8 +44,26 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert matrix.main(argv) == 0
     assert "$ " not in capsys.readouterr().out
     assert (cell / "mmrecun" / "unlearn.json").stat().st_mtime_ns == stamp
+    # An arm added later runs only its own cells and shares the gold.
+    assert matrix.main(argv + ["--arm", "reinit@users=--reinit-rows"]) == 0
+    assert "--reinit-rows" in capsys.readouterr().out
+    assert not (cell / "reinit" / "gold").exists()
+    records = json.loads((out / "matrix.json").read_text())
+    reinit = next(r for r in records if r["method"] == "reinit")
+    assert reinit["roles"]["gold"] == mmrecun["roles"]["gold"]
+    assert (cell / "reinit" / "unlearn.json").exists()
 
 
 def test_matrix_rejects_unknown_kind(matrix, tmp_path):
     with pytest.raises(SystemExit):
         matrix.main(["--out", str(tmp_path), "--kinds", "groups"])
+
+
+@pytest.mark.parametrize("arm, message", [
+    ("reinit", "expected NAME"), ("re init=--x", "expected NAME"),
+    ("r@groups=--x", "unknown kind 'groups'"),
+    ("targeted=--x", "already name")])
+def test_matrix_rejects_a_bad_arm(matrix, tmp_path, capsys, arm, message):
+    with pytest.raises(SystemExit):
+        matrix.main(["--out", str(tmp_path), "--arm", arm, "--dry-run"])
+    assert message in capsys.readouterr().err
