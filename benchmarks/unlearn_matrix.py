@@ -170,9 +170,15 @@ def _cells(out: Path, models: Sequence[str], kinds: Sequence[str],
                     path = base / method / "unlearn.json"
                     if path.exists():
                         summaries[method] = json.loads(path.read_text())
-                shared = next((s["models"] for s in summaries.values()
+                # gold and fine-tune from whichever cell of the request ran
+                # them, listed or not
+                everyone = list(summaries.values()) + [
+                    json.loads(p.read_text())
+                    for p in sorted(base.glob("*/unlearn.json"))
+                    if p.parent.name not in summaries]
+                shared = next((s["models"] for s in everyone
                                if "gold" in s["models"]), {})
-                first = next(iter(summaries.values()), None)
+                first = everyone[0] if everyone else None
                 for method, s in summaries.items():
                     if first is not None and (
                             s["request"]["num_ids"],

@@ -52,6 +52,14 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     reinit = next(r for r in records if r["method"] == "reinit")
     assert reinit["roles"]["gold"] == mmrecun["roles"]["gold"]
     assert (cell / "reinit" / "unlearn.json").exists()
+    # a report of the arm alone still finds the gold of its request
+    assert matrix.main(["--out", str(out), "--models", "lightgcn",
+                        "--kinds", "users", "--seeds", "0", "--methods", "",
+                        "--arm", "reinit@users=--reinit-rows",
+                        "--report"]) == 0
+    alone = json.loads((out / "matrix.json").read_text())
+    assert [r["method"] for r in alone] == ["reinit"]
+    assert alone[0]["roles"]["gold"] == mmrecun["roles"]["gold"]
 
 
 def test_matrix_rejects_unknown_kind(matrix, tmp_path):
