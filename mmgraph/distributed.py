@@ -30,12 +30,10 @@ from typing import Iterable
 import torch
 import torch.distributed as dist
 
-from mmgraph.nn.sparse import coalesced_rows
-
 __all__ = ["is_distributed", "rank", "world_size", "is_main_process",
            "init_from_env", "all_reduce_gradients", "all_reduce_sum",
            "shard", "rank_share", "lr_scale", "broadcast_parameters",
-           "all_reduce_row_sparse", "IN_PLACE_NUMEL"]
+           "all_reduce_row_sparse", "coalesced_rows", "IN_PLACE_NUMEL"]
 
 
 def is_distributed() -> bool:
@@ -107,6 +105,30 @@ def lr_scale(rule: str, world: int) -> float:
 #: tables at Elec's shape (65 MB) reduced in 0.105 s that way against 0.047 s
 #: in place, two ranks over gloo (``benchmarks/allreduce.py``).
 IN_PLACE_NUMEL = 1 << 20
+
+
+def coalesced_rows(grad: torch.Tensor) -> torch.Tensor:
+    r"""A row-sparse COO tensor (one sparse dimension, e.g. the gradient of
+    an embedding lookup with ``sparse=True``) as a coalesced one: each row
+    once, in increasing order.
+
+    Autograd stores a sparse gradient as not coalesced even when its rows
+    are already distinct and sorted (a lookup of :func:`torch.unique`'s
+    rows), and :meth:`~torch.Tensor.coalesce` then sorts and copies every
+    value row anyway -- at Elec's shape about as long as the Adam step on
+    those rows. Rows found strictly increasing are only marked coalesced,
+    sharing the indices and values."""
+    if grad.sparse_dim() != 1:
+        raise ValueError(f"coalesced_rows: expected a row-sparse tensor "
+                         f"(one sparse dimension), got "
+                         f"{grad.sparse_dim()}")
+    if grad.is_coalesced():
+        return grad
+    rows = grad._indices()[0]
+    if rows.numel() > 1 and not bool((rows[1:] > rows[:-1]).all()):
+        return grad.coalesce()
+    return torch.sparse_coo_tensor(grad._indices(), grad._values(),
+                                   grad.shape, is_coalesced=True)
 
 
 def all_reduce_row_sparse(grad: torch.Tensor) -> torch.Tensor:

@@ -345,7 +345,7 @@ class ModalityEncoders(Module):
             # each repeat draws its own dropout mask
             return enc(torch.nn.functional.embedding(index, x, sparse=True))
         # sorted, distinct rows: their gradient needs no coalescing
-        # (nn.sparse.coalesced_rows)
+        # (distributed.coalesced_rows)
         rows, inverse = torch.unique(index, return_inverse=True)
         proj = enc(torch.nn.functional.embedding(rows, x, sparse=True))
         return proj.index_select(0, inverse)

@@ -67,7 +67,6 @@ __all__ = [
     'set_backend',
     'get_backend',
     'quiet_sparse_warnings',
-    'coalesced_rows',
 ]
 
 # 'torch_sparse' when the optional extension is importable, else 'torch'.
@@ -108,30 +107,6 @@ def quiet_sparse_warnings() -> Iterator[None]:
         warnings.filterwarnings('ignore', message='.*Sparse CSR tensor')
         warnings.filterwarnings('ignore', message='.*[Ss]parse invariant')
         yield
-
-
-def coalesced_rows(grad: Tensor) -> Tensor:
-    r"""A row-sparse COO tensor (one sparse dimension, e.g. the gradient of
-    an embedding lookup with ``sparse=True``) as a coalesced one: each row
-    once, in increasing order.
-
-    Autograd stores a sparse gradient as not coalesced even when its rows
-    are already distinct and sorted (a lookup of :func:`torch.unique`'s
-    rows), and :meth:`~torch.Tensor.coalesce` then sorts and copies every
-    value row anyway -- at Elec's shape about as long as the Adam step on
-    those rows. Rows found strictly increasing are only marked coalesced,
-    sharing the indices and values."""
-    if grad.sparse_dim() != 1:
-        raise ValueError(f"coalesced_rows: expected a row-sparse tensor "
-                         f"(one sparse dimension), got "
-                         f"{grad.sparse_dim()}")
-    if grad.is_coalesced():
-        return grad
-    rows = grad._indices()[0]
-    if rows.numel() > 1 and not bool((rows[1:] > rows[:-1]).all()):
-        return grad.coalesce()
-    return torch.sparse_coo_tensor(grad._indices(), grad._values(),
-                                   grad.shape, is_coalesced=True)
 
 
 def is_csr(src: object) -> bool:

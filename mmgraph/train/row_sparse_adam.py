@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.optim.adam import adam as adam_step
 
-from mmgraph.nn.sparse import coalesced_rows
+from mmgraph.distributed import coalesced_rows
 
 __all__ = ["RowSparseAdam", "clip_grad_norm_", "set_sparse_features"]
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mmgraph.nn.sparse import (EdgeGraph, coalesced_rows, csr_rows, edge_dot,
-                               edge_spmm, spmm, transpose_csr)
+from mmgraph.nn.sparse import (EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm,
+                               transpose_csr)
 
 
 def _random_graph(n=7, e=20, seed=0):
@@ -85,30 +85,3 @@ def test_csr_from_coo_is_the_coalesced_matrix(duplicates):
         assert bool((seg[1:] > seg[:-1]).all())
     torch.testing.assert_close(transpose_csr(a).to_dense(), want.t())
 
-
-def test_coalesced_rows_marks_sorted_distinct_rows_without_a_copy():
-    w = torch.nn.Parameter(torch.randn(10, 3))
-    torch.nn.functional.embedding(torch.tensor([1, 4, 8]), w,
-                                  sparse=True).pow(2).sum().backward()
-    assert not w.grad.is_coalesced()  # autograd drops the flag
-    out = coalesced_rows(w.grad)
-    assert out.is_coalesced()
-    assert out.values().data_ptr() == w.grad._values().data_ptr()
-    torch.testing.assert_close(out.to_dense(), w.grad.to_dense())
-
-
-@pytest.mark.parametrize("rows", [[8, 1, 4], [4, 4, 1], [2, 2]])
-def test_coalesced_rows_sums_repeats_and_sorts(rows):
-    w = torch.nn.Parameter(torch.randn(10, 3))
-    torch.nn.functional.embedding(torch.tensor(rows), w,
-                                  sparse=True).pow(2).sum().backward()
-    out = coalesced_rows(w.grad)
-    assert out.is_coalesced()
-    assert out.indices()[0].tolist() == sorted(set(rows))
-    torch.testing.assert_close(out.to_dense(), w.grad.to_dense())
-
-
-def test_coalesced_rows_refuses_more_than_one_sparse_dimension():
-    matrix = torch.eye(3).to_sparse()
-    with pytest.raises(ValueError, match="one sparse dimension"):
-        coalesced_rows(matrix)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mmgraph.config import ConfigError
+from mmgraph.distributed import coalesced_rows
 from mmgraph.models import create_model
 from mmgraph.train import Trainer
 from mmgraph.train.row_sparse_adam import RowSparseAdam, clip_grad_norm_
@@ -175,3 +176,31 @@ def test_a_later_dense_trainer_switches_the_tables_back(tiny_dataset):
     assert not model.encoders.sparse_grad
     trainer.training_step(next(iter(trainer.batches(0))))
     assert not model.encoders.feat_image.grad.is_sparse
+
+
+def test_coalesced_rows_marks_sorted_distinct_rows_without_a_copy():
+    w = torch.nn.Parameter(torch.randn(10, 3))
+    torch.nn.functional.embedding(torch.tensor([1, 4, 8]), w,
+                                  sparse=True).pow(2).sum().backward()
+    assert not w.grad.is_coalesced()  # autograd drops the flag
+    out = coalesced_rows(w.grad)
+    assert out.is_coalesced()
+    assert out.values().data_ptr() == w.grad._values().data_ptr()
+    torch.testing.assert_close(out.to_dense(), w.grad.to_dense())
+
+
+@pytest.mark.parametrize("rows", [[8, 1, 4], [4, 4, 1], [2, 2]])
+def test_coalesced_rows_sums_repeats_and_sorts(rows):
+    w = torch.nn.Parameter(torch.randn(10, 3))
+    torch.nn.functional.embedding(torch.tensor(rows), w,
+                                  sparse=True).pow(2).sum().backward()
+    out = coalesced_rows(w.grad)
+    assert out.is_coalesced()
+    assert out.indices()[0].tolist() == sorted(set(rows))
+    torch.testing.assert_close(out.to_dense(), w.grad.to_dense())
+
+
+def test_coalesced_rows_refuses_more_than_one_sparse_dimension():
+    matrix = torch.eye(3).to_sparse()
+    with pytest.raises(ValueError, match="one sparse dimension"):
+        coalesced_rows(matrix)
