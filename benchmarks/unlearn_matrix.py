@@ -110,15 +110,17 @@ def run_matrix(args: argparse.Namespace) -> None:
                 columns = [(m, ["--method", m]) for m in args.methods] + [
                     (name, arm_args) for name, (kinds, arm_args)
                     in args.arms.items() if kind in kinds]
+                # gold and fine-tune once per request, in the first cell
+                # that runs it (also in a dry run)
+                has_gold = any("gold" in s["models"] for s in
+                               _request_summaries(base / kind).values())
                 for name, how in columns:
                     cell = base / kind / name
                     if (cell / "unlearn.json").exists():
                         continue
                     print(f"[{model} seed {seed}] {kind} {name}", flush=True)
-                    # gold and fine-tune once per request, in the first
-                    # cell that runs it
-                    compare = [] if _has_gold(base / kind) else \
-                        ["--gold", "--finetune"]
+                    compare = [] if has_gold else ["--gold", "--finetune"]
+                    has_gold = True
                     _call(_cli("unlearn", "--run", str(original),
                                "--forget-fraction",
                                f"{kind}:{args.fraction}", *how,
@@ -128,14 +130,16 @@ def run_matrix(args: argparse.Namespace) -> None:
                           base / kind / f"{name}.log", args.dry_run)
 
 
-def _has_gold(request_dir: Path) -> bool:
-    for summary in request_dir.glob("*/unlearn.json"):
+def _request_summaries(request_dir: Path) -> Dict[str, Dict[str, Any]]:
+    # the unlearn.json of every finished cell of one request, by cell name
+    summaries = {}
+    for path in sorted(request_dir.glob("*/unlearn.json")):
         try:
-            if "gold" in json.loads(summary.read_text())["models"]:
-                return True
-        except (OSError, ValueError, KeyError):
-            continue
-    return False
+            summaries[path.parent.name] = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"{path}: not a readable unlearn.json "
+                             f"({err})") from None
+    return summaries
 
 
 def _parse_arm(text: str, parser: argparse.ArgumentParser
@@ -165,20 +169,14 @@ def _cells(out: Path, models: Sequence[str], kinds: Sequence[str],
         for kind in kinds:
             for seed in seeds:
                 base = out / model / f"seed{seed}" / kind
-                summaries = {}
-                for method in methods:
-                    path = base / method / "unlearn.json"
-                    if path.exists():
-                        summaries[method] = json.loads(path.read_text())
+                everyone = _request_summaries(base)
+                summaries = {m: everyone[m] for m in methods
+                             if m in everyone}
                 # gold and fine-tune from whichever cell of the request ran
                 # them, listed or not
-                everyone = list(summaries.values()) + [
-                    json.loads(p.read_text())
-                    for p in sorted(base.glob("*/unlearn.json"))
-                    if p.parent.name not in summaries]
-                shared = next((s["models"] for s in everyone
+                shared = next((s["models"] for s in everyone.values()
                                if "gold" in s["models"]), {})
-                first = everyone[0] if everyone else None
+                first = next(iter(everyone.values()), None)
                 for method, s in summaries.items():
                     if first is not None and (
                             s["request"]["num_ids"],

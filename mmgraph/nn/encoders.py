@@ -332,17 +332,21 @@ class ModalityEncoders(Module):
                 # repeat items), so the gradient has distinct rows already
                 # and the projection's products shrink by the repeats
                 out[m] = self._sparse_rows(x, enc, index)
-            elif index.numel() >= x.size(0) and not (
-                    self.training and enc.dropout[0] > 0 and
-                    enc.hidden_channels):
+            elif index.numel() >= x.size(0) and \
+                    not self._masks_each_repeat(enc):
                 out[m] = enc(x).index_select(0, index)
             else:
                 out[m] = enc(x.index_select(0, index))
         return out
 
+    def _masks_each_repeat(self, enc: Module) -> bool:
+        # dropout inside the projection (training): each repeated row draws
+        # its own mask, so rows are projected as gathered, not once each
+        return bool(self.training and enc.dropout[0] > 0 and
+                    enc.hidden_channels)
+
     def _sparse_rows(self, x: Tensor, enc: Module, index: Tensor) -> Tensor:
-        if self.training and enc.dropout[0] > 0 and enc.hidden_channels:
-            # each repeat draws its own dropout mask
+        if self._masks_each_repeat(enc):
             return enc(torch.nn.functional.embedding(index, x, sparse=True))
         # sorted, distinct rows: their gradient needs no coalescing
         # (distributed.coalesced_rows)

@@ -62,6 +62,17 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert alone[0]["roles"]["gold"] == mmrecun["roles"]["gold"]
 
 
+def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
+    assert matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
+                        "--seeds", "0", "--arm", "reinit@users=--reinit-rows",
+                        "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    calls = [line for line in printed.splitlines() if "$ mmgraph unlearn" in line]
+    assert len(calls) == 7  # 3 kinds x 2 methods + the arm's users cell
+    assert sum("--gold" in line for line in calls) == 3  # one per kind
+    assert "--gold" in calls[0] and "--gold" not in calls[1]
+
+
 def test_matrix_rejects_unknown_kind(matrix, tmp_path):
     with pytest.raises(SystemExit):
         matrix.main(["--out", str(tmp_path), "--kinds", "groups"])

@@ -84,4 +84,3 @@ def test_csr_from_coo_is_the_coalesced_matrix(duplicates):
         seg = cols[crow[r]:crow[r + 1]]
         assert bool((seg[1:] > seg[:-1]).all())
     torch.testing.assert_close(transpose_csr(a).to_dense(), want.t())
-
