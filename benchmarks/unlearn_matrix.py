@@ -26,6 +26,7 @@ Usage::
     python benchmarks/unlearn_matrix.py --data synthetic --models lightgcn \
         --seeds 0 --set epochs=2 --out /tmp/um      # a quick look
     python benchmarks/unlearn_matrix.py --out DIR --report   # table only
+    python benchmarks/unlearn_matrix.py --out DIR --report --chart um.png
 
 ``--set KEY=VALUE`` goes to ``mmgraph train`` (e.g. ``epochs=30`` caps the
 originals and, through their config, the gold retraining: say so next to
@@ -33,7 +34,9 @@ the numbers); ``--unlearn-args`` to every ``mmgraph unlearn`` call.
 ``--arm NAME[@KIND,...]=ARGS`` adds a column of cells named NAME that run
 ``mmgraph unlearn ARGS`` (e.g. ``reinit@users,items=--reinit-rows``); a
 cell takes gold and fine-tune from any finished cell of its request, so an
-arm added later costs only its own unlearning.
+arm added later costs only its own unlearning. ``--chart FIG.png`` draws
+the forget recall and the attack AUC of every cell against its original and
+gold (:func:`chart`).
 """
 from __future__ import annotations
 
@@ -51,7 +54,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from mmgraph.report import fmt_mean_std, format_table, mean_std  # noqa: E402
+from mmgraph.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from mmgraph.report import (figure_png, fmt_mean_std, format_table,  # noqa: E402
+                            mean_std)
 
 from mmgraph.cli.unlearn import KINDS, METHODS  # noqa: E402
 
@@ -213,7 +218,8 @@ def _close(x: List[float], gold: List[float], rel: float = 0.10) -> bool:
 
 
 def report(out: Path, models: Sequence[str], kinds: Sequence[str],
-           methods: Sequence[str], seeds: Sequence[int]) -> str:
+           methods: Sequence[str], seeds: Sequence[int],
+           chart_path: Optional[Path] = None) -> str:
     table = _cells(out, models, kinds, methods, seeds)
     if not table:
         return f"no finished cell under {out}"
@@ -271,9 +277,78 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
             format_table(checks, check_head))
     md = (format_table(rows, head, markdown=True) + "\n\n" +
           format_table(checks, check_head, markdown=True) + "\n")
-    (out / "matrix.md").write_text(md)
-    (out / "matrix.json").write_text(json.dumps(records_json, indent=1))
-    return text + f"\n\n(written: {out / 'matrix.md'}, {out / 'matrix.json'})"
+    atomic_write_text(out / "matrix.md", md)
+    atomic_write_text(out / "matrix.json", json.dumps(records_json, indent=1))
+    written = [out / "matrix.md", out / "matrix.json"]
+    if chart_path is not None:
+        written.append(chart(records_json, chart_path))
+    return text + f"\n\n(written: {', '.join(map(str, written))})"
+
+
+def chart(records: Sequence[Dict[str, Any]], out: Path) -> Path:
+    r"""Draws the matrix as a shape: one row of panels per request kind, the
+    forget recall@20 and the membership-inference AUC of every (model,
+    method) cell as bars (mean, whiskers one std over seeds), and across
+    each model's bars its gold (a black line in a band of two gold stds,
+    the aim) and its original (a dashed line). A bar above the band has not
+    forgotten, one below it has forgotten more than a model that never saw
+    the data. :obj:`records` are :func:`report`'s (``matrix.json``).
+    Returns :obj:`out`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not records:
+        raise SystemExit("--chart: no finished cell to draw")
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    models = list(dict.fromkeys(r["model"] for r in records))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    width = 0.8 / len(methods)
+    panels = (("forget", f"forget {METRIC}"),
+              ("mia_auc", "membership-inference AUC"))
+    fig, axes = plt.subplots(len(kinds), 2, squeeze=False,
+                             figsize=(max(7.0, 1.0 + 2.4 * len(models)),
+                                      0.8 + 2.4 * len(kinds)))
+    for row, kind in enumerate(kinds):
+        for col, (key, label) in enumerate(panels):
+            ax = axes[row][col]
+            for i, model in enumerate(models):
+                cells = {r["method"]: r for r in records
+                         if r["kind"] == kind and r["model"] == model}
+                if not cells:
+                    continue
+                # gold and original are the request's, shared by its cells
+                roles = next(iter(cells.values()))["roles"]
+                left, right = i - 0.45, i + 0.45
+                gold, gold_std = mean_std(roles["gold"][key])
+                ax.fill_between([left, right], gold - 2 * gold_std,
+                                gold + 2 * gold_std, color="0.85", lw=0)
+                ax.hlines(gold, left, right, colors="black", lw=1.5)
+                ax.hlines(mean_std(roles["original"][key])[0], left, right,
+                          colors="0.4", lw=1, linestyles="dashed")
+                for j, method in enumerate(methods):
+                    if method in cells:
+                        mean, std = mean_std(
+                            cells[method]["roles"]["unlearned"][key])
+                        ax.bar(i + (j - (len(methods) - 1) / 2) * width,
+                               mean, width * 0.9, yerr=std, capsize=2,
+                               color=colors[j % len(colors)])
+            if key == "mia_auc":  # an attack that cannot tell
+                ax.axhline(0.5, color="0.6", lw=0.8, ls="dotted")
+            ax.set_xticks(range(len(models)), models)
+            ax.set_xlim(-0.6, len(models) - 0.4)
+            ax.set_title(label if row == 0 else None, fontsize=9)
+            ax.set_ylabel(f"{kind} requests" if col == 0 else None)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[j % len(colors)])
+               for j in range(len(methods))]
+    handles += [plt.Line2D([], [], color="black", lw=1.5),
+                plt.Line2D([], [], color="0.4", lw=1, ls="dashed")]
+    fig.legend(handles, methods + ["gold (± 2 std)", "original"],
+               loc="lower center", ncol=len(handles), fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return atomic_write_bytes(out, figure_png(fig))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -300,6 +375,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="only print the table of the finished cells")
     p.add_argument("--dry-run", action="store_true",
                    help="print the commands without running them")
+    p.add_argument("--chart", metavar="FIG.png",
+                   help="also draw the report's cells against original and "
+                   "gold as a PNG")
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.kinds = [k for k in args.kinds.split(",") if k]
@@ -327,7 +405,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_matrix(args)
     if not args.dry_run:
         print(report(Path(args.out), args.models, args.kinds,
-                     args.methods + list(args.arms), args.seeds))
+                     args.methods + list(args.arms), args.seeds,
+                     Path(args.chart) if args.chart else None))
     return 0
 
 

@@ -56,10 +56,60 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert matrix.main(["--out", str(out), "--models", "lightgcn",
                         "--kinds", "users", "--seeds", "0", "--methods", "",
                         "--arm", "reinit@users=--reinit-rows",
-                        "--report"]) == 0
+                        "--report", "--chart", str(tmp_path / "um.png")]) == 0
     alone = json.loads((out / "matrix.json").read_text())
     assert [r["method"] for r in alone] == ["reinit"]
     assert alone[0]["roles"]["gold"] == mmrecun["roles"]["gold"]
+    assert (tmp_path / "um.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _record(model, kind, method, unlearned, gold=(0.01, 0.012, 0.011)):
+    def role(forget):
+        return {"forget": list(forget), "test": [0.1] * 3,
+                "mia_auc": [0.5 + f for f in forget],
+                "seconds": [1.0] * 3, "cpu_seconds": [1.0] * 3}
+    return {"model": model, "kind": kind, "method": method,
+            "seeds": [0, 1, 2], "train_epochs_cap": 50,
+            "roles": {"original": role((0.4, 0.41, 0.39)),
+                      "unlearned": role(unlearned), "finetune":
+                      role((0.3,) * 3), "gold": role(gold)}}
+
+
+def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    records = [_record("lightgcn", "users", "mmrecun", (0.3, 0.31, 0.32)),
+               _record("lightgcn", "users", "targeted", (0.0, 0.0, 0.001)),
+               _record("freedom", "items", "mmrecun", (0.02, 0.01, 0.0))]
+    drawn = []
+    real_subplots = plt.subplots
+
+    def spy(*args, **kwargs):
+        fig, axes = real_subplots(*args, **kwargs)
+        drawn.append(axes)
+        return fig, axes
+
+    plt.subplots = spy
+    try:
+        path = matrix.chart(records, tmp_path / "sub" / "um.png")
+    finally:
+        plt.subplots = real_subplots
+    assert path.read_bytes().startswith(b"\x89PNG")
+    axes = drawn[0]
+    assert axes.shape == (2, 2)  # users and items rows; forget and AUC
+    users_forget = axes[0][0]
+    heights = sorted(round(b.get_height(), 4) for b in users_forget.patches
+                     if b.get_width() < 0.45)  # the bars, not the band
+    assert heights == [0.0003, 0.31]  # mean over seeds per method
+    # the gold line sits at gold's mean across the model's group
+    from matplotlib.collections import LineCollection
+    gold = [c for c in users_forget.collections
+            if isinstance(c, LineCollection) and c.get_color()[0][:3].sum() == 0]
+    assert gold and abs(gold[0].get_segments()[0][0][1] - 0.011) < 1e-9
+    with pytest.raises(SystemExit, match="no finished cell"):
+        matrix.chart([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
