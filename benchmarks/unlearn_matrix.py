@@ -26,7 +26,6 @@ Usage::
     python benchmarks/unlearn_matrix.py --data synthetic --models lightgcn \
         --seeds 0 --set epochs=2 --out /tmp/um      # a quick look
     python benchmarks/unlearn_matrix.py --out DIR --report   # table only
-    python benchmarks/unlearn_matrix.py --out DIR --report --chart um.png
 
 ``--set KEY=VALUE`` goes to ``mmgraph train`` (e.g. ``epochs=30`` caps the
 originals and, through their config, the gold retraining: say so next to
@@ -34,9 +33,10 @@ the numbers); ``--unlearn-args`` to every ``mmgraph unlearn`` call.
 ``--arm NAME[@KIND,...]=ARGS`` adds a column of cells named NAME that run
 ``mmgraph unlearn ARGS`` (e.g. ``reinit@users,items=--reinit-rows``); a
 cell takes gold and fine-tune from any finished cell of its request, so an
-arm added later costs only its own unlearning. ``--chart FIG.png`` draws
-the forget recall and the attack AUC of every cell against its original and
-gold (:func:`chart`).
+arm added later costs only its own unlearning. Beside the table
+(``matrix.md``, ``matrix.json``) the report draws the forget recall and the
+attack AUC of every cell against its original and gold (:func:`chart`) to
+``matrix.png``, or to ``--chart FIG.png``.
 """
 from __future__ import annotations
 
@@ -279,9 +279,8 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
           format_table(checks, check_head, markdown=True) + "\n")
     atomic_write_text(out / "matrix.md", md)
     atomic_write_text(out / "matrix.json", json.dumps(records_json, indent=1))
-    written = [out / "matrix.md", out / "matrix.json"]
-    if chart_path is not None:
-        written.append(chart(records_json, chart_path))
+    written = [out / "matrix.md", out / "matrix.json",
+               chart(records_json, chart_path or out / "matrix.png")]
     return text + f"\n\n(written: {', '.join(map(str, written))})"
 
 
@@ -376,8 +375,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--dry-run", action="store_true",
                    help="print the commands without running them")
     p.add_argument("--chart", metavar="FIG.png",
-                   help="also draw the report's cells against original and "
-                   "gold as a PNG")
+                   help="where to draw the report's cells against original "
+                   "and gold (default: OUT/matrix.png)")
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.kinds = [k for k in args.kinds.split(",") if k]

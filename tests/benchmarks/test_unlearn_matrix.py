@@ -39,6 +39,7 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert targeted["roles"]["unlearned"] != mmrecun["roles"]["unlearned"]
     assert "forget ~ gold" in printed and "lightgcn" in printed
     assert (out / "matrix.md").read_text().startswith("| model")
+    assert (out / "matrix.png").read_bytes().startswith(b"\x89PNG")
     # A rerun finds every cell finished and runs nothing.
     stamp = (cell / "mmrecun" / "unlearn.json").stat().st_mtime_ns
     assert matrix.main(argv) == 0
