@@ -306,9 +306,10 @@ def chart(records: Sequence[Dict[str, Any]], out: Path) -> Path:
     width = 0.8 / len(methods)
     panels = (("forget", f"forget {METRIC}"),
               ("mia_auc", "membership-inference AUC"))
+    height = 0.8 + 2.4 * len(kinds)
     fig, axes = plt.subplots(len(kinds), 2, squeeze=False,
                              figsize=(max(7.0, 1.0 + 2.4 * len(models)),
-                                      0.8 + 2.4 * len(kinds)))
+                                      height))
     for row, kind in enumerate(kinds):
         for col, (key, label) in enumerate(panels):
             ax = axes[row][col]
@@ -346,8 +347,8 @@ def chart(records: Sequence[Dict[str, Any]], out: Path) -> Path:
     fig.legend(handles, methods + ["gold (± 2 std)", "original"],
                loc="lower center", ncol=len(handles), fontsize=7,
                frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return atomic_write_bytes(out, figure_png(fig))
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1))  # room for the legend
+    return atomic_write_bytes(out, figure_png(fig, layout=False))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -364,11 +364,13 @@ def _mean_curve(curves: List[List[Dict[str, Any]]], key: str):
     return xs, ys, ts
 
 
-def figure_png(fig) -> bytes:
-    r"""A matplotlib figure as PNG bytes (tight layout, 100 dpi); the
-    figure is closed."""
+def figure_png(fig, layout: bool = True) -> bytes:
+    r"""A matplotlib figure as PNG bytes (100 dpi; with a tight layout
+    unless :obj:`layout` is :obj:`False`, for a figure laid out by its
+    caller); the figure is closed."""
     import matplotlib.pyplot as plt
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
