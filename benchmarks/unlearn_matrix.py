@@ -348,7 +348,12 @@ def chart(records: Sequence[Dict[str, Any]], out: Path) -> Path:
                loc="lower center", ncol=len(handles), fontsize=7,
                frameon=False)
     fig.tight_layout(rect=(0, 0.4 / height, 1, 1))  # room for the legend
-    return atomic_write_bytes(out, figure_png(fig, layout=False))
+    png = figure_png(fig, layout=False)
+    try:
+        return atomic_write_bytes(out, png)
+    except OSError as err:
+        raise SystemExit(f"--chart: {out}: cannot write the chart "
+                         f"({err.strerror or err})") from None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -398,6 +403,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not 0 < args.fraction < 1:
         p.error(f"--fraction: expected a number in (0, 1), got "
                 f"{args.fraction}")
+    if args.chart and Path(args.chart).is_dir():
+        p.error(f"--chart: {args.chart} is a directory; expected a PNG "
+                f"file path")
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = \
             str(args.threads)

@@ -76,7 +76,8 @@ def _record(model, kind, method, unlearned, gold=(0.01, 0.012, 0.011)):
                       role((0.3,) * 3), "gold": role(gold)}}
 
 
-def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path):
+def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path,
+                                                 monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -91,11 +92,8 @@ def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path):
         drawn.append(axes)
         return fig, axes
 
-    plt.subplots = spy
-    try:
-        path = matrix.chart(records, tmp_path / "sub" / "um.png")
-    finally:
-        plt.subplots = real_subplots
+    monkeypatch.setattr(plt, "subplots", spy)
+    path = matrix.chart(records, tmp_path / "sub" / "um.png")
     assert path.read_bytes().startswith(b"\x89PNG")
     axes = drawn[0]
     assert axes.shape == (2, 2)  # users and items rows; forget and AUC
@@ -111,6 +109,20 @@ def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path):
     with pytest.raises(SystemExit, match="no finished cell"):
         matrix.chart([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+    # a path it cannot write is a one-line error; the earlier chart stays
+    before = path.read_bytes()
+    (tmp_path / "sub" / "um.png.d").mkdir()
+    with pytest.raises(SystemExit, match="cannot write the chart"):
+        matrix.chart(records, tmp_path / "sub" / "um.png.d")
+    assert path.read_bytes() == before
+
+
+def test_chart_refuses_a_directory_before_running(matrix, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
+                     "--seeds", "0", "--chart", str(tmp_path)])
+    assert "--chart: " in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
