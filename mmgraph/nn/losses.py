@@ -315,23 +315,60 @@ def alignment_loss(x: Tensor, y: Tensor, alpha: float = 2.0) -> Tensor:
     return (x - y).norm(dim=-1).pow(alpha).mean()
 
 
-def _sq_dists(x: Tensor) -> Tensor:
-    # All squared distances [B, B] from the Gram matrix: avoids pdist's sqrt,
-    # whose gradient is undefined at the duplicate rows that sampled batches
-    # contain.
-    sq = x.pow(2).sum(dim=-1)
-    return (sq.view(-1, 1) + sq.view(1, -1) - 2 * (x @ x.t())).clamp_min(0.0)
+class _PairLogMeanExp(torch.autograd.Function):
+    r"""``log mean_{a != b} exp(-t (||x_a - x_b||^2 + offset_ab))`` of the rows
+    of ``x`` with a hand-written backward.
 
+    The squared distances come from the Gram matrix (no ``pdist`` sqrt, whose
+    gradient is undefined at the duplicate rows sampled batches contain) and
+    are clamped at 0 as rounding can leave them slightly negative. Autograd of
+    the same expression keeps about ten ``[B, B]`` intermediates and runs two
+    ``[B, B] x [B, d]`` products per Gram matrix in the backward; here the
+    forward works in place on one ``[B, B]`` buffer that becomes the softmax
+    weights :math:`P`, and the backward is one product:
+    :math:`\partial/\partial\mathbf{x} = 2(\mathrm{diag}(W\mathbf{1})
+    \mathbf{x} - W\mathbf{x})` with :math:`W = -t(P + P^\top)` on the
+    unclamped pairs, :math:`\partial/\partial\,\mathrm{offset} = -tP`.
+    Computed in at least float32 whatever the autocast state (``exp`` of the
+    logits is not safe in half precision).
+    """
 
-def _log_mean_exp_pairs(logits: Tensor) -> Tensor:
-    # log mean_{a<b} exp(logits[a, b]) of a symmetric [B, B] matrix, from the
-    # off-diagonal entries (each pair counted twice): a masked dense
-    # logsumexp is cheaper than gathering the upper triangle (no index
-    # tensors, no scatter in the backward).
-    n = logits.size(0)
-    eye = torch.eye(n, dtype=torch.bool, device=logits.device)
-    return torch.logsumexp(logits.masked_fill(eye, float("-inf")).view(-1),
-                           dim=0) - math.log(n * (n - 1))
+    @staticmethod
+    def forward(ctx, x: Tensor, offset: Optional[Tensor], t: float) -> Tensor:
+        n = x.size(0)
+        with torch.autocast(x.device.type, enabled=False):
+            xf = x.to(torch.promote_types(x.dtype, torch.float32))
+            dist = xf @ xf.t()
+            sq = dist.diagonal().clone()
+            dist.mul_(-2.0).add_(sq.view(-1, 1)).add_(sq.view(1, -1))
+            unclamped = dist >= 0  # clamp_min's gradient mask
+            dist.clamp_min_(0.0)
+            if offset is not None:
+                dist.add_(offset.to(dist.dtype))
+            logits = dist.mul_(-t)
+            logits.diagonal().fill_(float("-inf"))
+            lse = torch.logsumexp(logits.view(-1), dim=0)
+            weights = logits.sub_(lse).exp_()  # softmax over pairs, diag 0
+        ctx.t = t
+        ctx.x_dtype = x.dtype
+        ctx.offset_dtype = None if offset is None else offset.dtype
+        ctx.save_for_backward(xf, weights, unclamped)
+        return (lse - math.log(n * (n - 1))).to(x.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        xf, weights, unclamped = ctx.saved_tensors
+        scale = -ctx.t * grad.to(xf.dtype)
+        grad_offset = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_offset = (weights * scale).to(ctx.offset_dtype)
+        if ctx.needs_input_grad[0]:
+            w = (weights * scale).mul_(unclamped)
+            w = w + w.t()
+            grad_x = (2.0 * (w.sum(dim=1, keepdim=True) * xf - w @ xf)
+                      ).to(ctx.x_dtype)
+        return grad_x, grad_offset, None
 
 
 def uniformity_loss(x: Tensor, t: float = 2.0) -> Tensor:
@@ -342,7 +379,7 @@ def uniformity_loss(x: Tensor, t: float = 2.0) -> Tensor:
         \sum_{a<b} e^{-t \lVert \mathbf{x}_a - \mathbf{x}_b \rVert_2^2}
 
     over all pairs of rows (duplicates included, as in CM3), computed with
-    :func:`torch.logsumexp`.
+    :func:`torch.logsumexp` and a fused backward (one ``[B, B]`` buffer).
 
     Args:
         x (torch.Tensor): :obj:`[B, d]`, :math:`B \geq 2`.
@@ -351,7 +388,7 @@ def uniformity_loss(x: Tensor, t: float = 2.0) -> Tensor:
     if x.dim() != 2 or x.size(0) < 2:
         raise ValueError(f"uniformity_loss: expected [B, d] with B >= 2 (got "
                          f"{list(x.shape)})")
-    return _log_mean_exp_pairs(-t * _sq_dists(x))
+    return _PairLogMeanExp.apply(x, None, float(t))
 
 
 def calibrated_uniformity_loss(x: Tensor, sim_x: Tensor, t: float = 2.0,
@@ -396,8 +433,8 @@ def calibrated_uniformity_loss(x: Tensor, sim_x: Tensor, t: float = 2.0,
         raise ValueError(f"calibrated_uniformity_loss: min_sim {min_sim} > "
                          f"max_sim {max_sim}")
     m = F.normalize(sim_x, dim=-1)
-    sim = (m @ m.t()).clamp(min_sim, max_sim)
-    return _log_mean_exp_pairs(-t * (_sq_dists(x) - 2.0 + 2.0 * sim))
+    offset = (m @ m.t()).clamp(min_sim, max_sim).mul(2.0).sub(2.0)
+    return _PairLogMeanExp.apply(x, offset, float(t))
 
 
 def bootstrap_cosine_loss(online: Tensor, target: Tensor,

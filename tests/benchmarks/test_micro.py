@@ -87,3 +87,21 @@ def test_scripts_run_end_to_end(tiny_dataset, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "PyG LightGCN (edge_index message passing)" in out
     assert "not installed" in out or "installed: timing" in out
+
+
+def test_loss_benchmark_compares_equal_work_and_restores_cm3(capsys):
+    bl = _load("bench_losses")
+    assert bl.check_agreement(48, 16) < 1e-5
+    rows = bl.time_losses(32, [8], repeats=1)
+    assert [r[3] for r in rows] == ["mmgraph", "autograd"] * 2
+    assert all(r[-1] > 0 for r in rows)
+    import mmgraph.models.cm3 as cm3_module
+    from mmgraph.nn import losses
+    steps = bl.time_cm3_steps("synthetic", steps=1, batch_size=64)
+    assert [r[:2] for r in steps] == [["mmgraph", 1], ["autograd", 1]]
+    # the model's own losses are back in place after the run
+    assert cm3_module.uniformity_loss is losses.uniformity_loss
+    assert cm3_module.calibrated_uniformity_loss is \
+        losses.calibrated_uniformity_loss
+    bl.main(["--batch", "16", "--dims", "8", "--repeats", "1"])
+    assert "calibrated uniformity" in capsys.readouterr().out

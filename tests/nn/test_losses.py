@@ -215,6 +215,66 @@ def test_calibrated_uniformity_loss():
         calibrated_uniformity_loss(x, m[:5])
 
 
+def _naive_pair_loss(x, t, offset=None):
+    # The autograd expression the fused pair losses replace.
+    sq = x.pow(2).sum(-1)
+    dist = (sq.view(-1, 1) + sq.view(1, -1) - 2 * x @ x.t()).clamp_min(0)
+    if offset is not None:
+        dist = dist + offset
+    n = x.size(0)
+    eye = torch.eye(n, dtype=torch.bool)
+    logits = (-t * dist).masked_fill(eye, float('-inf'))
+    return torch.logsumexp(logits.view(-1), 0) - math.log(n * (n - 1))
+
+
+@pytest.mark.parametrize('t', [1.0, 2.0])
+def test_uniformity_fused_backward_matches_autograd(t):
+    torch.manual_seed(1)
+    x = torch.randn(40, 6, dtype=torch.float64)
+    x[7] = x[3]  # a duplicate row (its distance clamps at 0)
+    m = torch.randn(40, 5, dtype=torch.float64)
+    for calibrated in (False, True):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ma, mb = m.clone().requires_grad_(), m.clone().requires_grad_()
+        if calibrated:
+            fused = calibrated_uniformity_loss(a, ma, t, -0.2, 0.6)
+            mn = F.normalize(mb, dim=-1)
+            ref = _naive_pair_loss(
+                b, t, 2 * (mn @ mn.t()).clamp(-0.2, 0.6) - 2)
+        else:
+            fused, ref = uniformity_loss(a, t), _naive_pair_loss(b, t)
+        (3 * fused).backward()
+        (3 * ref).backward()
+        assert fused.dtype == torch.float64
+        assert fused.item() == pytest.approx(ref.item(), abs=1e-12)
+        assert torch.allclose(a.grad, b.grad, atol=1e-12)
+        if calibrated:
+            assert torch.allclose(ma.grad, mb.grad, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda z, w: calibrated_uniformity_loss(z, w, t, -0.5, 0.5),
+        (torch.randn(12, 4, dtype=torch.float64, requires_grad=True),
+         torch.randn(12, 3, dtype=torch.float64, requires_grad=True)))
+
+
+def test_uniformity_fused_retain_graph_and_autocast():
+    torch.manual_seed(2)
+    x = F.normalize(torch.randn(64, 8), dim=-1).requires_grad_()
+    loss = uniformity_loss(x)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    loss.backward()  # the saved buffer is not consumed by the first pass
+    assert torch.allclose(x.grad, 2 * first)
+    # Under bfloat16 autocast the pairs are still computed in float32.
+    xb = x.detach().to(torch.bfloat16).requires_grad_()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = uniformity_loss(xb)
+    low.backward()
+    assert low.dtype == torch.bfloat16 and xb.grad.dtype == torch.bfloat16
+    assert low.item() == pytest.approx(loss.item(), abs=0.02)
+    assert torch.allclose(xb.grad.float(), first, atol=0.02 * first.abs()
+                          .max().item())
+
+
 def test_bootstrap_cosine_loss():
     online = torch.tensor([[1.0, 0.0], [0.0, 2.0]], requires_grad=True)
     target = torch.tensor([[1.0, 1.0], [0.0, 3.0]], requires_grad=True)
