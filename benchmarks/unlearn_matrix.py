@@ -7,7 +7,9 @@ every request kind a seeded ``--forget-fraction KIND:FRACTION`` request is
 unlearned once per ``--methods`` entry with ``mmgraph unlearn``. Gold and
 fine-tune depend on the request, not on the method, so they are computed in
 the first cell of a request that runs (``--gold --finetune``) and shared by
-the others (the requests are checked to be the same). Every step is a run folder under
+the others (the requests are checked to be the same). A finished gold run
+in ``KIND/gold/`` (e.g. moved there from a cell that is run again) is
+measured with ``--gold-from`` instead of retrained. Every step is a run folder under
 ``--out``; a rerun skips finished cells and resumes an unfinished original,
 so the matrix can be filled over several sessions or machines.
 
@@ -116,16 +118,22 @@ def run_matrix(args: argparse.Namespace) -> None:
                     (name, arm_args) for name, (kinds, arm_args)
                     in args.arms.items() if kind in kinds]
                 # gold and fine-tune once per request, in the first cell
-                # that runs it (also in a dry run)
-                has_gold = any("gold" in s["models"] for s in
-                               _request_summaries(base / kind).values())
+                # that runs it (also in a dry run); a finished request-level
+                # gold run (KIND/gold/) is measured, not retrained
+                done = _request_summaries(base / kind).values()
+                has_gold = any("gold" in s["models"] for s in done)
+                has_finetune = any("finetune" in s["models"] for s in done)
+                gold_run = base / kind / "gold"
                 for name, how in columns:
                     cell = base / kind / name
                     if (cell / "unlearn.json").exists():
                         continue
                     print(f"[{model} seed {seed}] {kind} {name}", flush=True)
-                    compare = [] if has_gold else ["--gold", "--finetune"]
-                    has_gold = True
+                    compare = [] if has_finetune else ["--finetune"]
+                    if not has_gold:
+                        compare += ["--gold-from", str(gold_run)] \
+                            if _finished(gold_run) else ["--gold"]
+                    has_gold = has_finetune = True
                     _call(_cli("unlearn", "--run", str(original),
                                "--forget-fraction",
                                f"{kind}:{args.fraction}", *how,
@@ -157,6 +165,9 @@ def _parse_arm(text: str, parser: argparse.ArgumentParser
             "_", "").isalnum():
         parser.error(f"--arm: expected NAME[@KIND,...]=ARGS with a name of "
                      f"letters, digits, - and _, got {text!r}")
+    if name == "gold":
+        parser.error("--arm gold: 'gold' names a request's gold run folder; "
+                     "choose another name")
     for kind in kinds_list:
         if kind not in KINDS:
             parser.error(f"--arm {name}: unknown kind {kind!r} (expected "

@@ -13,11 +13,12 @@ __all__ = ["add_parser", "run", "interrupted"]
 
 # The library's names (mmgraph.unlearn.KINDS, METHODS, callbacks.TARGETS /
 # SELECTIONS, reverse_bpr.FORGET_LOSSES /
-# FORGET_SIDES), repeated so that the parser imports no torch; a test checks
+# FORGET_SIDES / RETAIN_LOSSES), repeated so that the parser imports no torch; a test checks
 # that they agree.
 KINDS = ("users", "items", "interactions")
 FORGET_LOSSES = ("reverse_bpr", "ascent")
 FORGET_SIDES = ("both", "user", "item")
+RETAIN_LOSSES = ("bpr", "native")
 METHODS = ("mmrecun", "targeted")
 TARGETS = ("estimate", "chance")
 SELECTIONS = ("closest", "lowest", "balanced")
@@ -98,6 +99,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--forget-loss", choices=FORGET_LOSSES, default="reverse_bpr",
                    help="reverse_bpr (MMRecUn) or ascent (gradient ascent on BPR, an "
                    "ablation)")
+    p.add_argument("--retain-loss", choices=("auto",) + RETAIN_LOSSES, default="auto",
+                   help="the retain term: bpr (forward BPR + the model's terms) or native "
+                   "(the model's own loss); default auto: the loss the run was trained "
+                   "with (native for BM3/CM3 runs on their own loss, else bpr)")
     p.add_argument("--forget-side", choices=("auto",) + FORGET_SIDES, default="auto",
                    help="representations the forget term moves (default auto: both for "
                    "mmrecun; for targeted user for user requests, item for item "
@@ -110,6 +115,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="seed of the random request and of the loop")
     p.add_argument("--gold", action="store_true",
                    help="also retrain from scratch on the retain set")
+    p.add_argument("--gold-from", type=Path, metavar="GOLD_RUN",
+                   help="instead of --gold, measure the gold model an earlier --gold run of "
+                   "the same request retrained (its gold/ folder; the requests must match)")
     p.add_argument("--finetune", action="store_true",
                    help="also fine-tune on the retain set only (alpha=0)")
     p.add_argument("--device", choices=["cpu", "cuda"])
@@ -137,6 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if args.reinit_rows and kind == "interactions":
         raise ConfigError("--reinit-rows: applies to user and item requests, not "
                           "interactions (their users and items keep their other data)")
+    if args.gold and args.gold_from:
+        raise ConfigError("--gold and --gold-from: give one (retrain, or reuse a "
+                          "retrained gold run)")
     check_unlearn_out(args.run, args.out)  # before --overwrite can remove anything
     options: Dict[str, bool] = {}
     if args.remove_items:
@@ -157,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     with RunFolder(args.out).claim(overwrite=args.overwrite, resume=None):
         summary = unlearn_run(
             args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
+            gold_from=args.gold_from,
             device=args.device, show_progress=not args.no_progress, force=args.force,
             method=args.method, selection=args.selection, alpha=args.alpha,
             epochs=args.epochs, learning_rate=args.lr,
@@ -164,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             retain_batch_size=args.retain_batch_size, patience=args.patience,
             min_steps=args.min_steps, valid_tolerance=args.valid_tolerance,
             target_forget=args.target_forget, forget_loss=args.forget_loss,
-            forget_side=args.forget_side, seed=args.seed,
+            retain_loss=args.retain_loss, forget_side=args.forget_side, seed=args.seed,
             reinit_rows=args.reinit_rows)
     req = summary["request"]
     print(f"\n{summary['model']} on {summary['dataset']}: forget "

@@ -6,7 +6,7 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import (Any, Callable, Dict, Optional)
+from typing import Any, Callable, Dict, Optional, Sequence
 
 
 from mmgraph.distributed import is_main_process
@@ -19,7 +19,7 @@ from mmgraph.runs.folder import (REQUEST_FILE, UNLEARN_FILE, PathLike,
                                   RunFolder, locked)
 from mmgraph.runs.train import load_run, run_dir_of_best, train_run
 
-__all__ = ["check_unlearn_out", "unlearn_run"]
+__all__ = ["check_gold_run", "check_unlearn_out", "unlearn_run"]
 
 log = logging.getLogger("mmgraph")
 
@@ -43,11 +43,46 @@ def check_unlearn_out(run_dir: PathLike, out_dir: PathLike) -> Path:
     return run
 
 
+def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
+                   requests: Sequence[ForgetRequest]) -> None:
+    r"""Checks that ``gold_dir`` is a finished retraining of the same model
+    and data as the run of ``results`` with exactly ``requests`` applied
+    (the same ids), else a :class:`~mmgraph.errors.RunFolderError` naming
+    the folder and what differs."""
+    folder = RunFolder(gold_dir)
+    gold = folder.read_results(loadable=True)
+    if not gold.get("finished", True):
+        raise RunFolderError("--gold-from: the gold run has not finished",
+                             folder.path)
+    for key in ("model", "data"):
+        if gold.get(key) != results.get(key):
+            raise RunFolderError(
+                f"--gold-from: its {key} is {gold.get(key)!r}, the unlearned "
+                f"run's {results.get(key)!r}", folder.path)
+    if gold.get("config", {}).get("model") != \
+            results.get("config", {}).get("model"):
+        raise RunFolderError("--gold-from: its model hyper-parameters differ "
+                             "from the unlearned run's", folder.path)
+    theirs = [r.to_dict() for r in folder.requests()]
+    ours = [r.to_dict() for r in requests]
+    if [{k: v for k, v in r.items() if k != "source"} for r in theirs] != \
+            [{k: v for k, v in r.items() if k != "source"} for r in ours]:
+        def described(chain):
+            return ", ".join(f"{r['kind']} x{len(r['ids'])}"
+                             for r in chain) or "none"
+        raise RunFolderError(
+            f"--gold-from: it was retrained for other forget requests "
+            f"({described(theirs)}) than this unlearning's "
+            f"({described(ours)}); the same kinds and ids are needed",
+            folder.path)
+
+
 def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 request_fn: Callable[[Any], ForgetRequest],
                 gold: bool = False, finetune: bool = False,
                 device: Optional[str] = None, show_progress: bool = True,
-                force: bool = False, **unlearn_kwargs: Any) -> Dict[str, Any]:
+                force: bool = False, gold_from: Optional[PathLike] = None,
+                **unlearn_kwargs: Any) -> Dict[str, Any]:
     r"""Unlearns a request from a finished run and compares the models.
 
     Args:
@@ -62,6 +97,12 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
             run's config (same epoch cap).
         finetune (bool): also fine-tune the original on the retain set only
             (the same loop with ``alpha=0``).
+        gold_from: instead of retraining (``gold``), measure the gold model
+            of an earlier run of the same request: a ``gold/`` folder that
+            ``gold=True`` wrote. Its recorded requests must equal this run's
+            (:func:`check_gold_run`); its seconds are those its training
+            recorded (wall and CPU; without the graph building that
+            ``gold=True`` also times).
         device (str, optional): ``'cpu'`` or ``'cuda'``.
         force (bool): unlearn even when the run's data changed since it was
             trained (:func:`check_data` only warns).
@@ -98,6 +139,10 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 f"{len(request)} {request.kind}); nothing would be left to "
                 f"{'train' if split == 'train' else 'evaluate'} on: forget "
                 f"fewer", source_name)
+    if gold_from is not None:
+        if gold:
+            raise ValueError("unlearn_run: give gold or gold_from, not both")
+        check_gold_run(gold_from, results, previous + [request])
     log.info("unlearn: %r -> %d forget / %d retain training interactions",
              request, forget.size(1), retain_ds.train_edge_index.size(1))
 
@@ -163,7 +208,18 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                               "stop_reason": res_ft["unlearn"]["stop_reason"]}
         del frozen, state0
 
-    if gold:
+    if gold_from is not None:
+        gold_model, _, res_g = load_run(gold_from, dataset=retain_ds,
+                                        device=device)
+        # the seconds its training recorded (not its graph building)
+        models["gold"] = {**measure(gold_model),
+                          "seconds": res_g.get("wall_seconds"),
+                          "cpu_seconds": res_g.get("cpu_seconds"),
+                          "epochs": res_g.get("epochs"),
+                          "selected_epoch": res_g.get("best_epoch"),
+                          "run": str(Path(gold_from).resolve())}
+        del gold_model
+    elif gold:
         gold_dir = RunFolder(out.path / "gold")
         t0, c0 = time.perf_counter(), time.process_time()
         rel = gold_dir.write_requests(previous + [request]) \
@@ -202,6 +258,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "target_rule": unlearner.target_forget,
                      "selection": unlearner.selection,
                      "forget_loss": unlearner.forget_loss,
+                     "retain_loss": unlearner.retain_loss,
                      "forget_side": unlearner.forget_side,
                      "seed": unlearner.config.seed,
                      "train_epochs_cap": tc["epochs"]},

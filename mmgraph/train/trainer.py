@@ -203,10 +203,13 @@ class Trainer:
         #: epoch's callbacks.
         self.valid_embeddings = None
         self._best_state: Optional[Dict[str, Tensor]] = None
-        # Wall seconds of the fit calls before a resume, and the start of
-        # this one: a resumed run's wall_seconds covers all of its calls.
+        # Wall and CPU seconds of the fit calls before a resume, and the
+        # start of this one: a resumed run's wall_seconds / cpu_seconds cover
+        # all of its calls (CPU None: a state saved before it was recorded).
         self._prior_seconds = 0.0
+        self._prior_cpu_seconds: Optional[float] = 0.0
         self._fit_start: Optional[float] = None
+        self._fit_cpu_start: Optional[float] = None
 
     def _with_defaults(self, callbacks: List[Callback]) -> List[Callback]:
         roles = {cb.role for cb in callbacks}
@@ -275,6 +278,7 @@ class Trainer:
             "wall_seconds": self._prior_seconds + (
                 0.0 if self._fit_start is None
                 else time.perf_counter() - self._fit_start),
+            "cpu_seconds": self._cpu_seconds(),
         }
 
     def load_state_dict(self, state: Dict[str, Any],
@@ -305,6 +309,16 @@ class Trainer:
         # (a state from before wall_seconds was saved: its epochs' seconds)
         self._prior_seconds = float(state.get("wall_seconds", sum(
             epoch_seconds(h) for h in self.history)))
+        cpu = state.get("cpu_seconds")
+        self._prior_cpu_seconds = None if cpu is None else float(cpu)
+
+    def _cpu_seconds(self) -> Optional[float]:
+        # CPU time of this process in every fit call of the run so far
+        if self._prior_cpu_seconds is None:
+            return None
+        return self._prior_cpu_seconds + (
+            0.0 if self._fit_cpu_start is None
+            else time.process_time() - self._fit_cpu_start)
 
     def mark_best(self, record: Dict[str, Any]) -> None:
         r"""Selects the current model (the epoch of ``record``): keeps a copy
@@ -470,6 +484,7 @@ class Trainer:
                 torch.manual_seed(c.seed + rank())
         self.configure_optimizers()
         start_time = self._fit_start = time.perf_counter()
+        self._fit_cpu_start = time.process_time()
         for cb in self.callbacks:
             cb.on_fit_start(self)
         for epoch in range(self.start_epoch, c.epochs):
@@ -495,7 +510,8 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_end(self, epoch, record)
             self.valid_embeddings = None
-        return self.finish(time.perf_counter() - start_time)
+        return self.finish(time.perf_counter() - start_time,
+                           cpu_seconds=self._cpu_seconds())
 
     def _step_scheduler(self, valid: Dict[str, float]) -> None:
         if self.scheduler is None:
@@ -506,15 +522,19 @@ class Trainer:
         else:
             self.scheduler.step()
 
-    def finish(self, seconds: float = 0.0) -> Dict[str, Any]:
+    def finish(self, seconds: float = 0.0,
+               cpu_seconds: Optional[float] = None) -> Dict[str, Any]:
         r"""Loads the selected model, evaluates the test split once, calls
-        the callbacks' ``on_fit_end`` and returns the results dict."""
+        the callbacks' ``on_fit_end`` and returns the results dict
+        (``seconds``: the wall seconds of this fit call; ``cpu_seconds``:
+        the CPU seconds of the whole run, recorded as given)."""
         if self._best_state is None:
             raise RuntimeError("Trainer: no epoch was trained")
         self.restore_best()
         self.model.eval()
         test = self.evaluator.evaluate(self.model, "test")
         results = self.results(final=True, test=test, seconds=seconds)
+        results["cpu_seconds"] = cpu_seconds
         for cb in self.callbacks:
             cb.on_fit_end(self, results)
         m = self.config.valid_metric
@@ -554,5 +574,6 @@ class Trainer:
             results["epochs"] = len(self.history)
             results["stopped_by"] = self.stop_reason
             # every fit call of this run, the ones before a resume included
+            # (cpu_seconds: set by finish)
             results["wall_seconds"] = self._prior_seconds + seconds
         return results

@@ -33,9 +33,10 @@ keeping its quality on the retained data :math:`D_r = D \setminus D_f`:
 Two methods (``method=``):
 
 * ``'mmrecun'`` (default) -- the published method as mmgraph reads it:
-  reverse BPR on :math:`D_f` and BPR on :math:`D_r`, both sides of every
-  score moving, **one** Adam optimiser at the run's learning rate, the
-  objective exactly
+  reverse BPR on :math:`D_f` and BPR on :math:`D_r` (for a model trained
+  with its own loss, BM3 and CM3 by default, that loss on :math:`D_r`:
+  ``retain_loss``), both sides of every score moving, **one** Adam
+  optimiser at the run's learning rate, the objective exactly
   :math:`\alpha\,\mathcal{L}_f + (1 - \alpha)\,(\mathcal{L}_r +
   \text{model terms})` (the model's regulariser and auxiliary losses,
   computed on the retain rows, belong to the retain side; the paper gives
@@ -80,7 +81,9 @@ from torch import Tensor
 
 from mmgraph.config import TrainConfig
 from mmgraph.train.callbacks import Callback
-from mmgraph.train.objectives.reverse_bpr import UnlearnObjective
+from mmgraph.train.objectives.base import resolve_objective_name
+from mmgraph.train.objectives.reverse_bpr import (RETAIN_LOSSES,
+                                                  UnlearnObjective)
 from mmgraph.train.trainer import Trainer
 from mmgraph.unlearn.batches import UnlearnBatches
 from mmgraph.unlearn.callbacks import (SELECTIONS, TARGETS, ForgetSelection,
@@ -197,6 +200,14 @@ class Unlearner:
             ``'closest'`` for ``'mmrecun'``, ``'lowest'`` for
             ``'targeted'``).
         forget_loss (str): ``'reverse_bpr'`` (default) or ``'ascent'``.
+        retain_loss (str): the retain term, ``'bpr'`` or ``'native'`` (see
+            :class:`~mmgraph.train.objectives.reverse_bpr.UnlearnObjective`);
+            ``'auto'`` (default): the loss the model was trained with
+            (``config.objective``): ``'native'`` for a run on the model's
+            own loss (BM3, CM3 by default), ``'bpr'`` otherwise (BPR runs,
+            and point-wise objectives, whose own parameters the loop does
+            not restore). Fine-tuning (``alpha=0``) is then the training
+            loss on :math:`D_r`.
         forget_side (str): which representations the forget term moves:
             ``'auto'`` (default: ``'both'`` for ``'mmrecun'``; for
             ``'targeted'`` ``'user'`` for user requests -- the forgotten
@@ -236,7 +247,8 @@ class Unlearner:
                  valid_tolerance: float = 0.05,
                  target_forget: Union[float, str] = "auto",
                  selection: str = "auto",
-                 forget_loss: str = "reverse_bpr", forget_side: str = "auto",
+                 forget_loss: str = "reverse_bpr",
+                 retain_loss: str = "auto", forget_side: str = "auto",
                  seed: int = 0, min_steps: int = 10, epoch_offset: int = 0,
                  reinit_rows: bool = False,
                  extra_results: Optional[Dict[str, Any]] = None,
@@ -258,6 +270,14 @@ class Unlearner:
             overrides["learning_rate"] = float(learning_rate)
         if batch_size is not None:
             overrides["batch_size"] = int(batch_size)
+        if retain_loss == "auto":
+            retain_loss = "native" if resolve_objective_name(
+                model, config.objective) == "native" else "bpr"
+        if retain_loss not in RETAIN_LOSSES:
+            raise ValueError(f"{self.__class__.__name__}: retain_loss must "
+                             f"be 'auto' or one of {RETAIN_LOSSES}, got "
+                             f"{retain_loss!r}")
+        self.retain_loss = retain_loss
         self.config = TrainConfig(**{**config.to_dict(), **overrides})
         if forget_learning_rate == "auto":
             forget_learning_rate = None if not targeted else \
@@ -311,7 +331,7 @@ class Unlearner:
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.model.__class__.__name__}, "
                 f"{self.request!r}, method={self.method!r}, "
-                f"alpha={self.alpha}, "
+                f"alpha={self.alpha}, retain_loss={self.retain_loss!r}, "
                 f"epochs={self.config.epochs})")
 
     def reference_edge_index(self) -> Tensor:
@@ -367,6 +387,7 @@ class Unlearner:
                                         if k != "ids"},
                             "num_ids": len(self.request),
                             "forget_loss": self.forget_loss,
+                            "retain_loss": self.retain_loss,
                             "forget_side": self.forget_side,
                             "reinit_rows": reinitialized,
                             "learning_rate": self.config.learning_rate,
@@ -380,7 +401,8 @@ class Unlearner:
                                      forget_loss=self.forget_loss,
                                      forget_side=self.forget_side,
                                      scale_model_terms=self.method ==
-                                     "mmrecun")
+                                     "mmrecun",
+                                     retain_loss=self.retain_loss)
         source = UnlearnBatches(
             forget, self.dataset.train_edge_index, retain_ds.num_users,
             retain_ds.num_items, self.retain_batch_size, self.min_steps,

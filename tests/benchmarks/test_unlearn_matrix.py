@@ -136,6 +136,31 @@ def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
     assert "--gold" in calls[0] and "--gold" not in calls[1]
 
 
+def test_a_dry_run_measures_a_request_level_gold_run(matrix, tmp_path,
+                                                     capsys):
+    # users: a finished gold in users/gold/ (moved out of a cell that runs
+    # again) is measured; items: retrained; interactions: a gold in a
+    # finished cell's unlearn.json is shared, and only fine-tune is missing
+    base = tmp_path / "m" / "lightgcn" / "seed0"
+    (base / "users" / "gold").mkdir(parents=True)
+    (base / "users" / "gold" / "results.json").write_text(
+        json.dumps({"finished": True}))
+    (base / "interactions" / "mmrecun").mkdir(parents=True)
+    (base / "interactions" / "mmrecun" / "unlearn.json").write_text(
+        json.dumps({"models": {"gold": {}}}))
+    assert matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
+                        "--seeds", "0", "--dry-run"]) == 0
+    calls = [line for line in capsys.readouterr().out.splitlines()
+             if "$ mmgraph unlearn" in line]
+    users, items, inter = calls[:2], calls[2:4], calls[4:]
+    assert f"--gold-from {base / 'users' / 'gold'}" in users[0]
+    assert "--finetune" in users[0] and "--gold" not in users[1]
+    assert items[0].split().count("--gold") == 1 and \
+        "--gold-from" not in items[0] and "--finetune" in items[0]
+    assert len(inter) == 1 and "--finetune" in inter[0] and \
+        "--gold" not in inter[0]
+
+
 def test_matrix_rejects_unknown_kind(matrix, tmp_path):
     with pytest.raises(SystemExit):
         matrix.main(["--out", str(tmp_path), "--kinds", "groups"])
@@ -144,7 +169,7 @@ def test_matrix_rejects_unknown_kind(matrix, tmp_path):
 @pytest.mark.parametrize("arm, message", [
     ("reinit", "expected NAME"), ("re init=--x", "expected NAME"),
     ("r@groups=--x", "unknown kind 'groups'"),
-    ("targeted=--x", "already name")])
+    ("targeted=--x", "already name"), ("gold=--x", "gold run folder")])
 def test_matrix_rejects_a_bad_arm(matrix, tmp_path, capsys, arm, message):
     with pytest.raises(SystemExit):
         matrix.main(["--out", str(tmp_path), "--arm", arm, "--dry-run"])

@@ -59,11 +59,13 @@ def test_parser_constants_match_the_library():
     from mmgraph.cli import prepare as cli_prepare
     from mmgraph.cli import unlearn as cli_unlearn
     from mmgraph.data.prepare import SPLITS
-    from mmgraph.train.objectives.reverse_bpr import FORGET_LOSSES, FORGET_SIDES
+    from mmgraph.train.objectives.reverse_bpr import (FORGET_LOSSES, FORGET_SIDES,
+                                                      RETAIN_LOSSES)
     from mmgraph.unlearn import KINDS
     assert cli_unlearn.KINDS == KINDS
     assert cli_unlearn.FORGET_LOSSES == FORGET_LOSSES
     assert cli_unlearn.FORGET_SIDES == FORGET_SIDES
+    assert cli_unlearn.RETAIN_LOSSES == RETAIN_LOSSES
     assert cli_prepare.SPLITS == SPLITS
 
 

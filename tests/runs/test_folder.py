@@ -359,6 +359,8 @@ def test_resume_continues_from_the_last_epoch_not_the_best(
     folder = RunFolder(tmp_path / "cut")
     assert folder.load_checkpoint()["epoch"] == 1
     assert folder.load_checkpoint(name=RESUME_FILE)["epoch"] == 3
+    cpu_before = folder.load_checkpoint(name=RESUME_FILE)["cpu_seconds"]
+    assert cpu_before > 0
 
     resumed = _trainer(tiny_dataset, tmp_path / "cut")
     trained = _scripted(resumed, monkeypatch, scores[4:])
@@ -371,6 +373,9 @@ def test_resume_continues_from_the_last_epoch_not_the_best(
     # wall_seconds covers both calls, not only the resumed one
     assert res["wall_seconds"] >= sum(h["train_seconds"] + h["eval_seconds"]
                                       for h in res["history"])
+    # and so does cpu_seconds (this process's CPU time in both calls)
+    assert res["cpu_seconds"] > cpu_before
+    assert folder.read_results()["cpu_seconds"] == res["cpu_seconds"]
     # the run reached its epoch budget: it keeps the state to extend from
     assert folder.file(RESUME_FILE).is_file() and \
         res["stopped_by"] == "max_epochs"

@@ -308,3 +308,83 @@ def test_reinit_rows_starts_from_fresh_rows_and_is_recorded(tiny_dataset,
         Unlearner(_model(ds, trained_lightgcn), ds,
                   ForgetRequest.random("interactions", 0.1, ds, seed=0),
                   reinit_rows=True)
+
+
+def _mixed_batch(ds, n_retain=12, n_forget=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    edges = ds.train_edge_index[:, :n_retain + n_forget]
+    neg = torch.randint(0, ds.num_items, (edges.size(1), 1), generator=g)
+    flags = torch.arange(edges.size(1)) >= n_retain
+    return UnlearnBatch(edges[0], edges[1], neg, flags)
+
+
+@pytest.mark.parametrize("name", ["bm3", "cm3"])
+def test_native_retain_loss_is_the_models_own_loss(tiny_dataset, name):
+    from mmgraph.nn.losses import reverse_bpr_loss
+    from mmgraph.train.objectives.native import NativeObjective
+    seed_everything(0)
+    model = create_model(name, tiny_dataset)
+    batch = _mixed_batch(tiny_dataset)
+    retain_only = UnlearnBatch(batch.users, batch.pos_items, batch.neg_items,
+                               torch.zeros_like(batch.forget))
+    # alpha = 0 (fine-tuning): exactly a training step's loss, same draws
+    torch.manual_seed(1)
+    tuned = UnlearnObjective(model, tiny_dataset, alpha=0.0,
+                             retain_loss="native")(model, retain_only)
+    torch.manual_seed(1)
+    trained = NativeObjective(model, tiny_dataset)(model, retain_only)
+    assert tuned["loss"].item() == pytest.approx(trained["loss"].item(),
+                                                 rel=1e-6)
+    # mixed rows: reverse BPR on the forget rows' scores, the native loss on
+    # the retain rows only
+    alpha = 0.3
+    out = UnlearnObjective(model, tiny_dataset, alpha=alpha,
+                           retain_loss="native")(model, batch)
+    assert out["loss"].item() == pytest.approx(
+        alpha * out["forget"].item() + (1 - alpha) * out["retain"].item(),
+        rel=1e-5)
+    assert out["extra"].item() == 0.0  # the model's terms are in its loss
+    model.eval()  # deterministic scores to check the forget term
+    with torch.no_grad():
+        u, i = model.embeddings()
+        f = batch.forget
+        ref = reverse_bpr_loss(
+            model.pair_scores(u, i, batch.users[f], batch.pos_items[f]),
+            model.pair_scores(u, i, batch.users[f], batch.neg_items[f]))
+        got = UnlearnObjective(model, tiny_dataset, alpha=alpha,
+                               retain_loss="native")(model, batch)["forget"]
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_retain_loss_follows_the_training_objective(tiny_dataset,
+                                                    trained_lightgcn):
+    ds = tiny_dataset
+    req = ForgetRequest.random("users", 0.1, ds, seed=0)
+    bm3 = create_model("bm3", ds)
+    assert Unlearner(bm3, ds, req, config=_CFG).retain_loss == "native"
+    assert Unlearner(bm3, ds, req, config={**_CFG, "objective": "bpr"}
+                     ).retain_loss == "bpr"
+    assert Unlearner(bm3, ds, req, config=_CFG, retain_loss="bpr"
+                     ).retain_loss == "bpr"
+    lgn = _model(ds, trained_lightgcn)
+    assert Unlearner(lgn, ds, req, config=_CFG).retain_loss == "bpr"
+    with pytest.raises(ValueError, match="retain_loss"):
+        Unlearner(lgn, ds, req, config=_CFG, retain_loss="bce")
+    with pytest.raises(ValueError, match="own loss"):
+        UnlearnObjective(lgn, ds, retain_loss="native")
+
+
+def test_native_fine_tuning_end_to_end_records_the_retain_loss(tiny_dataset):
+    ds = tiny_dataset
+    seed_everything(0)
+    model = create_model("bm3", ds)
+    Trainer(model, ds, {"epochs": 2, "seed": 0}, show_progress=False).fit()
+    req = ForgetRequest.random("users", 0.1, ds, seed=0)
+    res = Unlearner(model, ds, req, config={"seed": 0}, alpha=0.0, epochs=2,
+                    target_forget=0.0, show_progress=False).fit()
+    assert res["unlearn"]["retain_loss"] == "native"
+    epochs = res["history"][1:]
+    assert len(epochs) == 2
+    # alpha = 0: the loss is BM3's own loss on the retain rows, nothing else
+    assert all(r["loss"] == pytest.approx(r["retain"]) and r["extra"] == 0
+               for r in epochs)

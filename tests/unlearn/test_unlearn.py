@@ -445,6 +445,29 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     assert len(load_requests(out2 / REQUEST_FILE)) == 2
     assert json.loads((out2 / "unlearn.json").read_text())["method"] == \
         "targeted"
+    # A second method on the same request reuses that gold run: the same
+    # gold numbers, no retraining; a gold of another request is refused.
+    reuse = tmp_path / "targeted"
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "users:0.1", "--method", "targeted", "--epochs", "1",
+                 "--gold-from", str(out / "gold"), "--out", str(reuse),
+                 "--no-progress"]) == 0
+    reused = json.loads((reuse / "unlearn.json").read_text())["models"]
+    gold = summary["models"]["gold"]
+    assert reused["gold"]["forget"] == pytest.approx(gold["forget"])
+    assert reused["gold"]["mia_auc"] == pytest.approx(gold["mia_auc"])
+    assert reused["gold"]["epochs"] == 3 and reused["gold"]["cpu_seconds"] > 0
+    assert reused["gold"]["run"] == str((out / "gold").resolve())
+    assert not (reuse / "gold").exists()
+    capsys.readouterr()
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "users:0.1", "--seed", "1", "--gold-from", str(out / "gold"),
+                 "--out", str(tmp_path / "other"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--gold-from" in err and str(out / "gold") in err
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "users:0.1", "--gold", "--gold-from", str(out / "gold"),
+                 "--out", str(tmp_path / "both"), "--no-progress"]) == 2
     bad = tmp_path / "bad.txt"
     bad.write_text("1\nx\n")
     assert main(["unlearn", "--run", str(run), "--forget-users", str(bad),
@@ -461,7 +484,7 @@ def test_reprs(tiny_dataset):
     un = Unlearner(model, tiny_dataset, req, alpha=0.3, epochs=4)
     assert repr(un) == ("Unlearner(MF, ForgetRequest(items=2, "
                         "remove_items=True, source='f.txt'), "
-                        "method='mmrecun', alpha=0.3, "
+                        "method='mmrecun', alpha=0.3, retain_loss='bpr', "
                         "epochs=4)")
 
 

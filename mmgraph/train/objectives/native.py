@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mmgraph.train.objectives.base import Objective, register_objective
 
-__all__ = ["NativeObjective"]
+__all__ = ["NativeObjective", "native_loss_terms"]
 
 
 @register_objective("native")
@@ -25,11 +25,17 @@ class NativeObjective(Objective):
         self.default_negatives = 1 if model.uses_negatives else 0
 
     def forward(self, model, batch) -> Dict[str, Tensor]:
-        out = model.loss(batch)
-        if isinstance(out, torch.Tensor):
-            return {"loss": out}
-        if isinstance(out, (tuple, list)):
-            out = {f"term{i}": t for i, t in enumerate(out)}
-        total = sum(out.values())
-        logged = {k: v.detach() for k, v in out.items() if k != "loss"}
-        return {"loss": out.get("loss", total), **logged}
+        return native_loss_terms(model, batch)
+
+
+def native_loss_terms(model, batch) -> Dict[str, Tensor]:
+    r"""``model.loss(batch)`` as a dict: ``'loss'`` (the sum of a tuple or
+    dict of terms, MMRec's convention) and each named term, detached."""
+    out = model.loss(batch)
+    if isinstance(out, torch.Tensor):
+        return {"loss": out}
+    if isinstance(out, (tuple, list)):
+        out = {f"term{i}": t for i, t in enumerate(out)}
+    total = sum(out.values())
+    logged = {k: v.detach() for k, v in out.items() if k != "loss"}
+    return {"loss": out.get("loss", total), **logged}
