@@ -303,7 +303,7 @@ def run_ours(model: str, folder: Path, overrides: Dict[str, Any],
     saved = trainer_module.time
     if clock == "cpu":  # the trainer times epochs with time.perf_counter()
         trainer_module.time = types.SimpleNamespace(
-            perf_counter=time.process_time)
+            perf_counter=time.process_time, process_time=time.process_time)
     try:
         res = Trainer(net, ds, train,
                       objective_params=cfg["objective"] or None,

@@ -389,8 +389,8 @@ def test_a_run_killed_after_its_stopping_epoch_stops_on_resume(
     out = tmp_path / "run"
     cut = _trainer(tiny_dataset, out, patience=1)
     _scripted(cut, monkeypatch, [0.3, 0.1, 0.1, 0.1])
-    monkeypatch.setattr(cut, "finish", lambda *a: (_ for _ in ()).throw(
-        KeyboardInterrupt()))
+    monkeypatch.setattr(cut, "finish", lambda *a, **kw: (
+        _ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         cut.fit()
     resumed = _trainer(tiny_dataset, out, patience=1)
