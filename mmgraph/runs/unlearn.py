@@ -70,11 +70,13 @@ def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
         def described(chain):
             return ", ".join(f"{r['kind']} x{len(r['ids'])}"
                              for r in chain) or "none"
+        what = "the same kinds and sizes but other ids" \
+            if described(theirs) == described(ours) else "other requests"
         raise RunFolderError(
-            f"--gold-from: it was retrained for other forget requests "
+            f"--gold-from: it was retrained for {what} "
             f"({described(theirs)}) than this unlearning's "
-            f"({described(ours)}); the same kinds and ids are needed",
-            folder.path)
+            f"({described(ours)}); the same kinds and ids are needed (a "
+            f"random fraction: the same --seed)", folder.path)
 
 
 def unlearn_run(run_dir: PathLike, out_dir: PathLike,

@@ -465,6 +465,7 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
                  "--out", str(tmp_path / "other"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--gold-from" in err and str(out / "gold") in err
+    assert "other ids" in err
     assert main(["unlearn", "--run", str(run), "--forget-fraction",
                  "users:0.1", "--gold", "--gold-from", str(out / "gold"),
                  "--out", str(tmp_path / "both"), "--no-progress"]) == 2
