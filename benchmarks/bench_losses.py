@@ -5,8 +5,8 @@ on a prepared dataset with each version in turn.
 
 * **mmgraph**: :func:`mmgraph.nn.losses.uniformity_loss` and
   :func:`~mmgraph.nn.losses.calibrated_uniformity_loss`, whose pair term
-  works in place on one ``[B, B]`` buffer and backpropagates with one
-  ``[B, B] x [B, d]`` product.
+  works in place on one ``[B, B]`` buffer and backpropagates with two
+  ``[B, B] x [B, d]`` products (of the weights and their transpose).
 * **autograd**: the textbook expression, squared distances from the Gram
   matrix, clamped, masked diagonal, :func:`torch.logsumexp`
   (:func:`autograd_uniformity`, :func:`autograd_calibrated_uniformity`).

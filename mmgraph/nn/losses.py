@@ -325,10 +325,12 @@ class _PairLogMeanExp(torch.autograd.Function):
     the same expression keeps about ten ``[B, B]`` intermediates and runs two
     ``[B, B] x [B, d]`` products per Gram matrix in the backward; here the
     forward works in place on one ``[B, B]`` buffer that becomes the softmax
-    weights :math:`P`, and the backward is one product:
+    weights :math:`P`, and the backward is
     :math:`\partial/\partial\mathbf{x} = 2(\mathrm{diag}(W\mathbf{1})
-    \mathbf{x} - W\mathbf{x})` with :math:`W = -t(P + P^\top)` on the
-    unclamped pairs, :math:`\partial/\partial\,\mathrm{offset} = -tP`.
+    \mathbf{x} - W\mathbf{x})` with :math:`W = w + w^\top`,
+    :math:`w = -tP` on the unclamped pairs (two products, :math:`w\mathbf{x}`
+    and :math:`w^\top\mathbf{x}`, with no :math:`W` formed);
+    :math:`\partial/\partial\,\mathrm{offset} = -tP`.
     Computed in at least float32 whatever the autocast state (``exp`` of the
     logits is not safe in half precision).
     """
@@ -365,8 +367,10 @@ class _PairLogMeanExp(torch.autograd.Function):
             grad_offset = (weights * scale).to(ctx.offset_dtype)
         if ctx.needs_input_grad[0]:
             w = (weights * scale).mul_(unclamped)
-            w = w + w.t()
-            grad_x = (2.0 * (w.sum(dim=1, keepdim=True) * xf - w @ xf)
+            # W = w + w^T without forming it: an add with a transposed
+            # operand strides through memory, a product with w^T does not.
+            degree = w.sum(dim=1, keepdim=True) + w.sum(dim=0).view(-1, 1)
+            grad_x = (2.0 * (degree * xf - (w @ xf).addmm_(w.t(), xf))
                       ).to(ctx.x_dtype)
         return grad_x, grad_offset, None
 

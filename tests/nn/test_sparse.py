@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mmgraph.nn.sparse import (EdgeGraph, csr_rows, edge_dot, edge_spmm, spmm,
+from mmgraph.nn.sparse import (EdgeGraph, csr_rows, edge_dot, edge_spmm,
+                               quiet_sparse_warnings, sparse_mm, spmm,
                                transpose_csr)
 
 
@@ -84,3 +85,30 @@ def test_csr_from_coo_is_the_coalesced_matrix(duplicates):
         seg = cols[crow[r]:crow[r + 1]]
         assert bool((seg[1:] > seg[:-1]).all())
     torch.testing.assert_close(transpose_csr(a).to_dense(), want.t())
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_sparse_mm_matches_dense_on_empty_rows_and_empty_matrices(dtype):
+    # The product writes into an uninitialised buffer (beta=0): rows with no
+    # entries and matrices with none must still come out as exact zeros,
+    # whatever the allocator hands back (a freed NaN buffer, here).
+    dense = torch.tensor([[0., 2., 0.], [0., 0., 0.], [1., 0., 3.],
+                          [0., 0., 0.]], dtype=dtype)
+    x = torch.randn(3, 5, dtype=dtype)
+    for a in (dense, torch.zeros_like(dense)):
+        for other in (x, x.t().contiguous().t()):  # and a strided one
+            torch.full((4, 5), float("nan"), dtype=dtype)  # freed at once
+            with quiet_sparse_warnings():
+                out = sparse_mm(a.to_sparse_csr(), other)
+            assert torch.equal(out, a @ other)
+    with quiet_sparse_warnings():
+        assert sparse_mm(torch.zeros(0, 3, dtype=dtype).to_sparse_csr(),
+                         x).shape == (0, 5)
+
+
+def test_sparse_mm_stays_differentiable_outside_the_autograd_functions():
+    a = torch.tensor([[0., 2.], [1., 0.]])
+    x = torch.randn(2, 3, requires_grad=True)
+    with quiet_sparse_warnings():
+        sparse_mm(a.to_sparse_csr(), x).sum().backward()
+    assert torch.equal(x.grad, a.t() @ torch.ones(2, 3))
