@@ -7,11 +7,13 @@ every request kind a seeded ``--forget-fraction KIND:FRACTION`` request is
 unlearned once per ``--methods`` entry with ``mmgraph unlearn``. Gold and
 fine-tune depend on the request, not on the method, so they are computed in
 the first cell of a request that runs (``--gold --finetune``) and shared by
-the others (the requests are checked to be the same). A finished gold run
-in ``KIND/gold/`` (e.g. moved there from a cell that is run again) is
-measured with ``--gold-from`` instead of retrained. Every step is a run folder under
-``--out``; a rerun skips finished cells and resumes an unfinished original,
-so the matrix can be filled over several sessions or machines.
+the others (the requests are checked to be the same). The gold is
+retrained first, into the request's own ``KIND/gold/`` (``--gold-dir``,
+outside the cell), so a stopped job resumes it from its checkpoint instead
+of starting over, and a finished one there is measured as is. Every step is
+a run folder under ``--out``; a rerun skips finished cells and resumes an
+unfinished original or gold, so the matrix can be filled over several
+sessions or machines.
 
 Columns (recall@20): forget and test of the original / unlearned /
 fine-tuned / gold models, the membership-inference AUC of the same four, the
@@ -118,8 +120,8 @@ def run_matrix(args: argparse.Namespace) -> None:
                     (name, arm_args) for name, (kinds, arm_args)
                     in args.arms.items() if kind in kinds]
                 # gold and fine-tune once per request, in the first cell
-                # that runs it (also in a dry run); a finished request-level
-                # gold run (KIND/gold/) is measured, not retrained
+                # that runs it (also in a dry run); its gold goes to the
+                # request-level KIND/gold/, which resumes or is measured
                 done = _request_summaries(base / kind).values()
                 has_gold = any("gold" in s["models"] for s in done)
                 has_finetune = any("finetune" in s["models"] for s in done)
@@ -131,8 +133,7 @@ def run_matrix(args: argparse.Namespace) -> None:
                     print(f"[{model} seed {seed}] {kind} {name}", flush=True)
                     compare = [] if has_finetune else ["--finetune"]
                     if not has_gold:
-                        compare += ["--gold-from", str(gold_run)] \
-                            if _finished(gold_run) else ["--gold"]
+                        compare += ["--gold-dir", str(gold_run)]
                     has_gold = has_finetune = True
                     _call(_cli("unlearn", "--run", str(original),
                                "--forget-fraction",

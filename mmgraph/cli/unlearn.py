@@ -118,6 +118,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--gold-from", type=Path, metavar="GOLD_RUN",
                    help="instead of --gold, measure the gold model an earlier --gold run of "
                    "the same request retrained (its gold/ folder; the requests must match)")
+    p.add_argument("--gold-dir", type=Path, metavar="GOLD_DIR",
+                   help="instead of --gold, retrain the gold into GOLD_DIR, outside --out, "
+                   "before unlearning; an interrupted retraining of the same request there "
+                   "is resumed and a finished one measured as is (for golds longer than a "
+                   "job)")
     p.add_argument("--finetune", action="store_true",
                    help="also fine-tune on the retain set only (alpha=0)")
     p.add_argument("--device", choices=["cpu", "cuda"])
@@ -145,10 +150,17 @@ def run(args: argparse.Namespace) -> int:
     if args.reinit_rows and kind == "interactions":
         raise ConfigError("--reinit-rows: applies to user and item requests, not "
                           "interactions (their users and items keep their other data)")
-    if args.gold and args.gold_from:
-        raise ConfigError("--gold and --gold-from: give one (retrain, or reuse a "
-                          "retrained gold run)")
+    given = [flag for flag, value in (("--gold", args.gold), ("--gold-from", args.gold_from),
+                                      ("--gold-dir", args.gold_dir)) if value]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)}: give one (retrain, reuse a retrained "
+                          f"gold run, or retrain resumably into a folder)")
     check_unlearn_out(args.run, args.out)  # before --overwrite can remove anything
+    if args.gold_dir is not None:
+        gold_dir, out = args.gold_dir.resolve(), args.out.resolve()
+        if gold_dir == out or out in gold_dir.parents:
+            raise ConfigError(f"--gold-dir {args.gold_dir}: is (inside) --out, which "
+                              f"--overwrite clears; choose a folder outside it")
     options: Dict[str, bool] = {}
     if args.remove_items:
         options["remove_items"] = True
@@ -168,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     with RunFolder(args.out).claim(overwrite=args.overwrite, resume=None):
         summary = unlearn_run(
             args.run, args.out, request_fn, gold=args.gold, finetune=args.finetune,
-            gold_from=args.gold_from,
+            gold_from=args.gold_from, gold_dir=args.gold_dir,
             device=args.device, show_progress=not args.no_progress, force=args.force,
             method=args.method, selection=args.selection, alpha=args.alpha,
             epochs=args.epochs, learning_rate=args.lr,
@@ -191,9 +203,10 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['settings']['target_forget']:.4f}, over-forgetting "
           f"{u.get('over_forgetting', 0.0):.4f}")
     if "speedup_vs_gold" in summary:
+        cpu = summary.get("cpu_speedup_vs_gold")
         print(f"unlearning was {summary['speedup_vs_gold']:.1f}x faster than "
-              f"retraining (gold) in wall-clock time, "
-              f"{summary['cpu_speedup_vs_gold']:.1f}x in CPU time")
+              f"retraining (gold) in wall-clock time"
+              + ("" if cpu is None else f", {cpu:.1f}x in CPU time"))
     print(f"\nrun folder: {args.out}  (table: {Path(args.out) / UNLEARN_FILE})")
     return 0
 

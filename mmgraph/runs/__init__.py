@@ -17,11 +17,12 @@ from mmgraph.runs.folder import (CHECKPOINT, CURVE_FILE, GRID_FILE,
                                  RunFolderWriter, locked)
 from mmgraph.runs.train import (check_data, dataset_spec, load_run,
                                 run_dir_of_best, train_run)
-from mmgraph.runs.unlearn import check_gold_run, check_unlearn_out, unlearn_run
+from mmgraph.runs.unlearn import (check_gold_run, check_unlearn_out, retrain_gold,
+                                  unlearn_run)
 
 __all__ = ["RunFolder", "RunFolderWriter", "locked", "load_run",
            "run_dir_of_best", "train_run", "unlearn_run", "check_data",
-           "check_unlearn_out", "check_gold_run", "dataset_spec",
+           "check_unlearn_out", "check_gold_run", "retrain_gold", "dataset_spec",
            "CHECKPOINT", "RESUME_FILE", "RESULTS",
            "TOPK_FILE", "CURVE_FILE", "GRID_FILE", "REQUEST_FILE",
            "IDENTITY_FILE", "UNLEARN_FILE", "LOCK_FILE", "SEARCH_FILE",

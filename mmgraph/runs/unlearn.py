@@ -15,11 +15,13 @@ from mmgraph.io import (atomic_write_json)
 from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
                              nonmember_edges, unlearning_metrics)
 
-from mmgraph.runs.folder import (REQUEST_FILE, UNLEARN_FILE, PathLike,
+from mmgraph.runs.folder import (CHECKPOINT, LOCK_FILE, REQUEST_FILE,
+                                  RESUME_FILE, UNLEARN_FILE, PathLike,
                                   RunFolder, locked)
 from mmgraph.runs.train import load_run, run_dir_of_best, train_run
 
-__all__ = ["check_gold_run", "check_unlearn_out", "unlearn_run"]
+__all__ = ["check_gold_run", "check_unlearn_out", "retrain_gold",
+           "unlearn_run"]
 
 log = logging.getLogger("mmgraph")
 
@@ -44,25 +46,31 @@ def check_unlearn_out(run_dir: PathLike, out_dir: PathLike) -> Path:
 
 
 def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
-                   requests: Sequence[ForgetRequest]) -> None:
+                   requests: Sequence[ForgetRequest],
+                   flag: str = "--gold-from") -> None:
     r"""Checks that ``gold_dir`` is a finished retraining of the same model
     and data as the run of ``results`` with exactly ``requests`` applied
     (the same ids), else a :class:`~mmgraph.errors.RunFolderError` naming
-    the folder and what differs."""
+    the folder, what differs and the option (``flag``) that named it."""
     folder = RunFolder(gold_dir)
     gold = folder.read_results(loadable=True)
     if not gold.get("finished", True):
-        raise RunFolderError("--gold-from: the gold run has not finished",
+        raise RunFolderError(f"{flag}: the gold run has not finished",
                              folder.path)
     for key in ("model", "data"):
         if gold.get(key) != results.get(key):
             raise RunFolderError(
-                f"--gold-from: its {key} is {gold.get(key)!r}, the unlearned "
+                f"{flag}: its {key} is {gold.get(key)!r}, the unlearned "
                 f"run's {results.get(key)!r}", folder.path)
     if gold.get("config", {}).get("model") != \
             results.get("config", {}).get("model"):
-        raise RunFolderError("--gold-from: its model hyper-parameters differ "
+        raise RunFolderError(f"{flag}: its model hyper-parameters differ "
                              "from the unlearned run's", folder.path)
+    _check_gold_requests(folder, requests, flag)
+
+
+def _check_gold_requests(folder: RunFolder,
+                         requests: Sequence[ForgetRequest], flag: str) -> None:
     theirs = [r.to_dict() for r in folder.requests()]
     ours = [r.to_dict() for r in requests]
     if [{k: v for k, v in r.items() if k != "source"} for r in theirs] != \
@@ -73,10 +81,40 @@ def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
         what = "the same kinds and sizes but other ids" \
             if described(theirs) == described(ours) else "other requests"
         raise RunFolderError(
-            f"--gold-from: it was retrained for {what} "
+            f"{flag}: it was retrained for {what} "
             f"({described(theirs)}) than this unlearning's "
             f"({described(ours)}); the same kinds and ids are needed (a "
             f"random fraction: the same --seed)", folder.path)
+
+
+def retrain_gold(gold_dir: PathLike, results: Dict[str, Any],
+                 config: Dict[str, Any], retain_ds,
+                 requests: Sequence[ForgetRequest],
+                 show_progress: bool = True) -> None:
+    r"""Retrains the gold model of ``requests`` (the run of ``results``
+    trained from scratch on ``retain_ds``) into ``gold_dir``, unless it
+    already holds a finished one; an interrupted retraining of the same
+    requests there (its checkpoint) is resumed, so an hour-long gold
+    survives a stopped job. Anything else in the folder is refused."""
+    folder = RunFolder(gold_dir)
+    if folder.is_finished():
+        return  # measured as is (check_gold_run)
+    resume = any(folder.file(name).exists()
+                 for name in (CHECKPOINT, RESUME_FILE))
+    if resume:
+        _check_gold_requests(folder, requests, "--gold-dir")
+    elif folder.path.is_dir() and any(p.name != LOCK_FILE
+                                      for p in folder.path.iterdir()):
+        raise RunFolderError(
+            "--gold-dir: holds files but no finished or interrupted "
+            "retraining (no results.json, no checkpoint); remove it or "
+            "choose another folder", folder.path)
+    rel = folder.write_requests(requests) if is_main_process() \
+        else REQUEST_FILE
+    train_run(results["model"], retain_ds, copy.deepcopy(config),
+              folder.path, resume=resume, data_spec=results["data"],
+              show_progress=show_progress,
+              extra_results={"unlearn_request": rel})
 
 
 def unlearn_run(run_dir: PathLike, out_dir: PathLike,
@@ -84,6 +122,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 gold: bool = False, finetune: bool = False,
                 device: Optional[str] = None, show_progress: bool = True,
                 force: bool = False, gold_from: Optional[PathLike] = None,
+                gold_dir: Optional[PathLike] = None,
                 **unlearn_kwargs: Any) -> Dict[str, Any]:
     r"""Unlearns a request from a finished run and compares the models.
 
@@ -105,6 +144,12 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
             (:func:`check_gold_run`); its seconds are those its training
             recorded (wall and CPU; without the graph building that
             ``gold=True`` also times).
+        gold_dir: retrain the gold into this folder (outside ``out_dir``,
+            so it outlives the unlearning run) *before* unlearning, resuming
+            an interrupted retraining of the same request found there, or
+            taking a finished one as is (:func:`retrain_gold`); then it is
+            measured as with ``gold_from``. For long golds a job may stop
+            in.
         device (str, optional): ``'cpu'`` or ``'cuda'``.
         force (bool): unlearn even when the run's data changed since it was
             trained (:func:`check_data` only warns).
@@ -141,10 +186,17 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 f"{len(request)} {request.kind}); nothing would be left to "
                 f"{'train' if split == 'train' else 'evaluate'} on: forget "
                 f"fewer", source_name)
+    if bool(gold) + (gold_from is not None) + (gold_dir is not None) > 1:
+        raise ValueError("unlearn_run: give one of gold, gold_from and "
+                         "gold_dir")
+    if gold_dir is not None:
+        retrain_gold(gold_dir, results, config, retain_ds,
+                     previous + [request], show_progress=show_progress)
+        gold_from = gold_dir
     if gold_from is not None:
-        if gold:
-            raise ValueError("unlearn_run: give gold or gold_from, not both")
-        check_gold_run(gold_from, results, previous + [request])
+        check_gold_run(gold_from, results, previous + [request],
+                       flag="--gold-dir" if gold_dir is not None
+                       else "--gold-from")
     log.info("unlearn: %r -> %d forget / %d retain training interactions",
              request, forget.size(1), retain_ds.train_edge_index.size(1))
 
@@ -277,11 +329,11 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "indistinguishable, compare with gold)"),
         "models": models,
     }
-    if gold:
-        summary["speedup_vs_gold"] = models["gold"]["seconds"] / \
-            max(models["unlearned"]["seconds"], 1e-9)
-        summary["cpu_speedup_vs_gold"] = models["gold"]["cpu_seconds"] / \
-            max(models["unlearned"]["cpu_seconds"], 1e-9)
+    for key, name in (("seconds", "speedup_vs_gold"),
+                      ("cpu_seconds", "cpu_speedup_vs_gold")):
+        spent = models.get("gold", {}).get(key)
+        if spent is not None and models["unlearned"][key] is not None:
+            summary[name] = spent / max(models["unlearned"][key], 1e-9)
     if is_main_process():
         atomic_write_json(out.file(UNLEARN_FILE), summary)
     return summary

@@ -23,8 +23,10 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert matrix.main(argv) == 0
     printed = capsys.readouterr().out
     cell = out / "lightgcn" / "seed0" / "users"
-    # gold and fine-tune only in the first method's cell
-    assert (cell / "mmrecun" / "gold").is_dir()
+    # the gold in the request's own folder, fine-tune in the first cell
+    assert (cell / "gold" / "results.json").is_file()
+    assert (cell / "mmrecun" / "finetune").is_dir()
+    assert not (cell / "mmrecun" / "gold").exists()
     assert not (cell / "targeted" / "gold").exists()
     records = json.loads((out / "matrix.json").read_text())
     assert {r["method"] for r in records} == {"mmrecun", "targeted"}
@@ -133,13 +135,15 @@ def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
     calls = [line for line in printed.splitlines() if "$ mmgraph unlearn" in line]
     assert len(calls) == 7  # 3 kinds x 2 methods + the arm's users cell
     assert sum("--gold" in line for line in calls) == 3  # one per kind
-    assert "--gold" in calls[0] and "--gold" not in calls[1]
+    # retrained into the request's own folder, where a stopped job resumes
+    assert f"--gold-dir {tmp_path / 'm' / 'lightgcn' / 'seed0' / 'users' / 'gold'}" \
+        in calls[0] and "--gold" not in calls[1]
 
 
 def test_a_dry_run_measures_a_request_level_gold_run(matrix, tmp_path,
                                                      capsys):
-    # users: a finished gold in users/gold/ (moved out of a cell that runs
-    # again) is measured; items: retrained; interactions: a gold in a
+    # users and items: the request-level gold folder is passed either way
+    # (unlearn retrains, resumes or measures it); interactions: a gold in a
     # finished cell's unlearn.json is shared, and only fine-tune is missing
     base = tmp_path / "m" / "lightgcn" / "seed0"
     (base / "users" / "gold").mkdir(parents=True)
@@ -153,10 +157,10 @@ def test_a_dry_run_measures_a_request_level_gold_run(matrix, tmp_path,
     calls = [line for line in capsys.readouterr().out.splitlines()
              if "$ mmgraph unlearn" in line]
     users, items, inter = calls[:2], calls[2:4], calls[4:]
-    assert f"--gold-from {base / 'users' / 'gold'}" in users[0]
+    assert f"--gold-dir {base / 'users' / 'gold'}" in users[0]
     assert "--finetune" in users[0] and "--gold" not in users[1]
-    assert items[0].split().count("--gold") == 1 and \
-        "--gold-from" not in items[0] and "--finetune" in items[0]
+    assert f"--gold-dir {base / 'items' / 'gold'}" in items[0] and \
+        "--finetune" in items[0]
     assert len(inter) == 1 and "--finetune" in inter[0] and \
         "--gold" not in inter[0]
 

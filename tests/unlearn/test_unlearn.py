@@ -476,6 +476,84 @@ def test_cli_unlearn_writes_the_comparison(tmp_path, capsys):
     assert f"{bad}, line 2" in capsys.readouterr().err
 
 
+def test_gold_dir_resumes_an_interrupted_gold_and_outlives_the_cell(
+        tmp_path, monkeypatch):
+    from mmgraph.data import make_synthetic
+    from mmgraph.errors import RunFolderError
+    from mmgraph.experiment import train_model
+    from mmgraph.runs import unlearn_run
+    from mmgraph.train import Trainer
+    folder = tmp_path / "data"
+    make_synthetic(out=folder, num_users=80, num_items=50, avg_degree=8,
+                   seed=0)
+    run = tmp_path / "run"
+    train_model("mf", str(folder), overrides={"epochs": 4, "batch_size": 256,
+                                              "patience": 100},
+                out_dir=run, show_progress=False)
+    gold_dir = tmp_path / "users" / "gold"
+
+    def request(ds):
+        return ForgetRequest.random("users", 0.1, ds, seed=0)
+
+    def unlearn(out, **kw):
+        return unlearn_run(run, out, request, show_progress=False,
+                           epochs=1, **kw)
+
+    # A stop in the gold's epoch 2: it is retrained before unlearning, so
+    # nothing of the cell exists yet, and its folder keeps a checkpoint.
+    trained, train_epoch = [], Trainer.train_epoch
+
+    def crash(self, epoch):
+        if epoch == 2 and "source_run" not in self.extra_results:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn(tmp_path / "cell", gold_dir=gold_dir)
+    assert (gold_dir / "checkpoint.pt").is_file()
+    assert not (gold_dir / "results.json").exists() or not json.loads(
+        (gold_dir / "results.json").read_text())["finished"]
+    assert not (tmp_path / "cell" / "unlearn.json").exists()
+
+    def record(self, epoch):
+        if "source_run" not in self.extra_results:  # the gold's trainer
+            trained.append(epoch)
+        return train_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", record)
+    first = unlearn(tmp_path / "cell", gold_dir=gold_dir)
+    assert trained == [2, 3]  # resumed, not started over
+    gold = first["models"]["gold"]
+    assert gold["epochs"] == 4 and gold["run"] == str(gold_dir.resolve())
+    assert gold["cpu_seconds"] > 0 and first["speedup_vs_gold"] > 0
+    # a second method measures the finished gold as is
+    second = unlearn(tmp_path / "cell2", gold_dir=gold_dir,
+                     method="targeted")
+    assert trained == [2, 3]
+    assert second["models"]["gold"]["forget"] == gold["forget"]
+    # another request's gold, or a folder of something else, is refused
+    with pytest.raises(RunFolderError, match="--gold-dir: .*other ids"):
+        unlearn_run(run, tmp_path / "cell3",
+                    lambda ds: ForgetRequest.random("users", 0.1, ds, seed=1),
+                    gold_dir=gold_dir, show_progress=False, epochs=1)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("x")
+    with pytest.raises(RunFolderError, match="no finished or interrupted"):
+        unlearn(tmp_path / "cell4", gold_dir=tmp_path / "junk")
+    with pytest.raises(ValueError, match="one of gold"):
+        unlearn(tmp_path / "cell5", gold=True, gold_dir=gold_dir)
+    # the CLI refuses a gold folder inside --out, which --overwrite clears
+    from mmgraph.cli import main
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "users:0.1", "--gold-dir", str(tmp_path / "c" / "gold"),
+                 "--out", str(tmp_path / "c"), "--no-progress"]) == 2
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "users:0.1", "--gold-dir", str(gold_dir), "--gold",
+                 "--out", str(tmp_path / "d"), "--no-progress"]) == 2
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
 def test_reprs(tiny_dataset):
     model = create_model("mf", tiny_dataset)
     req = ForgetRequest("items", [3, 1, 3], remove_items=True,
