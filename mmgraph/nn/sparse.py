@@ -42,8 +42,8 @@ step -- logits, softmax, two weighted aggregations, backward -- was measured
 (``benchmarks/bench_propagation.py --learned-weights``).
 
 torch-sparse is used for the products when it is installed (it is never
-required); otherwise the CSR product of :func:`torch.addmm` writes into a
-fresh buffer (``beta=0``), which skips the zero-fill and copy
+required); otherwise, on CPUs, the CSR product of :func:`torch.addmm` writes
+into a fresh buffer (``beta=0``), which skips the zero-fill and copy
 :func:`torch.sparse.mm` adds (its forward of three LightGCN layers measured
 39 against 47 ms, one thread, ``benchmarks/bench_propagation.py``).
 """
@@ -173,8 +173,10 @@ def _sparse_mm(src: Tensor, other: Tensor) -> Tensor:
             value=src.values(), sparse_sizes=(src.size(0), src.size(1)),
             is_sorted=True, trust_data=True)
         return torch_sparse.matmul(mat, other, reduce='sum')
-    if torch.is_grad_enabled() and other.requires_grad:
-        return torch.sparse.mm(src, other)  # out= is not differentiable
+    if other.device.type != 'cpu' or (torch.is_grad_enabled()
+                                      and other.requires_grad):
+        # out= is not differentiable; on GPUs the gain is unmeasured
+        return torch.sparse.mm(src, other)
     # torch.sparse.mm is addmm on a zero-filled copy: a fill and a copy of
     # the [N, d] result per call, measured at ~20 % of the product on one
     # CPU thread. beta=0 ignores the (uninitialised) input, empty rows too.
