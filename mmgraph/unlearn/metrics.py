@@ -107,7 +107,9 @@ def reinitialize_rows(model, kind: str, ids: Tensor, num_users: int,
     r"""Gives the requested users' (``kind='users'``) or items' (``'items'``)
     **own rows** a fresh initialisation, in place: the rows of every
     parameter with one row per user (item), and of every joint
-    ``[U + I, d]`` table (users first, the library's convention). The fresh
+    ``[U + I, d]`` table (users first, the library's convention), along the
+    first dimension or, for a stack of tables ``[K, N, d]``, the second. The
+    fresh
     values come from :meth:`reset_parameters` under a forked RNG seeded
     with ``seed`` (the global RNG is left as it was); every other value
     of the model, buffers included, is kept. Returns the names of the
@@ -137,12 +139,15 @@ def reinitialize_rows(model, kind: str, ids: Tensor, num_users: int,
     touched = []
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if not p.dim():
-                continue
-            rows = ids if p.size(0) == num_rows else joint_ids \
-                if p.size(0) == num_users + num_items else None
-            if rows is not None:
-                rows = rows.to(p.device)
-                p[rows] = fresh[name][rows]
-                touched.append(name)
+            # one row per user (item) along dim 0, or along dim 1 of a
+            # stack of such tables ([K, N, d]: CM3's per-channel users)
+            for dim in (0, 1) if p.dim() >= 3 else (0, ) if p.dim() else ():
+                rows = ids if p.size(dim) == num_rows else joint_ids \
+                    if p.size(dim) == num_users + num_items else None
+                if rows is not None:
+                    rows = rows.to(p.device)
+                    p.index_copy_(dim, rows,
+                                  fresh[name].index_select(dim, rows))
+                    touched.append(name)
+                    break
     return touched

@@ -388,3 +388,41 @@ def test_native_fine_tuning_end_to_end_records_the_retain_loss(tiny_dataset):
     # alpha = 0: the loss is BM3's own loss on the retain rows, nothing else
     assert all(r["loss"] == pytest.approx(r["retain"]) and r["extra"] == 0
                for r in epochs)
+
+
+@pytest.mark.parametrize("kind", ["users", "items"])
+def test_reinitialize_rows_reaches_every_table_of_the_side(tiny_dataset, kind):
+    # Every parameter with a dimension of one entry per user (item) -- dim 0,
+    # or dim 1 of a stack of tables like CM3's per-channel user preferences
+    # [C, U, d] -- gets fresh values in exactly the requested rows.
+    from mmgraph.models import list_models
+    from mmgraph.unlearn.metrics import reinitialize_rows
+    ds = tiny_dataset
+    ids = torch.tensor([1, 4])
+    n = ds.num_users if kind == "users" else ds.num_items
+    for name in list_models():
+        torch.manual_seed(0)
+        model = create_model(name, ds)
+        with torch.no_grad():  # "trained" values no initialisation draws
+            for p in model.parameters():
+                p.fill_(7.0)
+        touched = reinitialize_rows(model, kind, ids, ds.num_users,
+                                    ds.num_items, seed=3)
+        for pname, p in model.named_parameters():
+            dims = [d for d in range(min(p.dim(), 2)) if p.size(d) in
+                    (n, ds.num_users + ds.num_items)]
+            if not dims or (p.dim() < 3 and dims[0] != 0):
+                assert pname not in touched, (name, pname)
+                continue
+            rows = ids if p.size(dims[0]) == n else ids + (
+                ds.num_users if kind == "items" else 0)
+            picked = p.detach().index_select(dims[0], rows)
+            rest = torch.ones(p.size(dims[0]), dtype=torch.bool)
+            rest[rows] = False
+            assert pname in touched, (name, pname)
+            assert not torch.all(picked == 7.0), (name, pname)
+            assert torch.all(p.detach().index_select(
+                dims[0], rest.nonzero().view(-1)) == 7.0), (name, pname)
+    cm3 = create_model("cm3", ds)
+    assert "user_prefs" in reinitialize_rows(cm3, "users", ids, ds.num_users,
+                                             ds.num_items)
