@@ -15,9 +15,9 @@ from mmgraph.io import (atomic_write_json)
 from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
                              nonmember_edges, unlearning_metrics)
 
-from mmgraph.runs.folder import (CHECKPOINT, LOCK_FILE, REQUEST_FILE,
-                                  RESUME_FILE, UNLEARN_FILE, PathLike,
-                                  RunFolder, locked)
+from mmgraph.runs.folder import (CHECKPOINT, IDENTITY_FILE, LOCK_FILE,
+                                  REQUEST_FILE, RESULTS, RESUME_FILE,
+                                  UNLEARN_FILE, PathLike, RunFolder, locked)
 from mmgraph.runs.train import load_run, run_dir_of_best, train_run
 
 __all__ = ["check_gold_run", "check_unlearn_out", "retrain_gold",
@@ -71,7 +71,10 @@ def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
 
 def _check_gold_requests(folder: RunFolder,
                          requests: Sequence[ForgetRequest], flag: str) -> None:
-    theirs = [r.to_dict() for r in folder.requests()]
+    # (a retraining stopped in its first epoch has no results.json yet)
+    chain = folder.requests() if folder.has_results() else \
+        folder.read_requests(REQUEST_FILE)
+    theirs = [r.to_dict() for r in chain]
     ours = [r.to_dict() for r in requests]
     if [{k: v for k, v in r.items() if k != "source"} for r in theirs] != \
             [{k: v for k, v in r.items() if k != "source"} for r in ours]:
@@ -99,16 +102,20 @@ def retrain_gold(gold_dir: PathLike, results: Dict[str, Any],
     folder = RunFolder(gold_dir)
     if folder.is_finished():
         return  # measured as is (check_gold_run)
-    resume = any(folder.file(name).exists()
-                 for name in (CHECKPOINT, RESUME_FILE))
-    if resume:
+    entries = {p.name for p in folder.path.iterdir() if p.name != LOCK_FILE} \
+        if folder.path.is_dir() else set()
+    resume = bool(entries & {CHECKPOINT, RESUME_FILE})
+    if entries:
+        # a retraining stopped before its first checkpoint left only these
+        if REQUEST_FILE not in entries or not resume and not entries <= {
+                REQUEST_FILE, IDENTITY_FILE, RESULTS}:
+            raise RunFolderError(
+                "--gold-dir: holds files but no finished or interrupted "
+                "retraining of a forget request; remove it or choose "
+                "another folder", folder.path)
         _check_gold_requests(folder, requests, "--gold-dir")
-    elif folder.path.is_dir() and any(p.name != LOCK_FILE
-                                      for p in folder.path.iterdir()):
-        raise RunFolderError(
-            "--gold-dir: holds files but no finished or interrupted "
-            "retraining (no results.json, no checkpoint); remove it or "
-            "choose another folder", folder.path)
+        if not resume and is_main_process():
+            folder.clear()  # nothing to resume: start over
     rel = folder.write_requests(requests) if is_main_process() \
         else REQUEST_FILE
     train_run(results["model"], retain_ds, copy.deepcopy(config),

@@ -503,13 +503,19 @@ def test_gold_dir_resumes_an_interrupted_gold_and_outlives_the_cell(
     # nothing of the cell exists yet, and its folder keeps a checkpoint.
     trained, train_epoch = [], Trainer.train_epoch
 
-    def crash(self, epoch):
-        if epoch == 2 and "source_run" not in self.extra_results:
-            raise KeyboardInterrupt
-        return train_epoch(self, epoch)
+    def crash_at(at):
+        def crash(self, epoch):
+            if epoch == at and "source_run" not in self.extra_results:
+                raise KeyboardInterrupt
+            return train_epoch(self, epoch)
+        return crash
 
-    monkeypatch.setattr(Trainer, "train_epoch", crash)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(Trainer, "train_epoch", crash_at(0))
+    with pytest.raises(KeyboardInterrupt):  # before any checkpoint
+        unlearn(tmp_path / "cell", gold_dir=gold_dir)
+    assert not (gold_dir / "checkpoint.pt").exists()
+    monkeypatch.setattr(Trainer, "train_epoch", crash_at(2))
+    with pytest.raises(KeyboardInterrupt):  # started over, stopped again
         unlearn(tmp_path / "cell", gold_dir=gold_dir)
     assert (gold_dir / "checkpoint.pt").is_file()
     assert not (gold_dir / "results.json").exists() or not json.loads(
