@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["is_distributed", "rank", "world_size", "is_main_process",
-           "init_from_env", "all_reduce_gradients", "all_reduce_sum",
+           "barrier", "init_from_env", "all_reduce_gradients", "all_reduce_sum",
            "shard", "rank_share", "lr_scale", "broadcast_parameters",
            "all_reduce_row_sparse", "coalesced_rows", "IN_PLACE_NUMEL"]
 
@@ -51,6 +51,14 @@ def world_size() -> int:
 
 def is_main_process() -> bool:
     return rank() == 0
+
+
+def barrier() -> None:
+    r"""Waits until every process gets here (nothing outside a process
+    group): e.g. every rank has read a folder before the main one clears
+    it."""
+    if is_distributed():
+        dist.barrier()
 
 
 def init_from_env(device: str = "cpu") -> bool:

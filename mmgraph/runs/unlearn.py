@@ -6,10 +6,10 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 
-from mmgraph.distributed import is_main_process
+from mmgraph.distributed import barrier, is_main_process
 from mmgraph.errors import DataFormatError, MMGraphError, RunFolderError
 from mmgraph.io import (atomic_write_json)
 from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
@@ -93,35 +93,43 @@ def _check_gold_requests(folder: RunFolder,
 def retrain_gold(gold_dir: PathLike, results: Dict[str, Any],
                  config: Dict[str, Any], retain_ds,
                  requests: Sequence[ForgetRequest],
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, flag: str = "--gold-dir"
+                 ) -> Optional[Tuple[Dict[str, Any], Any]]:
     r"""Retrains the gold model of ``requests`` (the run of ``results``
     trained from scratch on ``retain_ds``) into ``gold_dir``, unless it
     already holds a finished one; an interrupted retraining of the same
     requests there (its checkpoint) is resumed, so an hour-long gold
-    survives a stopped job. Anything else in the folder is refused."""
+    survives a stopped job. Anything else in the folder is refused, with
+    ``flag`` (the option that named the folder) in the message.
+
+    Returns :func:`train_run`'s ``(results, model)``, or ``None`` when the
+    folder already held a finished retraining (measure it as is, after
+    :func:`check_gold_run`)."""
     folder = RunFolder(gold_dir)
-    if folder.is_finished():
-        return  # measured as is (check_gold_run)
+    finished = folder.is_finished()
     entries = {p.name for p in folder.path.iterdir() if p.name != LOCK_FILE} \
-        if folder.path.is_dir() else set()
+        if folder.path.is_dir() and not finished else set()
     resume = bool(entries & {CHECKPOINT, RESUME_FILE})
     if entries:
         # a retraining stopped before its first checkpoint left only these
         if REQUEST_FILE not in entries or not resume and not entries <= {
                 REQUEST_FILE, IDENTITY_FILE, RESULTS}:
             raise RunFolderError(
-                "--gold-dir: holds files but no finished or interrupted "
+                f"{flag}: holds files but no finished or interrupted "
                 "retraining of a forget request; remove it or choose "
                 "another folder", folder.path)
-        _check_gold_requests(folder, requests, "--gold-dir")
-        if not resume and is_main_process():
-            folder.clear()  # nothing to resume: start over
+        _check_gold_requests(folder, requests, flag)
+    barrier()  # every rank has read the folder before the main one clears
+    if finished:
+        return None
+    if entries and not resume and is_main_process():
+        folder.clear()  # nothing to resume: start over
     rel = folder.write_requests(requests) if is_main_process() \
         else REQUEST_FILE
-    train_run(results["model"], retain_ds, copy.deepcopy(config),
-              folder.path, resume=resume, data_spec=results["data"],
-              show_progress=show_progress,
-              extra_results={"unlearn_request": rel})
+    return train_run(results["model"], retain_ds, copy.deepcopy(config),
+                     folder.path, resume=resume, data_spec=results["data"],
+                     show_progress=show_progress,
+                     extra_results={"unlearn_request": rel})
 
 
 def unlearn_run(run_dir: PathLike, out_dir: PathLike,
@@ -199,6 +207,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
     if gold_dir is not None:
         retrain_gold(gold_dir, results, config, retain_ds,
                      previous + [request], show_progress=show_progress)
+        barrier()  # the main process has written its results.json
         gold_from = gold_dir
     if gold_from is not None:
         check_gold_run(gold_from, results, previous + [request],
@@ -281,15 +290,14 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                           "run": str(Path(gold_from).resolve())}
         del gold_model
     elif gold:
-        gold_dir = RunFolder(out.path / "gold")
+        # retrained over whatever an earlier run left in out/gold
+        if is_main_process():
+            RunFolder(out.path / "gold").clear()
+        barrier()
         t0, c0 = time.perf_counter(), time.process_time()
-        rel = gold_dir.write_requests(previous + [request]) \
-            if is_main_process() else REQUEST_FILE
-        res_g, gold_model = train_run(
-            results["model"], retain_ds, copy.deepcopy(config),
-            gold_dir.path, data_spec=results["data"],
-            show_progress=show_progress,
-            extra_results={"unlearn_request": rel})
+        res_g, gold_model = retrain_gold(
+            out.path / "gold", results, config, retain_ds,
+            previous + [request], show_progress=show_progress, flag="--gold")
         seconds = time.perf_counter() - t0
         cpu_seconds = time.process_time() - c0
         models["gold"] = {**measure(gold_model), "seconds": seconds,

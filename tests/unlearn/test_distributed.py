@@ -58,3 +58,64 @@ def test_unlearning_on_two_ranks_equals_one_process(tmp_path):
         assert (r0["state"][key] - value).abs().max() < 1e-3
     for key, value in res["test"].items():
         assert r0["test"][key] == pytest.approx(value, abs=1e-6), key
+
+
+def _unlearn_run_on_rank(root):
+    torch.set_num_threads(1)
+    from pathlib import Path
+    from mmgraph.runs import unlearn_run
+    from mmgraph.unlearn import ForgetRequest
+    root = Path(root)
+
+    def request(ds):
+        return ForgetRequest.random("users", 0.1, ds, seed=0)
+
+    found = {}
+    for name, kw in (("gold_dir", {"gold_dir": root / "gold"}),
+                     ("gold", {"gold": True})):
+        summary = unlearn_run(root / "run", root / name, request,
+                              show_progress=False, epochs=1, **kw)
+        found[name] = {"forget": summary["models"]["gold"]["forget"],
+                       "unlearned": summary["models"]["unlearned"]["forget"],
+                       "epochs": summary["models"]["gold"]["epochs"]}
+    return found
+
+
+def test_unlearn_run_retrains_its_gold_on_two_ranks(tmp_path, monkeypatch):
+    r"""The gold folders are read by every rank and written by the main
+    one: every rank must have read a stopped gold before it is cleared, and
+    the main one must have finished it before any rank measures it."""
+    import functools
+    import json
+    from mmgraph.data import make_synthetic
+    from mmgraph.experiment import train_model
+    from mmgraph.runs import unlearn_run
+    from mmgraph.train import Trainer
+    from mmgraph.unlearn import ForgetRequest
+    make_synthetic(out=tmp_path / "data", num_users=80, num_items=50,
+                   avg_degree=8, seed=0)
+    train_model("mf", str(tmp_path / "data"),
+                overrides={"epochs": 3, "batch_size": 256, "patience": 100},
+                out_dir=tmp_path / "run", show_progress=False)
+
+    def stop(self, epoch):  # the gold's trainer, before its first checkpoint
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn_run(tmp_path / "run", tmp_path / "first",
+                    lambda ds: ForgetRequest.random("users", 0.1, ds, seed=0),
+                    gold_dir=tmp_path / "gold", show_progress=False)
+    monkeypatch.undo()
+    assert (tmp_path / "gold" / "unlearn_request.json").is_file()
+    assert not (tmp_path / "gold" / "checkpoint.pt").exists()
+
+    r0, r1 = run_two_ranks(
+        functools.partial(_unlearn_run_on_rank, str(tmp_path)), tmp_path)
+    assert r0 == r1
+    # started over, trained to the run's cap; the same gold as --gold's
+    assert r0["gold_dir"]["epochs"] == r0["gold"]["epochs"] == 3
+    for key, value in r0["gold"]["forget"].items():
+        assert r0["gold_dir"]["forget"][key] == pytest.approx(value), key
+    assert json.loads((tmp_path / "gold" / "results.json").read_text())[
+        "finished"]

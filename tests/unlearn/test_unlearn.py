@@ -549,6 +549,21 @@ def test_gold_dir_resumes_an_interrupted_gold_and_outlives_the_cell(
         unlearn(tmp_path / "cell4", gold_dir=tmp_path / "junk")
     with pytest.raises(ValueError, match="one of gold"):
         unlearn(tmp_path / "cell5", gold=True, gold_dir=gold_dir)
+    # --gold retrains in out/gold over a finished gold an earlier run left
+    for seed in (1, 0):
+        summary = unlearn_run(
+            run, tmp_path / "cell6",
+            lambda ds, seed=seed: ForgetRequest.random("users", 0.1, ds,
+                                                       seed=seed),
+            gold=True, show_progress=False, epochs=1)
+        ids = load_requests(tmp_path / "cell6" / "gold" /
+                            REQUEST_FILE)[-1].ids
+        assert summary["models"]["gold"]["epochs"] == 4
+        assert sorted(ids) == sorted(load_requests(
+            tmp_path / "cell6" / REQUEST_FILE)[-1].ids)
+    # the same gold as --gold-dir's, which stopped and resumed
+    assert summary["models"]["gold"]["forget"] == pytest.approx(
+        gold["forget"])
     # the CLI refuses a gold folder inside --out, which --overwrite clears
     from mmgraph.cli import main
     assert main(["unlearn", "--run", str(run), "--forget-fraction",
