@@ -202,3 +202,39 @@ def test_dense_gradients_average_in_place_and_flattened(tmp_path):
     for i, (a, b) in enumerate(zip(r0["grads"], r1["grads"])):
         torch.testing.assert_close(r0["reduced"][i], (a + b) / 2)
         assert torch.equal(r0["reduced"][i], r1["reduced"][i])
+
+
+def _cli_on_rank(root):
+    from pathlib import Path
+    from mmgraph.cli import main
+    root = Path(root)
+    train = ["train", "--model", "mf", "--data", "synthetic", "--set",
+             "epochs=2", "--out", str(root / "run"), "--no-progress"]
+    codes = {"train": main(train)}
+    codes["again"] = main(train)  # not empty: every rank refuses, no hang
+    codes["overwrite"] = main(train + ["--overwrite"])
+    codes["unlearn"] = main(["unlearn", "--run", str(root / "run"),
+                             "--forget-fraction", "users:0.1", "--epochs", "1",
+                             "--gold-dir", str(root / "gold"),
+                             "--out", str(root / "unlearned"),
+                             "--no-progress"])
+    return codes
+
+
+def test_the_cli_writes_its_run_folders_under_torchrun(tmp_path, capsys):
+    r"""``torchrun -m mmgraph.cli train/unlearn --out DIR``: the main process
+    locks and writes the folder, the others check it and train beside it
+    (every rank locking it stopped the second rank at the lock)."""
+    import functools
+    import json
+    r0, r1 = run_two_ranks(functools.partial(_cli_on_rank, str(tmp_path)),
+                           tmp_path)
+    assert r0 == r1 == {"train": 0, "again": 2, "overwrite": 0,
+                        "unlearn": 0}
+    assert json.loads((tmp_path / "run" / "results.json").read_text())[
+        "finished"]
+    summary = json.loads((tmp_path / "unlearned" / "unlearn.json")
+                         .read_text())
+    assert summary["models"]["gold"]["run"] == str(
+        (tmp_path / "gold").resolve())
+    assert not (tmp_path / "run" / ".lock").exists()

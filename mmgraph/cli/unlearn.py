@@ -139,6 +139,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import check_device
     from mmgraph.config import ConfigError
+    from mmgraph.distributed import init_from_env, is_main_process
     from mmgraph.runs import UNLEARN_FILE, RunFolder, check_unlearn_out, unlearn_run
     from mmgraph.unlearn import ForgetRequest
     check_device(args.device)
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if len(given) > 1:
         raise ConfigError(f"{' and '.join(given)}: give one (retrain, reuse a retrained "
                           f"gold run, or retrain resumably into a folder)")
+    init_from_env(args.device or "cpu")  # torchrun: data-parallel like training
     check_unlearn_out(args.run, args.out)  # before --overwrite can remove anything
     if args.gold_dir is not None:
         gold_dir, out = args.gold_dir.resolve(), args.out.resolve()
@@ -190,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
             target_forget=args.target_forget, forget_loss=args.forget_loss,
             retain_loss=args.retain_loss, forget_side=args.forget_side, seed=args.seed,
             reinit_rows=args.reinit_rows)
+    if not is_main_process():
+        return 0
     req = summary["request"]
     print(f"\n{summary['model']} on {summary['dataset']}: forget "
           f"{req['kind']} ({req['num_ids']} ids, {req['forget_edges']} of "

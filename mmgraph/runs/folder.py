@@ -42,7 +42,7 @@ from typing import (Any, Dict, Iterator, List, Optional, Sequence,
 import torch
 
 from mmgraph.config import TrainConfig
-from mmgraph.distributed import is_main_process
+from mmgraph.distributed import barrier, is_main_process
 from mmgraph.errors import RunFolderError
 from mmgraph.io import (atomic_torch_save, atomic_write_json,
                         atomic_write_text, code_version, package_versions,
@@ -464,16 +464,22 @@ class RunFolder:
         ``overwrite``: its run files (:meth:`clear`) are removed first, so
         a folder never mixes two runs. A folder another process is writing
         is refused (the lock). A folder created here and still empty when
-        the block fails is removed again."""
+        the block fails is removed again.
+
+        Under ``torchrun`` every rank makes the same checks (so every rank
+        stops on the same error); only the main process, which writes the
+        run, takes the lock and clears, after every rank has looked."""
         out = self.path
         if out.exists() and not out.is_dir():
             raise RunFolderError("exists and is not a folder; --out names a "
                                  "run folder", out)
+        main = is_main_process()
         created = not out.exists()
         try:
-            with self.lock():
+            with self.lock() if main else contextlib.nullcontext(self):
                 entries = sorted(p.name for p in out.iterdir()
-                                 if p.name != LOCK_FILE)
+                                 if p.name != LOCK_FILE) \
+                    if out.is_dir() else []
                 if resume:
                     if not entries:
                         raise RunFolderError("is empty: there is nothing to "
@@ -489,14 +495,15 @@ class RunFolder:
                         + (" or continue it with --resume"
                            if resume is not None else "")
                         + ", or choose another --out", out)
-                elif entries:
+                barrier()  # every rank has looked before the main one writes
+                if entries and not resume and main:
                     removed = self.clear()
                     if removed:
                         log.info("%s: --overwrite removed %s", out,
                                  ", ".join(removed))
                 yield self
         except BaseException:
-            if created and out.is_dir() and not any(out.iterdir()):
+            if main and created and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # nothing was written: leave no empty folder
             raise
 
