@@ -1,0 +1,61 @@
+r"""Every ``mmgraph`` command the README, the docs and the examples' docstrings
+show parses as written: a renamed or removed option, or a misspelt verb, in a
+command a user copies fails here (parsing only: their data does not exist)."""
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from mmgraph.cli.app import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")),
+           *sorted((ROOT / "examples").glob("*.py")),
+           *sorted((ROOT / "benchmarks").glob("*.md"))]
+# ``mmgraph VERB`` as a shell command: at the start of a line (after a
+# prompt, environment assignments or ``&&``), or run by ``python -m`` or
+# ``torchrun -m mmgraph.cli [--]``.
+COMMAND = re.compile(
+    r"(?:^|&&|;)\s*(?:\$\s+)?(?:[A-Z_]+=\S+\s+)*"
+    r"(?:mmgraph|(?:python3?|torchrun[^|;&]*?)\s+-m\s+mmgraph\.cli(?:\s+--)?)"
+    r"\s+([a-z][\w-]*(?:\s.*)?)$")
+
+
+def documented_commands():
+    found = []
+    for path in SOURCES:
+        text = path.read_text(encoding="utf-8")
+        blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S) \
+            if path.suffix == ".md" else [text]
+        for block in blocks:
+            # a backslash-newline continues the command
+            for line in re.sub(r"\\\n", " ", block).splitlines():
+                match = COMMAND.search(line.strip())
+                if match:
+                    found.append(pytest.param(
+                        match.group(1),
+                        id=f"{path.relative_to(ROOT)}:{len(found)}"))
+    return found
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_docs_show_commands_of_every_verb():
+    verbs = {shlex.split(p.values[0], comments=True)[0] for p in COMMANDS}
+    assert {"prepare", "train", "evaluate", "recommend", "unlearn", "export",
+            "serve", "info", "list-models"} <= verbs, verbs
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_documented_command_parses(command, capsys):
+    argv = shlex.split(command, comments=True)
+    # an elided value (``--data ...``) stands for any value
+    argv = ["X" if a in ("...", "…") else a for a in argv]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        pytest.fail(f"mmgraph {command!r} does not parse (exit {e.code}): "
+                    f"{capsys.readouterr().err.strip()}")
+    assert args.command == argv[0]
