@@ -1,6 +1,8 @@
-r"""Every ``mmgraph`` command the README, the docs and the examples' docstrings
-show parses as written: a renamed or removed option, or a misspelt verb, in a
-command a user copies fails here (parsing only: their data does not exist)."""
+r"""Every command the README, the docs, ``benchmarks/README.md`` and the
+examples' docstrings show -- ``mmgraph ...`` and ``python benchmarks/X.py``,
+``python examples/X.py`` -- parses as written: a renamed or removed option,
+or a misspelt verb, in a command a user copies fails here (parsing only:
+their data does not exist)."""
 import re
 import shlex
 from pathlib import Path
@@ -59,3 +61,68 @@ def test_documented_command_parses(command, capsys):
         pytest.fail(f"mmgraph {command!r} does not parse (exit {e.code}): "
                     f"{capsys.readouterr().err.strip()}")
     assert args.command == argv[0]
+
+
+SCRIPT = re.compile(r"(?:^|&&|;)\s*(?:\$\s+)?(?:[A-Z_]+=\S+\s+)*python3?\s+"
+                    r"((?:benchmarks|examples)/\w+\.py)(\s.*)?$")
+
+
+def documented_scripts():
+    found = []
+    for path in SOURCES:
+        text = path.read_text(encoding="utf-8")
+        blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S) \
+            if path.suffix == ".md" else [text]
+        for block in blocks:
+            for line in re.sub(r"\\\n", " ", block).splitlines():
+                match = SCRIPT.search(line.strip())
+                if match and "[--" not in line:  # not a usage synopsis
+                    found.append(pytest.param(
+                        match.group(1), match.group(2) or "",
+                        id=f"{path.relative_to(ROOT)}:{len(found)}"))
+    return found
+
+
+SCRIPTS = documented_scripts()
+
+
+class _Parsed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("script,arguments", SCRIPTS)
+def test_documented_script_command_parses(script, arguments, monkeypatch,
+                                          capsys):
+    r"""``python benchmarks/X.py ...`` and ``python examples/X.py ...`` as
+    the docs show them: their options parse (the script stops right after
+    parsing, before any work)."""
+    import argparse
+    import runpy
+
+    from mmgraph.models.registry import MODELS
+    argv = ["X" if a in ("...", "…") else a
+            for a in shlex.split(arguments, comments=True)]
+    source = (ROOT / script).read_text(encoding="utf-8")
+    if "argparse" not in source and "_common" not in source:
+        assert not argv, f"{script} takes no options"
+        return
+    parse = argparse.ArgumentParser.parse_args
+
+    def parse_only(self, args=None, namespace=None):
+        parse(self, args, namespace)
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_only)
+    monkeypatch.setattr("sys.argv", [str(ROOT / script), *argv])
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.syspath_prepend(str((ROOT / script).parent))  # as python X.py
+    # an example that registers a model registers it in a throw-away copy
+    monkeypatch.setattr(MODELS, "_classes", dict(MODELS._classes))
+    try:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    except _Parsed:
+        return
+    except SystemExit as e:
+        pytest.fail(f"python {script}{arguments} does not parse (exit "
+                    f"{e.code}): {capsys.readouterr().err.strip()}")
+    pytest.fail(f"{script} never parsed its arguments with argparse")
