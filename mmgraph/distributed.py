@@ -25,13 +25,13 @@ On CPU the ``gloo`` backend is used (that is how it is tested), on CUDA
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 import torch.distributed as dist
 
 __all__ = ["is_distributed", "rank", "world_size", "is_main_process",
-           "barrier", "init_from_env", "all_reduce_gradients", "all_reduce_sum",
+           "barrier", "broadcast_object", "init_from_env", "all_reduce_gradients", "all_reduce_sum",
            "shard", "rank_share", "lr_scale", "broadcast_parameters",
            "all_reduce_row_sparse", "coalesced_rows", "IN_PLACE_NUMEL"]
 
@@ -212,6 +212,17 @@ def broadcast_parameters(tensors: Iterable[torch.Tensor]) -> None:
         for t in tensors:
             if t.layout == torch.strided:
                 dist.broadcast(t.data, src=0)
+
+
+def broadcast_object(obj: Any) -> Any:
+    r"""Rank 0's ``obj`` (picklable) on every rank; ``obj`` itself outside a
+    process group. E.g. the point of a search trial, which only rank 0's
+    study draws."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:

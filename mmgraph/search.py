@@ -47,6 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from mmgraph import runs
 from mmgraph.config import ConfigError
 from mmgraph.data import load_dataset
+from mmgraph.distributed import broadcast_object, is_main_process
 from mmgraph.experiment import grid_axes, resolve_config
 from mmgraph.errors import MissingExtraError, RunFolderError, did_you_mean
 from mmgraph.io import atomic_write_json
@@ -307,11 +308,20 @@ def search(model: str, data: Any = "synthetic",
             atomic_write_json(out / SEARCH_FILE,
                               _summary(identity, trials, rows(study), None))
 
+    if not is_main_process():
+        # Under torchrun the study (its sampler and journal) lives on rank
+        # 0; the other ranks train each point it draws beside it, until it
+        # sends None, and then return its summary.
+        while (point := broadcast_object(None)) is not None:
+            train_fn(point)
+        return broadcast_object(None)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    study = run_study(axes, train_fn, trials, sampler,
+    study = run_study(axes, lambda point: train_fn(broadcast_object(point)),
+                      trials, sampler,
                       out / STUDY_FILE if out is not None else None, seed,
                       callbacks=[write_progress])
+    broadcast_object(None)  # the study is done
     point = _point_of(study.best_trial, axes)
     best_res = results_of(point)
     if best_res is None:
@@ -329,7 +339,7 @@ def search(model: str, data: Any = "synthetic",
     if out is not None:
         atomic_write_json(out / SEARCH_FILE, summary)
     log.info("\n%s", search_table(summary))
-    return summary
+    return broadcast_object(summary)
 
 
 def _point_of(trial, axes: Sequence[Axis]) -> Dict[str, Any]:

@@ -238,3 +238,32 @@ def test_the_cli_writes_its_run_folders_under_torchrun(tmp_path, capsys):
     assert summary["models"]["gold"]["run"] == str(
         (tmp_path / "gold").resolve())
     assert not (tmp_path / "run" / ".lock").exists()
+
+
+def _search_on_rank(root):
+    from mmgraph.search import search
+    summary = search("mf", "synthetic", overrides={
+        "epochs": 1, "batch_size": 128, "reg_weight": [0.0, 1e-3, 1e-2]},
+        out_dir=root, sampler="random", trials=3, seed=0)
+    summary.pop("seconds")
+    return summary
+
+
+def test_a_search_runs_its_study_on_rank_zero_and_trains_on_both(tmp_path):
+    r"""``torchrun ... train --search``: the study and its journal live on
+    rank 0, which hands each drawn point to the other ranks; every rank
+    trains every trial and returns rank 0's summary (each rank running its
+    own study in one journal failed: 'Cannot tell a FAIL trial')."""
+    import functools
+    import json
+    pytest.importorskip("optuna")
+    r0, r1 = run_two_ranks(
+        functools.partial(_search_on_rank, str(tmp_path / "search")),
+        tmp_path)
+    assert r0 == r1
+    on_disk = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert [t["number"] for t in on_disk["trials"]] == [0, 1, 2]
+    assert on_disk["best"] == r0["best"]
+    for trial in on_disk["trials"]:
+        assert json.loads((tmp_path / "search" / trial["run_dir"] /
+                           "results.json").read_text())["finished"]

@@ -75,12 +75,15 @@ def _check_search_and_log(args: argparse.Namespace) -> None:
 
 def _run_search(args: argparse.Namespace, overrides: Dict[str, Any], dataset) -> int:
     r"""``train --search``: the study, its table and the chosen trial."""
+    from mmgraph.distributed import is_main_process
     from mmgraph.report import grouped_metrics_tables
     from mmgraph.search import search, search_table
     with _claim_out(args):  # --overwrite clears the search files (runs.RUN_FILES)
         summary = search(args.model, dataset, args.config, overrides, args.out, args.search,
                          args.trials, seed=args.seed if args.seed is not None else 0,
                          show_progress=not args.no_progress, loggers=args.log)
+    if not is_main_process():
+        return 0
     print(search_table(summary))
     best = summary["best"]
     print(f"\nselected on validation: trial {best['number']} {best['point']} "
