@@ -213,6 +213,9 @@ def _cli_on_rank(root):
     codes = {"train": main(train)}
     codes["again"] = main(train)  # not empty: every rank refuses, no hang
     codes["overwrite"] = main(train + ["--overwrite"])
+    codes["logged"] = main(train[:-3] + ["--log", "csv,tensorboard",
+                                         "--out", str(root / "logged"),
+                                         "--no-progress"])
     codes["unlearn"] = main(["unlearn", "--run", str(root / "run"),
                              "--forget-fraction", "users:0.1", "--epochs", "1",
                              "--gold-dir", str(root / "gold"),
@@ -230,7 +233,12 @@ def test_the_cli_writes_its_run_folders_under_torchrun(tmp_path, capsys):
     r0, r1 = run_two_ranks(functools.partial(_cli_on_rank, str(tmp_path)),
                            tmp_path)
     assert r0 == r1 == {"train": 0, "again": 2, "overwrite": 0,
-                        "unlearn": 0}
+                        "logged": 0, "unlearn": 0}
+    # rank 0 alone logs (each rank wrote its own TensorBoard event file)
+    assert len(list((tmp_path / "logged" / "tensorboard").glob(
+        "events.out.tfevents.*"))) == 1
+    assert len((tmp_path / "logged" / "metrics.csv").read_text()
+               .splitlines()) == 3  # the header and two epochs
     assert json.loads((tmp_path / "run" / "results.json").read_text())[
         "finished"]
     summary = json.loads((tmp_path / "unlearned" / "unlearn.json")

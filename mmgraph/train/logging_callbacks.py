@@ -14,7 +14,8 @@ reopens its writer with ``purge_step`` at the first epoch to redo, which
 makes TensorBoard drop the stale events.
 
 ``--log csv`` and ``--log tensorboard`` (:func:`make_loggers`) put them in
-the run folder as ``metrics.csv`` and ``tensorboard/``.
+the run folder as ``metrics.csv`` and ``tensorboard/``. Under ``torchrun``
+only rank 0 writes them, as it alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import io
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Union
 
+from mmgraph.distributed import is_main_process
 from mmgraph.errors import MissingExtraError, MMGraphError, did_you_mean
 from mmgraph.io import atomic_write_text
 
@@ -107,10 +109,12 @@ class CSVLogger(Callback):
         row = {"best_epoch": results.get("best_epoch")}
         row.update({f"test/{k}": v for k, v in
                     metric_values(results.get("test")).items()})
-        atomic_write_text(self.test_path, _to_csv([row]))
+        if is_main_process():
+            atomic_write_text(self.test_path, _to_csv([row]))
 
     def _write(self) -> None:
-        atomic_write_text(self.path, _to_csv(self.rows))
+        if is_main_process():  # under torchrun the run folder is rank 0's
+            atomic_write_text(self.path, _to_csv(self.rows))
 
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [dict(r) for r in self.rows]}
@@ -160,6 +164,8 @@ class TensorBoardLogger(Callback):
         self.writer = None
 
     def on_fit_start(self, trainer) -> None:
+        if not is_main_process():  # under torchrun the run folder is rank 0's
+            return
         done = len(getattr(trainer, "history", []) or [])
         # purge_step: TensorBoard drops earlier events at steps >= done,
         # i.e. the epochs an interrupted run trained after its checkpoint.
@@ -168,6 +174,8 @@ class TensorBoardLogger(Callback):
 
     def on_epoch_end(self, trainer, epoch: int,
                      record: Dict[str, Any]) -> None:
+        if not is_main_process():
+            return
         if self.writer is None:
             self.on_fit_start(trainer)
         for key, value in flatten_record(record).items():
@@ -179,6 +187,8 @@ class TensorBoardLogger(Callback):
         self.writer.flush()
 
     def on_fit_end(self, trainer, results: Dict[str, Any]) -> None:
+        if not is_main_process():
+            return
         if self.writer is None:
             self.on_fit_start(trainer)
         step = int(results.get("best_epoch") or 0)

@@ -126,3 +126,17 @@ def test_documented_script_command_parses(script, arguments, monkeypatch,
         pytest.fail(f"python {script}{arguments} does not parse (exit "
                     f"{e.code}): {capsys.readouterr().err.strip()}")
     pytest.fail(f"{script} never parsed its arguments with argparse")
+
+
+def test_torchrun_launches_separate_the_subcommand():
+    r"""``torchrun`` reads an option after the script that abbreviates one
+    of its own (``--run`` -> ``--run-path``, ``--log`` -> ``--log-dir``) as
+    its own, and stops on "ambiguous option": the documented launches put
+    ``--`` before the subcommand."""
+    launches = [(path.name, line) for path in SOURCES
+                for line in re.sub(r"\\\n", " ", path.read_text(
+                    encoding="utf-8")).splitlines()
+                if re.search(r"torchrun\s.*-m\s+mmgraph\.cli", line)]
+    assert launches
+    for name, line in launches:
+        assert re.search(r"-m\s+mmgraph\.cli\s+--\s", line), (name, line)
