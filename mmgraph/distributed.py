@@ -17,7 +17,7 @@ are split over the ranks too, summing the per-user metric values.
 ``world_size == 1`` is the same code path with every collective a no-op.
 Launch with ``torchrun``::
 
-    torchrun --nproc_per_node 2 -m mmgraph.cli train --model lightgcn ...
+    torchrun --nproc_per_node 2 -m mmgraph.cli -- train --model lightgcn ...
 
 On CPU the ``gloo`` backend is used (that is how it is tested), on CUDA
 ``nccl``. See ``docs/distributed.md``.
