@@ -31,9 +31,10 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["is_distributed", "rank", "world_size", "is_main_process",
-           "barrier", "broadcast_object", "init_from_env", "all_reduce_gradients", "all_reduce_sum",
-           "shard", "rank_share", "lr_scale", "broadcast_parameters",
-           "all_reduce_row_sparse", "coalesced_rows", "IN_PLACE_NUMEL"]
+           "barrier", "broadcast_object", "init_from_env",
+           "all_reduce_gradients", "all_reduce_sum", "shard", "rank_share",
+           "lr_scale", "broadcast_parameters", "all_reduce_row_sparse",
+           "coalesced_rows", "IN_PLACE_NUMEL"]
 
 
 def is_distributed() -> bool:
