@@ -24,20 +24,26 @@ COMMAND = re.compile(
     r"\s+([a-z][\w-]*(?:\s.*)?)$")
 
 
-def documented_commands():
-    found = []
+def documented_lines():
+    r"""``(source, line)`` for each line of the sources' code: the fenced
+    blocks of a Markdown file, all of an example; a backslash-newline
+    continues a command on the next line."""
     for path in SOURCES:
         text = path.read_text(encoding="utf-8")
         blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S) \
             if path.suffix == ".md" else [text]
         for block in blocks:
-            # a backslash-newline continues the command
             for line in re.sub(r"\\\n", " ", block).splitlines():
-                match = COMMAND.search(line.strip())
-                if match:
-                    found.append(pytest.param(
-                        match.group(1),
-                        id=f"{path.relative_to(ROOT)}:{len(found)}"))
+                yield path.relative_to(ROOT), line.strip()
+
+
+def documented_commands():
+    found = []
+    for source, line in documented_lines():
+        match = COMMAND.search(line)
+        if match:
+            found.append(pytest.param(match.group(1),
+                                      id=f"{source}:{len(found)}"))
     return found
 
 
@@ -69,17 +75,11 @@ SCRIPT = re.compile(r"(?:^|&&|;)\s*(?:\$\s+)?(?:[A-Z_]+=\S+\s+)*python3?\s+"
 
 def documented_scripts():
     found = []
-    for path in SOURCES:
-        text = path.read_text(encoding="utf-8")
-        blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S) \
-            if path.suffix == ".md" else [text]
-        for block in blocks:
-            for line in re.sub(r"\\\n", " ", block).splitlines():
-                match = SCRIPT.search(line.strip())
-                if match and "[--" not in line:  # not a usage synopsis
-                    found.append(pytest.param(
-                        match.group(1), match.group(2) or "",
-                        id=f"{path.relative_to(ROOT)}:{len(found)}"))
+    for source, line in documented_lines():
+        match = SCRIPT.search(line)
+        if match and "[--" not in line:  # not a usage synopsis
+            found.append(pytest.param(match.group(1), match.group(2) or "",
+                                      id=f"{source}:{len(found)}"))
     return found
 
 
