@@ -338,7 +338,7 @@ def search(model: str, data: Any = "synthetic",
     summary["dataset"] = dataset.name
     if out is not None:
         atomic_write_json(out / SEARCH_FILE, summary)
-    log.info("\n%s", search_table(summary))
+    log.debug("\n%s", search_table(summary))  # the CLI prints it
     return broadcast_object(summary)
 
 

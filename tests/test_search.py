@@ -146,8 +146,11 @@ def test_cli_search_logs_resumes_and_feeds_evaluate_and_export(tmp_path, capsys)
             "--set", "reg_weight=[0.00001,0.1]", "--search", "random", "--trials",
             "2", "--out", str(out), "--log", "csv", "--no-progress"]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "selected on validation: trial" in printed and "test" in printed
+    # the trials' table once in the terminal (it was also logged to stderr)
+    assert (captured.out + captured.err).count("trial  point") == 1
     summary = json.loads((out / "search.json").read_text())
     assert len(summary["trials"]) == 2
     chosen = best_run_dir(out)
