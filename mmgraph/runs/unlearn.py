@@ -126,10 +126,12 @@ def retrain_gold(gold_dir: PathLike, results: Dict[str, Any],
         folder.clear()  # nothing to resume: start over
     rel = folder.write_requests(requests) if is_main_process() \
         else REQUEST_FILE
-    return train_run(results["model"], retain_ds, copy.deepcopy(config),
-                     folder.path, resume=resume, data_spec=results["data"],
-                     show_progress=show_progress,
-                     extra_results={"unlearn_request": rel})
+    trained = train_run(results["model"], retain_ds, copy.deepcopy(config),
+                        folder.path, resume=resume, data_spec=results["data"],
+                        show_progress=show_progress,
+                        extra_results={"unlearn_request": rel})
+    barrier()  # the main process has finished writing the folder
+    return trained
 
 
 def unlearn_run(run_dir: PathLike, out_dir: PathLike,
@@ -207,7 +209,6 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
     if gold_dir is not None:
         retrain_gold(gold_dir, results, config, retain_ds,
                      previous + [request], show_progress=show_progress)
-        barrier()  # the main process has written its results.json
         gold_from = gold_dir
     if gold_from is not None:
         check_gold_run(gold_from, results, previous + [request],
