@@ -275,9 +275,11 @@ class Recommender(torch.nn.Module):
     def on_features_change(self, dataset) -> None:
         r"""Replaces every copy of the item features the model holds (fixed
         input buffers, trainable feature tables, transforms of them) by
-        ``dataset.features`` and rebuilds the graphs
-        (:meth:`on_train_graph_change`; kNN item graphs included). Used by
-        unlearning when a request zeroes the removed items' features
+        ``dataset.features`` and rebuilds the graphs: those built from the
+        features alone (:meth:`build_feature_graphs`, e.g. kNN item graphs)
+        and those built from the interactions
+        (:meth:`on_train_graph_change`). Used by unlearning when a request
+        zeroes the removed items' features
         (:class:`~mmgraph.unlearn.ForgetRequest` ``zero_features``).
 
         The default writes the features into every
@@ -307,6 +309,7 @@ class Recommender(torch.nn.Module):
                 f"{self.__class__.__name__} reads item features but holds "
                 f"them in no ModalityEncoders or feat_<modality> buffer: "
                 f"implement on_features_change()")
+        self.build_feature_graphs(dataset)
         self.on_train_graph_change(dataset)
 
     #: The row rule (:func:`mmgraph.nn.encoders.replace_feature_rows`).
@@ -314,6 +317,13 @@ class Recommender(torch.nn.Module):
 
     def build_graphs(self, dataset) -> None:
         r"""Precomputes the graphs the model propagates over (override)."""
+
+    def build_feature_graphs(self, dataset) -> None:
+        r"""Precomputes what the model derives from the item features alone
+        and keeps fixed, e.g. kNN item graphs built in ``__init__`` (override;
+        :meth:`on_features_change` calls it again, so a removed item's
+        content leaves them too). Graphs that also depend on the
+        interactions belong in :meth:`build_graphs`."""
 
     def extra_repr(self) -> str:
         return f"{self.num_users}, {self.num_items}"

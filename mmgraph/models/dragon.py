@@ -85,19 +85,18 @@ class DRAGON(DualGraphRecommender):
         self.n_mm_layers = n_mm_layers
         self.knn_k = knn_k
         self.mm_image_weight = mm_image_weight
-        self.register_buffer(
-            "mm_adj", item_knn_adjacency(dataset, knn_k, mm_image_weight),
-            persistent=False)
         self.item_conv = ItemGraphConvolution(max(n_mm_layers, 1))
+        self.build_feature_graphs(dataset)
         self.build_graphs(dataset)
         self.reset_parameters()
 
-    def on_features_change(self, dataset) -> None:
-        # The item-item kNN graph is built from the features once, in
-        # __init__; rebuild it from the new ones.
-        self.mm_adj = item_knn_adjacency(
-            dataset, self.knn_k, self.mm_image_weight).to(self.mm_adj.device)
-        super().on_features_change(dataset)
+    def build_feature_graphs(self, dataset) -> None:
+        # The item-item kNN graph depends on the features only.
+        device = getattr(self, f"feat_{self.modalities[0]}").device
+        self.register_buffer(
+            "mm_adj", item_knn_adjacency(dataset, self.knn_k,
+                                         self.mm_image_weight).to(device),
+            persistent=False)
 
     def combine(self, reps: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
         u = self.num_users

@@ -171,18 +171,23 @@ class LATTICE(Recommender):
         self.propagation = LightGCNPropagation(n_ui_layers, combine="mean",
                                                symmetric=False)
         self.item_conv = ItemGraphConvolution(n_layers)
-        # The original graphs N(kNN(F_m)) of the raw features (fixed).
-        for m, x in feats.items():
-            ei, ew = symmetric_normalize(
-                cosine_knn(x, knn_k, knn_chunk_size), self.num_items)
-            self.register_buffer(
-                f"orig_{m}", torch.sparse_coo_tensor(
-                    ei, ew, (self.num_items, self.num_items)).coalesce(),
-                persistent=False)
         self._train_graph: Optional[Tensor] = None
-        self._stale = True
+        self.build_feature_graphs(dataset)
         self.build_graphs(dataset)
         self.reset_parameters()
+
+    def build_feature_graphs(self, dataset) -> None:
+        # The original graphs N(kNN(F_m)) of the raw features (fixed).
+        device = self.user_emb.weight.device
+        for m in self.modalities:
+            ei, ew = symmetric_normalize(
+                cosine_knn(dataset.features[m], self.knn_k,
+                           self.knn_chunk_size), self.num_items)
+            self.register_buffer(
+                f"orig_{m}", torch.sparse_coo_tensor(
+                    ei, ew, (self.num_items, self.num_items)).coalesce().to(
+                        device), persistent=False)
+        self._stale = True
 
     def build_graphs(self, dataset) -> None:
         self.register_buffer(

@@ -131,20 +131,24 @@ class MGCN(Recommender):
         self.encoders = ModalityEncoders(
             {m: int(x.size(1)) for m, x in feats.items()}, d,
             features=feats, train_features=True)
-        for m, x in feats.items():
-            s = to_torch_csr_tensor(*symmetric_normalize(cosine_knn(x, knn_k),
-                                            self.num_items),
-                       (self.num_items, self.num_items))
-            self.register_buffer(f"knn_{m}", s, persistent=False)
-            self.register_buffer(f"knn_t_{m}", transpose_csr(s),
-                                 persistent=False)
         self.purifier = ModuleDict({m: _gate(d) for m in self.modalities})
         self.preference = ModuleDict({m: _gate(d) for m in self.modalities})
         self.query = Sequential(Linear(d, d), Tanh(), Linear(d, 1, bias=False))
         self.propagation = LightGCNPropagation(n_ui_layers, combine="mean")
         self._views: Optional[Tuple[Tensor, Tensor]] = None
+        self.build_feature_graphs(dataset)
         self.build_graphs(dataset)
         self.reset_parameters()
+
+    def build_feature_graphs(self, dataset) -> None:
+        device = self.user_emb.weight.device
+        for m in self.modalities:
+            s = to_torch_csr_tensor(*symmetric_normalize(
+                cosine_knn(dataset.features[m], self.knn_k), self.num_items),
+                (self.num_items, self.num_items)).to(device)
+            self.register_buffer(f"knn_{m}", s, persistent=False)
+            self.register_buffer(f"knn_t_{m}", transpose_csr(s),
+                                 persistent=False)
 
     def build_graphs(self, dataset) -> None:
         device = self.user_emb.weight.device

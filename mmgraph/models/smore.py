@@ -261,12 +261,12 @@ class SMORE(Recommender):
                                             for m in self.modalities})
         self.propagation = LightGCNPropagation(n_ui_layers, combine="mean")
         self._views: Tuple[Tensor, Tensor] = None
-        self.build_item_graphs(dataset)
+        self.build_feature_graphs(dataset)
         self.build_graphs(dataset)
         self.reset_parameters()
 
     # ---------------------------------------------------------------- graphs
-    def build_item_graphs(self, dataset) -> None:
+    def build_feature_graphs(self, dataset) -> None:
         r"""The modality kNN graphs and their max fusion (from the raw
         features; they do not depend on the interactions)."""
         device = self.user_emb.weight.device
