@@ -5,7 +5,8 @@ unlearned model next to the original, a fine-tuned model and the gold
 For every ``(model, seed)`` one original is trained (``mmgraph train``); for
 every request kind a seeded ``--forget-fraction KIND:FRACTION`` request is
 unlearned once per ``--methods`` entry with ``mmgraph unlearn``. Gold and
-fine-tune depend on the request, not on the method, so they are computed in
+fine-tune depend on the request, not on the method (the fine-tune runs
+under ``mmrecun``'s stopping rule whatever the method), so they are computed in
 the first cell of a request that runs (``--gold --finetune``) and shared by
 the others (the requests are checked to be the same). The gold is
 retrained first, into the request's own ``KIND/gold/`` (``--gold-dir``,

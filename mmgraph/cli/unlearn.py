@@ -82,9 +82,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="stop after this many epochs without a 1%% forget "
                    "improvement (default 3)")
     p.add_argument("--valid-tolerance", type=values.fraction, default=0.05,
-                   help="admissible relative drop of validation recall (default 0.05)")
+                   help="admissible relative drop of the validation metric "
+                   "(default 0.05)")
     p.add_argument("--target-forget", type=_target, default="auto",
-                   help="the forget recall@20 to aim at: estimate (what a retrained "
+                   help="the forget score (the run's validation metric, e.g. "
+                   "recall@20) to aim at: estimate (what a retrained "
                    "model would score: for users/items the starting model's forget "
                    "recall with their own rows re-initialised, for interactions its "
                    "recall on held-out validation pairs of their users), chance "
@@ -124,7 +126,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "is resumed and a finished one measured as is (for golds longer than a "
                    "job)")
     p.add_argument("--finetune", action="store_true",
-                   help="also fine-tune on the retain set only (alpha=0)")
+                   help="also fine-tune on the retain set only (alpha=0, mmrecun's "
+                   "stopping and selection whatever --method: one baseline per "
+                   "request)")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--out", required=True, type=Path,
                    help="the new run folder (never the --run folder)")

@@ -17,13 +17,33 @@ from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
 
 from mmgraph.runs.folder import (CHECKPOINT, IDENTITY_FILE, LOCK_FILE,
                                   REQUEST_FILE, RESULTS, RESUME_FILE,
-                                  UNLEARN_FILE, PathLike, RunFolder, locked)
+                                  UNLEARN_FILE, PathLike, RunFolder,
+                                  added_at_default, flatten_dict, locked)
 from mmgraph.runs.train import load_run, run_dir_of_best, train_run
 
-__all__ = ["check_gold_run", "check_unlearn_out", "retrain_gold",
-           "unlearn_run"]
+__all__ = ["GOLD_MAY_DIFFER", "check_gold_run", "check_unlearn_out",
+           "finetune_settings", "retrain_gold", "unlearn_run"]
 
 log = logging.getLogger("mmgraph")
+
+#: Settings a gold run may have other than the unlearned run's: where it
+#: ran and what it reports, not what it learned.
+GOLD_MAY_DIFFER = frozenset(f"config.train.{k}" for k in (
+    "device", "metrics", "topk", "eval_batch_size", "eval_test_each_epoch",
+    "top_k_file"))
+
+
+def finetune_settings(unlearn_kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    r"""The :class:`~mmgraph.unlearn.Unlearner` keywords of the fine-tuned
+    baseline: the retained data only (``alpha=0``), from the original,
+    under ``'mmrecun'``'s stopping and selection (whatever the unlearning's
+    ``method``, so every method of a request is compared with the same
+    fine-tune), one optimiser, no fresh rows. The loop, its length, batch
+    sizes, tolerance and seed are the unlearning's; a target or selection
+    given explicitly is kept."""
+    return dict(unlearn_kwargs, method="mmrecun", alpha=0.0,
+                reinit_rows=False, forget_learning_rate=None,
+                forget_side="both")
 
 
 def check_unlearn_out(run_dir: PathLike, out_dir: PathLike) -> Path:
@@ -49,9 +69,11 @@ def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
                    requests: Sequence[ForgetRequest],
                    flag: str = "--gold-from") -> None:
     r"""Checks that ``gold_dir`` is a finished retraining of the same model
-    and data as the run of ``results`` with exactly ``requests`` applied
-    (the same ids), else a :class:`~mmgraph.errors.RunFolderError` naming
-    the folder, what differs and the option (``flag``) that named it."""
+    and data as the run of ``results``, with the same settings (model
+    hyper-parameters, objective and training settings but those in
+    :data:`GOLD_MAY_DIFFER`) and exactly ``requests`` applied (the same
+    ids), else a :class:`~mmgraph.errors.RunFolderError` naming the folder,
+    what differs and the option (``flag``) that named it."""
     folder = RunFolder(gold_dir)
     gold = folder.read_results(loadable=True)
     if not gold.get("finished", True):
@@ -62,10 +84,21 @@ def check_gold_run(gold_dir: PathLike, results: Dict[str, Any],
             raise RunFolderError(
                 f"{flag}: its {key} is {gold.get(key)!r}, the unlearned "
                 f"run's {results.get(key)!r}", folder.path)
-    if gold.get("config", {}).get("model") != \
-            results.get("config", {}).get("model"):
-        raise RunFolderError(f"{flag}: its model hyper-parameters differ "
-                             "from the unlearned run's", folder.path)
+    ours = flatten_dict(results.get("config", {}), "config")
+    theirs = flatten_dict(gold.get("config", {}), "config")
+    differ = sorted(
+        k for k in set(ours) | set(theirs)
+        if k not in GOLD_MAY_DIFFER and ours.get(k) != theirs.get(k)
+        and not added_at_default(theirs, k, ours.get(k), results.get("model"))
+        and not added_at_default(ours, k, theirs.get(k), results.get("model")))
+    if differ:
+        shown = ", ".join(f"{k[len('config.'):]} {theirs.get(k)!r} there, "
+                          f"{ours.get(k)!r} here" for k in differ[:3])
+        more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        raise RunFolderError(
+            f"{flag}: it was trained with other settings than the unlearned "
+            f"run ({shown}{more}); a gold is the same training on the "
+            f"retained data", folder.path)
     _check_gold_requests(folder, requests, flag)
 
 
@@ -154,7 +187,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
         gold (bool): also retrain from scratch on the retain set with the
             run's config (same epoch cap).
         finetune (bool): also fine-tune the original on the retain set only
-            (the same loop with ``alpha=0``).
+            (the same loop with ``alpha=0``, :func:`finetune_settings`: the
+            same baseline whatever ``method``).
         gold_from: instead of retraining (``gold``), measure the gold model
             of an earlier run of the same request: a ``gold/`` folder that
             ``gold=True`` wrote. Its recorded requests must equal this run's
@@ -268,15 +302,22 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
         frozen = create_model(results["model"], dataset, **config["model"])
         frozen.load_state_dict(state0)
         frozen.to(next(iter(state0.values())).device)
-        _, res_ft = unlearn_into(RunFolder(out.path / "finetune"), frozen,
-                                 **dict(unlearn_kwargs, alpha=0.0,
-                                        reinit_rows=False))
+        tuner, res_ft = unlearn_into(RunFolder(out.path / "finetune"),
+                                     frozen,
+                                     **finetune_settings(unlearn_kwargs))
         models["finetune"] = {**measure(frozen),
                               "seconds": res_ft["wall_seconds"],
                               "cpu_seconds": res_ft["cpu_seconds"],
                               "epochs": len(res_ft["history"]) - 1,
                               "selected_epoch": res_ft["best_epoch"],
-                              "stop_reason": res_ft["unlearn"]["stop_reason"]}
+                              "stop_reason": res_ft["unlearn"]["stop_reason"],
+                              "settings": {
+                                  "method": tuner.method,
+                                  "alpha": tuner.alpha,
+                                  "target_forget":
+                                      res_ft["unlearn"]["target_forget"],
+                                  "target_rule": tuner.target_forget,
+                                  "selection": tuner.selection}}
         del frozen, state0
 
     if gold_from is not None:
@@ -326,6 +367,8 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "valid_tolerance": unlearner.valid_tolerance,
                      "target_forget": unlearner.stopping.target,
                      "target_rule": unlearner.target_forget,
+                     "target_estimate": res["unlearn"]["target_estimate"],
+                     "reinit_rows": unlearner.reinit_rows,
                      "selection": unlearner.selection,
                      "forget_loss": unlearner.forget_loss,
                      "retain_loss": unlearner.retain_loss,

@@ -19,10 +19,10 @@ keeping its quality on the retained data :math:`D_r = D \setminus D_f`:
 2. Everything the model derives from the interactions is rebuilt from
    :math:`D_r` (:meth:`~mmgraph.models.Recommender.on_train_graph_change`):
    a forgotten edge never propagates again.
-3. The unchanged :class:`~mmgraph.train.Trainer` minimises
-   :math:`\alpha\,\mathcal{L}_f + (1 - \alpha)\,\mathcal{L}_r` + the
-   model's regulariser
-   (:class:`~mmgraph.train.objectives.reverse_bpr.UnlearnObjective`)
+3. The unchanged :class:`~mmgraph.train.Trainer` minimises the
+   method's weighting of the reverse-BPR forget term :math:`\mathcal{L}_f`,
+   the retain term :math:`\mathcal{L}_r` and the model's own terms (below;
+   :class:`~mmgraph.train.objectives.reverse_bpr.UnlearnObjective`)
    from the trained weights, fed by the batch source
    :class:`~mmgraph.unlearn.batches.UnlearnBatches` (one epoch is one pass
    over :math:`D_f` with retain batches drawn in parallel), and stops by
@@ -157,7 +157,8 @@ class Unlearner:
     Example::
 
         request = ForgetRequest.random("users", 0.05, dataset, seed=0)
-        results = Unlearner(model, dataset, request, config=train_cfg).fit()
+        unlearner = Unlearner(model, dataset, request, config=train_cfg)
+        results = unlearner.fit()
         retain_dataset = unlearner.retain_dataset
 
     Args:

@@ -29,8 +29,9 @@ have, estimated without training it:
   gold on amazon-beauty, the fresh-rows one within gold's draw spread.)
 * ``'chance'`` (the ``'targeted'`` method's, this module's rule before the
   ``'mmrecun'`` method existed): :math:`v_0` for interaction requests, the
-  chance level :math:`k / I` for user and item requests (known to
-  over-forget: below what a retrained model scores).
+  chance level of recall@:math:`k`, :math:`k / I`, for user and item
+  requests (known to over-forget: below what a retrained model scores;
+  with another validation metric give a number).
 * a number.
 
 **Selection** (:class:`ForgetSelection`):
@@ -105,7 +106,10 @@ class ForgetSelection(Callback):
         valid_tolerance (float): admissible relative validation drop
             (default: ``0.05``).
         rule (str): ``'closest'`` (to :attr:`target`, set by
-            :class:`UnlearnStopping`) or ``'lowest'`` (default).
+            :class:`UnlearnStopping`), ``'lowest'`` (default) or
+            ``'balanced'`` (closest to the target among the epochs whose
+            membership-inference AUC is within 0.05 of 0.5; needs
+            ``mia_nonmembers``).
         reference_edge_index (Tensor, optional): held-out pairs whose score
             at epoch ``-1`` estimates the gold forget score.
         reference_mask_edge_index (Tensor, optional): pairs masked when

@@ -131,7 +131,10 @@ def reinitialize_rows(model, kind: str, ids: Tensor, num_users: int,
     ids = ids.long().cpu()
     joint_ids = ids if kind == "users" else ids + num_users
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    with torch.random.fork_rng(devices=[]):
+    # manual_seed reseeds every CUDA generator too: fork them all
+    cuda = list(range(torch.cuda.device_count())) \
+        if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         model.reset_parameters()
     fresh = {n: p.detach().clone() for n, p in model.named_parameters()}
