@@ -174,7 +174,10 @@ class Unlearner:
         alpha (float): weight of the reverse-BPR term (default: ``0.5``).
         epochs (int): max epochs over the forget set (default: ``10``).
         learning_rate (float, optional): Adam's learning rate (default:
-            :obj:`None`, the run's: the loop continues its training).
+            :obj:`None`, the run's: the loop continues its training). The
+            run's learning-rate schedule and ``lr_scaling`` do not apply:
+            the rate is constant, and under ``torchrun`` each batch is
+            split over the ranks, so the steps are those of one process.
         forget_learning_rate (float or str, optional): the forget term's
             own learning rate (a second Adam optimiser); ``'auto'``
             (default): ``'mmrecun'``: :obj:`None`; ``'targeted'``: 10x
@@ -265,8 +268,13 @@ class Unlearner:
             config = TrainConfig()
         elif isinstance(config, dict):
             config = TrainConfig(**config)
+        # The run's base learning rate, unscheduled; each batch is split
+        # over the ranks under torchrun, so the steps are one process's and
+        # a world-size scaling of the rate would change them.
         overrides = {"epochs": int(epochs), "patience": int(patience),
-                     "seed": int(seed), "objective": "unlearn"}
+                     "seed": int(seed), "objective": "unlearn",
+                     "lr_scheduler": None, "lr_scheduler_params": {},
+                     "lr_scaling": "none"}
         if learning_rate is not None:
             overrides["learning_rate"] = float(learning_rate)
         if batch_size is not None:

@@ -426,3 +426,29 @@ def test_reinitialize_rows_reaches_every_table_of_the_side(tiny_dataset, kind):
     cm3 = create_model("cm3", ds)
     assert "user_prefs" in reinitialize_rows(cm3, "users", ids, ds.num_users,
                                              ds.num_items)
+
+
+@pytest.mark.parametrize("method", ["mmrecun", "targeted"])
+def test_the_fit_path_steps_with_the_methods_optimisers(tiny_dataset,
+                                                        trained_lightgcn,
+                                                        method):
+    # The loop as fit() builds it, not a hand-made trainer: 'mmrecun' has
+    # one optimiser at the run's rate; 'targeted' a second for the forget
+    # term at 10x. A run's schedule and lr_scaling do not reach the loop.
+    req = ForgetRequest.random("users", 0.1, tiny_dataset, seed=0)
+    cfg = dict(_CFG, lr_scheduler="StepLR",
+               lr_scheduler_params={"step_size": 1, "gamma": 0.1},
+               lr_scaling="linear")
+    un = Unlearner(_model(tiny_dataset, trained_lightgcn), tiny_dataset, req,
+                   config=cfg, method=method, epochs=2, min_steps=2,
+                   show_progress=False)
+    un.fit()
+    trainer = un.trainer
+    assert trainer.scheduler is None and trainer.config.lr_scaling == "none"
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == [0.01]
+    rates = {k: [g["lr"] for g in o.param_groups]
+             for k, o in trainer.term_optimizers.items()}
+    if method == "mmrecun":
+        assert rates == {}
+    else:
+        assert list(rates.values()) == [[pytest.approx(0.1)]]
