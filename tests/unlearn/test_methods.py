@@ -126,28 +126,62 @@ def test_method_defaults(tiny_dataset, trained_lightgcn):
         Unlearner(_model(ds, trained_lightgcn), ds, req, target_forget="x")
 
 
-def test_estimate_target_is_the_reference_pairs_recall(tiny_dataset,
-                                                       trained_lightgcn):
+def test_user_requests_estimate_with_fresh_rows(tiny_dataset,
+                                                trained_lightgcn):
     ds = tiny_dataset
     req = ForgetRequest.random("users", 0.2, ds, seed=0)
-    model = _model(ds, trained_lightgcn)
-    un = Unlearner(model, ds, req, config=_CFG, epochs=2,
-                   show_progress=False)
-    ref = un.reference_edge_index()
-    assert torch.isin(ref[0], req.ids).all() and ref.size(1) == int(
-        torch.isin(ds.valid_edge_index[0], req.ids).sum())
-    res = un.fit()
+    res = Unlearner(_model(ds, trained_lightgcn), ds, req, config=_CFG,
+                    epochs=2, show_progress=False).fit()
     s = res["unlearn"]
     assert s["target_rule"] == "estimate" and s["selection"] == "closest"
     assert s["target_estimate"] == "fresh_rows"
     assert s["target_forget"] == pytest.approx(s["reference"]["recall@20"])
     assert s["over_forgetting"] == pytest.approx(
         max(0.0, s["target_forget"] - s["forget"]["recall@20"]))
-    # The interaction request's reference: its users' validation pairs.
-    req_i = ForgetRequest.random("interactions", 0.1, ds, seed=0)
-    ref_i = Unlearner(_model(ds, trained_lightgcn), ds, req_i,
-                      config=_CFG).reference_edge_index()
-    assert set(ref_i[0].tolist()) <= set(req_i.ids[0].tolist())
+
+
+def _naive_recall(scores, targets, masked, k=20):
+    r"""Mean over users of hits@k / |targets|, by hand."""
+    scores = scores.clone()
+    for u, i in masked.t().tolist():
+        scores[u, i] = -float("inf")
+    per_user = {}
+    for u, i in targets.t().tolist():
+        per_user.setdefault(u, set()).add(i)
+    recalls = []
+    for u, items in per_user.items():
+        top = set(torch.topk(scores[u], k).indices.tolist())
+        recalls.append(len(top & items) / len(items))
+    return sum(recalls) / len(recalls)
+
+
+def test_interaction_requests_estimate_with_held_out_pairs(tiny_dataset,
+                                                           trained_lightgcn):
+    # The target: the starting model's recall@20 on the original validation
+    # pairs of the forgotten pairs' users, the original training pairs
+    # masked (a naive ranking here).
+    ds = tiny_dataset
+    req = ForgetRequest.random("interactions", 0.1, ds, seed=0)
+    un = Unlearner(_model(ds, trained_lightgcn), ds, req, config=_CFG,
+                   epochs=1, show_progress=False)
+    ref = un.reference_edge_index()
+    users = torch.unique(req.ids[0])
+    expected_ref = ds.valid_edge_index[
+        :, torch.isin(ds.valid_edge_index[0], users)]
+    assert torch.equal(ref, expected_ref) and ref.size(1) > 0
+    start = _model(ds, trained_lightgcn)
+    start.on_train_graph_change(req.apply(ds))
+    start.eval()
+    with torch.no_grad():
+        u, i = start.embeddings()
+        scores = u @ i.t()
+    by_hand = _naive_recall(scores, ref, ds.train_edge_index)
+    res = un.fit()["unlearn"]
+    assert res["target_estimate"] == "held_out_pairs"
+    assert res["target_forget"] == pytest.approx(by_hand, abs=1e-6)
+    # masking the training pairs matters: without it the estimate differs
+    assert by_hand != pytest.approx(
+        _naive_recall(scores, ref, torch.zeros(2, 0, dtype=torch.long)))
 
 
 def test_fresh_rows_estimate_reinitialises_only_the_requested_rows(
@@ -452,3 +486,42 @@ def test_the_fit_path_steps_with_the_methods_optimisers(tiny_dataset,
         assert rates == {}
     else:
         assert list(rates.values()) == [[pytest.approx(0.1)]]
+
+
+@pytest.mark.parametrize("forgets,valids,epoch,reason", [
+    # 0.30 improves on 0.40; 0.299 and 0.2995 are within 1 % of it
+    ([0.30, 0.299, 0.2995, 0.2], [0.5] * 4, 3,
+     "forget recall@20 plateaued for 2 epoch(s)"),
+    # a trained epoch at or below the target ends the loop
+    ([0.20, 0.09, 0.05], [0.5] * 3, 2, "forget recall@20 reached the target"),
+    # one optimiser: an inadmissible epoch ends it (nothing to back off)
+    ([0.20, 0.15, 0.05], [0.5, 0.44, 0.5], 2,
+     "validation recall@20 fell below 0.90 x start"),
+])
+def test_stopping_reasons(forgets, valids, epoch, reason):
+    class Trainer(_Fake):
+        should_stop, stop_reason = False, "max epochs"
+
+        class config(_Fake.config):
+            patience, learning_rate = 2, 0.01
+
+        def has_best(self):
+            return self.best_epoch >= 0
+
+    sel = ForgetSelection(torch.zeros(2, 1, dtype=torch.long), 0.1,
+                          "closest")
+    sel.start_valid, sel.target = 0.5, 0.10
+    sel.best_forget = {"recall@20": 0.40}
+    stop = UnlearnStopping(sel, 0.10)
+    stop.target, stop._best_f = 0.10, 0.40
+    trainer = Trainer()
+    scores = list(forgets)
+    sel._forget = lambda trainer: {"recall@20": scores.pop(0)}
+    for e, v in enumerate(valids, 1):
+        record = {"epoch": e, "valid": {"recall@20": v},
+                  "eval_seconds": 0.0}
+        sel.on_epoch_end(trainer, e, record)
+        stop.on_epoch_end(trainer, e, record)
+        if trainer.should_stop:
+            break
+    assert (e, trainer.stop_reason) == (epoch, reason)
