@@ -58,6 +58,8 @@ SPLIT_NAMES = ("train", "valid", "test")
 NBPO_FILES = ("train_data.json", "validation_data.json", "test_data.json")
 #: The cold items of a cold-start split (``prepare --cold-items``).
 COLD_ITEMS_FILE = "cold_items.txt"
+#: The manifest ``mmgraph prepare`` writes beside a prepared folder's files.
+MANIFEST_FILE = "prepare.json"
 
 __all__ = [
     "register_format", "list_formats", "read_interactions", "FORMATS", "Interactions",
@@ -234,7 +236,10 @@ def read_mmrec_folder(folder: PathLike, name: Optional[str] = None):
 def read_mmrec(path: PathLike, name: Optional[str] = None) -> Interactions:
     r"""An MMRec folder as input of preparation: its interactions (with their
     split) and its feature matrices, whose rows must cover every item id."""
-    _, inter, features = read_mmrec_folder(path, name)
+    stem, inter, features = read_mmrec_folder(path, name)
+    origin = _order_only_origin(Path(path), stem)
+    if origin is not None:
+        inter.time_is_order, inter.time_origin = True, origin
     n_raw = int(inter.item.max()) + 1 if len(inter) else 0
     for m, x in features.items():
         if x.shape[0] != n_raw:
@@ -242,6 +247,23 @@ def read_mmrec(path: PathLike, name: Optional[str] = None) -> Interactions:
                                   Path(path) / f"{m}{FEATURE_SUFFIX}")
     inter.item_features = features or None
     return inter
+
+
+def _order_only_origin(folder: Path, stem: str) -> Optional[str]:
+    r"""The manifest of :obj:`folder` when it says that the ``timestamp``
+    column of ``<stem>.inter`` holds sequence positions, not times (the
+    folder was prepared from a sequence file, directly or through other
+    preparations); else ``None``."""
+    manifest = folder / MANIFEST_FILE
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no (readable) provenance: the column is taken as times
+    if not isinstance(info, dict) or info.get("name") != stem:
+        return None  # the manifest describes another .inter file
+    if info.get("format") == "sequence" or info.get("time_is_order"):
+        return str(manifest)
+    return None
 
 
 # --------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class Interactions:
             preparation keeps (no ``--split``).
         time_is_order (bool): :attr:`timestamp` is only the position in each
             user's sequence, not a time (no temporal split).
+        time_origin (str, optional): With :attr:`time_is_order`, the file
+            that says so when it is not :attr:`source` itself (the manifest
+            ``prepare.json`` of a folder prepared from a sequence file).
     """
     user: np.ndarray
     item: np.ndarray
@@ -50,6 +53,7 @@ class Interactions:
     item_features: Optional[Dict[str, np.ndarray]] = None
     fixed_split: bool = False
     time_is_order: bool = False
+    time_origin: Optional[str] = None
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -61,7 +65,7 @@ class Interactions:
         return Interactions(self.user[mask], self.item[mask], take(self.label),
                             take(self.timestamp), take(self.rating),
                             self.source, self.item_text, self.item_features,
-                            self.fixed_split, self.time_is_order)
+                            self.fixed_split, self.time_is_order, self.time_origin)
 
 
 # --------------------------------------------------------------------------

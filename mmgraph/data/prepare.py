@@ -37,9 +37,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from mmgraph.errors import DataFormatError
-from .formats import (COLD_ITEMS_FILE, FORMATS, Interactions, PathLike, atomic_write_text,
-                      read_interactions, read_item_names, write_cold_items,
-                      write_features, write_id_mapping, write_inter)
+from .formats import (COLD_ITEMS_FILE, FORMATS, MANIFEST_FILE, Interactions, PathLike,
+                      atomic_write_text, read_interactions, read_item_names,
+                      write_cold_items, write_features, write_id_mapping, write_inter)
 
 log = logging.getLogger("mmgraph")
 
@@ -52,7 +52,7 @@ __all__ = ["factorize", "deduplicate", "k_core_mask", "split_mmrec", "split_leav
            "check_output_folder", "check_name", "MANIFEST"]
 
 #: The manifest of a prepared folder: what was written, from what.
-MANIFEST = "prepare.json"
+MANIFEST = MANIFEST_FILE
 #: What a preparation writes (how a folder from before manifests is read).
 PREPARED_PATTERNS = ("*.inter", "*_feat.npy", "u_id_mapping.csv", "i_id_mapping.csv",
                      COLD_ITEMS_FILE)
@@ -333,9 +333,16 @@ def prepare_interactions(inter: Interactions, k_core: int = 0, split: Optional[s
     else:
         if split == "temporal" and (sub.timestamp is None or inter.time_is_order
                                     or np.all(sub.timestamp == sub.timestamp[0])):
-            what = "only the order of each user's items" if inter.timestamp is not None \
-                and inter.time_is_order else "no time" if sub.timestamp is None \
-                else "the same time on every row"
+            if inter.timestamp is not None and inter.time_is_order:
+                # Positions restart at 0 for every user: sorting them globally
+                # would put every user's first items in train, not the past.
+                raise DataFormatError(
+                    "the temporal split needs a time per interaction, but these timestamps "
+                    "are only the order of each user's items (positions in a sequence "
+                    "file), not times; use --split loo (holds out each user's last items) "
+                    "or mmrec (random)",
+                    inter.time_origin or inter.source, None, "--split")
+            what = "no time" if sub.timestamp is None else "the same time on every row"
             raise DataFormatError(f"the temporal split needs a time per interaction; this "
                                   f"input has {what} (use --split mmrec or loo)",
                                   inter.source, None, "--split")
@@ -360,6 +367,13 @@ def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
                        features: Optional[Mapping[str, np.ndarray]] = None) -> Path:
     r"""Write a complete MMRec folder (every file atomically; the ``.inter``
     last). :obj:`features` rows must be aligned with the new item ids."""
+    path = _write_folder(Path(out), name, data, features)
+    log.info("wrote %s", path)
+    return path
+
+
+def _write_folder(out: Path, name: str, data: PreparedData,
+                  features: Optional[Mapping[str, np.ndarray]] = None) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for m, x in (features or {}).items():
@@ -373,10 +387,8 @@ def write_mmrec_folder(out: PathLike, name: str, data: PreparedData,
         write_cold_items(out / COLD_ITEMS_FILE, cold)
     elif (out / COLD_ITEMS_FILE).exists():  # left by an earlier cold-start split
         (out / COLD_ITEMS_FILE).unlink()
-    path = write_inter(out / f"{name}.inter", data.user, data.item, data.label, data.rating,
+    return write_inter(out / f"{name}.inter", data.user, data.item, data.label, data.rating,
                        data.timestamp)
-    log.info("wrote %s", path)
-    return path
 
 
 # --------------------------------------------------------------------------
@@ -531,6 +543,8 @@ def _prepare_into(out: Path, format: str, interactions: PathLike, name: str, k_c
                                           device=device)
     manifest = {"name": name, "format": format, "source": str(Path(interactions).resolve()),
                 "k_core": k_core, "split": split, "seed": seed, "cold_items": cold_items,
+                # read back by the mmrec reader: no temporal split of this folder
+                "time_is_order": bool(inter.time_is_order and inter.timestamp is not None),
                 "num_users": data.num_users, "num_items": data.num_items,
                 "interactions": int(len(data.user))}
     path = _write_replacing(out, name, data, features, manifest, overwrite)
@@ -544,7 +558,7 @@ def _write_replacing(out: Path, name: str, data: PreparedData,
     old = check_output_folder(out, overwrite)  # again: the folder may have changed
     stage = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
     try:
-        write_mmrec_folder(stage, name, data, features)
+        _write_folder(stage, name, data, features)  # logged below, where it ends up
         new = sorted(p.name for p in stage.iterdir())
         # The .inter last, so a folder that has one is complete.
         new.sort(key=lambda n: n.endswith(".inter"))
@@ -556,4 +570,5 @@ def _write_replacing(out: Path, name: str, data: PreparedData,
                           + "\n")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    log.info("wrote %s", out / f"{name}.inter")
     return out / f"{name}.inter"

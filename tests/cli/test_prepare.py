@@ -114,3 +114,32 @@ def test_prepare_cold_items(tmp_path, capsys):
     assert rc == 2
     assert "--cold-items" in capsys.readouterr().err
 
+
+
+def test_temporal_split_refused_on_a_folder_prepared_from_sequences(tmp_path, capsys):
+    seq = _seq(tmp_path)
+    toy = tmp_path / "toy"
+    assert main(["prepare", "--format", "sequence", "--interactions", str(seq),
+                 "--name", "toy", "--out", str(toy)]) == 0
+    # the log names the file where it ended up, not the staging folder
+    err = capsys.readouterr().err
+    assert f"INFO wrote {toy / 'toy.inter'}\n" in err and ".prepare-" not in err
+    # its timestamps are positions 0, 1, 2, ...: no global time to split on
+    args = ["prepare", "--format", "mmrec", "--split", "temporal", "--name", "t"]
+    assert main(args + ["--interactions", str(toy), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {toy / 'prepare.json'}") and "positions" in err
+    assert "--split loo" in err and not (tmp_path / "t").exists()
+    # nor on a folder prepared from that one (the manifest carries it on)
+    assert main(["prepare", "--format", "mmrec", "--interactions", str(toy), "--split", "loo",
+                 "--name", "l", "--out", str(tmp_path / "l")]) == 0
+    capsys.readouterr()
+    assert main(args + ["--interactions", str(tmp_path / "l"),
+                        "--out", str(tmp_path / "t")]) == 2
+    assert "positions" in capsys.readouterr().err
+    # a folder with real times still splits by time
+    rows = [(u, (u + j) % 7, 1, 100 * j + u, 0) for u in range(8) for j in range(5)]
+    real = tmp_path / "real"
+    real.mkdir()
+    write_inter(real / "real.inter", rows)
+    assert main(args + ["--interactions", str(real), "--out", str(tmp_path / "t")]) == 0
