@@ -44,13 +44,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "folder --out.")
     p.add_argument("--run", required=True, type=Path, help="a trained run folder")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--forget-users", metavar="FILE", help="user ids, one per line")
-    g.add_argument("--forget-items", metavar="FILE", help="item ids, one per line")
+    g.add_argument("--forget-users", metavar="FILE",
+                   help="user ids, one per line (internal ids as in the prepared "
+                   "folder's .inter files; raw ids with --raw-ids)")
+    g.add_argument("--forget-items", metavar="FILE",
+                   help="item ids, one per line (internal, or raw with --raw-ids)")
     g.add_argument("--forget-interactions", metavar="FILE",
-                   help="'user item' training pairs, one per line")
+                   help="'user item' training pairs, one per line (internal ids, or "
+                   "raw with --raw-ids)")
     g.add_argument("--forget-fraction", metavar="KIND:FRACTION",
                    help="a seeded random request, e.g. users:0.05, items:0.05, "
                    "interactions:0.05")
+    p.add_argument("--raw-ids", action="store_true",
+                   help="the request file holds the data's raw ids (mapped through the "
+                   "dataset's u_id_mapping.csv / i_id_mapping.csv), as 'recommend' "
+                   "takes them")
     p.add_argument("--remove-items", action="store_true",
                    help="item requests: take the items out of the catalogue "
                    "(masked from rankings); default: they stay as cold items")
@@ -150,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     fraction = parse_fraction(args.forget_fraction) if args.forget_fraction else None
     if args.zero_features and not args.remove_items:
         raise ConfigError("--zero-features needs --remove-items")
+    if args.raw_ids and fraction is not None:
+        raise ConfigError("--raw-ids applies to a request file, not to "
+                          "--forget-fraction")
     kind = fraction[0] if fraction is not None else \
         next(k for k in KINDS if getattr(args, f"forget_{k}"))
     if args.reinit_rows and kind == "interactions":
@@ -180,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         for kind in KINDS:
             path = getattr(args, f"forget_{kind}")
             if path:
-                return ForgetRequest.from_file(kind, path, dataset, **options)
+                return ForgetRequest.from_file(kind, path, dataset,
+                                               raw_ids=args.raw_ids, **options)
         raise ConfigError("no forget request given")  # argparse requires one
 
     with RunFolder(args.out).claim(overwrite=args.overwrite, resume=None):

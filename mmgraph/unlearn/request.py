@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.data import RecDataset
-from mmgraph.errors import DataFormatError
+from mmgraph.errors import DataFormatError, did_you_mean
 
 __all__ = ["ForgetRequest", "KINDS", "requests_to_dict", "requests_from_dict"]
 
@@ -43,6 +43,16 @@ def _kind(kind: str) -> str:
 
 def _keys(edge_index: Tensor, num_items: int) -> Tensor:
     return edge_index[0].long() * num_items + edge_index[1].long()
+
+
+def _raw_index(dataset, name: str, path: Path) -> Dict[str, int]:
+    raw = dataset.id_mapping(name)
+    if raw is None:
+        file = "u_id_mapping.csv" if name == "user" else "i_id_mapping.csv"
+        raise DataFormatError(f"raw {name} ids need the dataset's {file}, "
+                              f"which {dataset.name!r} does not have (give "
+                              f"integer ids)", path)
+    return {r: i for i, r in enumerate(raw)}
 
 
 @dataclass
@@ -148,8 +158,11 @@ class ForgetRequest:
 
     @classmethod
     def from_file(cls, kind: str, path: Union[str, Path], dataset,
-                  **options: Any) -> "ForgetRequest":
-        r"""Reads a request file (internal ids, as in the prepared folder).
+                  raw_ids: bool = False, **options: Any) -> "ForgetRequest":
+        r"""Reads a request file: internal ids, as in the prepared folder's
+        ``.inter`` files, or with ``raw_ids`` the original ids of the data
+        (a take-down notice's item codes), mapped through the folder's
+        ``u_id_mapping.csv`` / ``i_id_mapping.csv``.
 
         Users / items: one id per line. Interactions: ``user item`` per
         line, separated by whitespace, a comma or a semicolon. Blank lines
@@ -162,11 +175,14 @@ class ForgetRequest:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: forget request file not found")
         ncol = 2 if kind == "interactions" else 1
-        what = "'user item' (two integer ids)" if ncol == 2 else \
-            f"one integer {kind[:-1]} id"
+        id_kind = "raw" if raw_ids else "integer"
+        what = f"'user item' (two {id_kind} ids)" if ncol == 2 else \
+            f"one {id_kind} {kind[:-1]} id"
         limits = [("user", dataset.num_users), ("item", dataset.num_items)] \
             if ncol == 2 else [(kind[:-1], dataset.num_users if
                                 kind == "users" else dataset.num_items)]
+        maps = {name: _raw_index(dataset, name, path)
+                for name, _ in limits} if raw_ids else {}
         rows: List[List[int]] = []
         lines: List[int] = []
         first = True
@@ -191,11 +207,22 @@ class ForgetRequest:
                                       f"value(s): {line!r}", path, lineno)
             values = []
             for tok, (name, limit) in zip(tokens, limits):
+                if raw_ids:
+                    if tok not in maps[name]:
+                        raise DataFormatError(
+                            f"unknown raw {name} id {tok!r} (not in the "
+                            f"dataset's id map){did_you_mean(tok, maps[name])}",
+                            path, lineno)
+                    values.append(maps[name][tok])
+                    continue
                 try:
                     v = int(tok)
                 except ValueError:
+                    hint = " (a raw id? pass --raw-ids / raw_ids=True to map " \
+                        "it through the dataset's id map)" if \
+                        dataset.id_mapping(name) is not None else ""
                     raise DataFormatError(f"{tok!r} is not an integer {name} "
-                                          f"id", path, lineno) from None
+                                          f"id{hint}", path, lineno) from None
                 if not 0 <= v < limit:
                     raise DataFormatError(f"{name} id {v} is outside the "
                                           f"dataset's ids 0..{limit - 1}",

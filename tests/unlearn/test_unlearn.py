@@ -657,3 +657,54 @@ def test_forget_metrics_see_removed_items(tiny_dataset, trained_mf_state):
     m = unlearning_metrics(model, req.apply(ds), forget, ds.train_edge_index,
                            metrics=["recall"], topk=[20])
     assert m["forget"]["recall@20"] > 0.9
+
+
+def test_request_files_in_raw_ids(tmp_path):
+    # A take-down notice names items by the data's own codes: --raw-ids
+    # maps them through the folder's id maps.
+    from mmgraph.cli import main
+    from mmgraph.data import load_dataset, make_synthetic
+    from mmgraph.data.formats import write_id_mapping
+    folder = tmp_path / "data"
+    make_synthetic(out=folder, num_users=60, num_items=40, avg_degree=8,
+                   seed=0)
+    write_id_mapping(folder / "u_id_mapping.csv",
+                     [f"U{k:03d}" for k in range(60)], "user_id", "userID")
+    write_id_mapping(folder / "i_id_mapping.csv",
+                     [f"B0{k:03d}" for k in range(40)], "asin", "itemID")
+    ds = load_dataset(str(folder))
+    u0, i0 = ds.train_edge_index[:, 0].tolist()
+    items = tmp_path / "takedown.txt"
+    items.write_text("B0007\nB0003\n")
+    req = ForgetRequest.from_file("items", items, ds, raw_ids=True)
+    assert req.ids.tolist() == [3, 7]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"U{u0:03d} B0{i0:03d}\n")
+    req = ForgetRequest.from_file("interactions", pairs, ds, raw_ids=True)
+    assert _pairs(req.ids) == {(u0, i0)}
+    # an unknown code names the line and the nearest known one
+    items.write_text("B0007\nB0O07\n")
+    with pytest.raises(DataFormatError, match=r"line 2: unknown raw item id "
+                       r"'B0O07'.*Did you mean"):
+        ForgetRequest.from_file("items", items, ds, raw_ids=True)
+    # without --raw-ids a code is not an integer id, and the error says so
+    with pytest.raises(DataFormatError, match="a raw id\\? pass --raw-ids"):
+        ForgetRequest.from_file("items", items, ds)
+    # a dataset without maps has no raw ids
+    plain = load_dataset("synthetic", num_users=30, num_items=20, seed=0)
+    with pytest.raises(DataFormatError, match="i_id_mapping.csv"):
+        ForgetRequest.from_file("items", items, plain, raw_ids=True)
+    # the CLI: --raw-ids with a file, not with a random fraction
+    from mmgraph.experiment import train_model
+    run = tmp_path / "run"
+    train_model("mf", str(folder), overrides={"epochs": 1}, out_dir=run,
+                show_progress=False)
+    items.write_text("B0007\n")
+    assert main(["unlearn", "--run", str(run), "--forget-items", str(items),
+                 "--raw-ids", "--epochs", "1", "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 0
+    saved = load_requests(tmp_path / "out" / REQUEST_FILE)[-1]
+    assert saved.ids.tolist() == [7]
+    assert main(["unlearn", "--run", str(run), "--forget-fraction",
+                 "items:0.1", "--raw-ids", "--out", str(tmp_path / "x"),
+                 "--no-progress"]) == 2
