@@ -600,6 +600,7 @@ class RunFolderWriter(Callback):
             if last is not None:
                 self._load(trainer, last, RESUME_FILE,
                            best_model=state["model"])
+            self._check_budget(trainer)
             self.resumed = True
             log.info("resumed from %s at epoch %d (best epoch %d, %s=%.4f)",
                      folder.path, trainer.start_epoch, trainer.best_epoch,
@@ -650,6 +651,17 @@ class RunFolderWriter(Callback):
                 f"run; delete {RESUME_FILE} to resume from {CHECKPOINT}",
                 folder.file(RESUME_FILE))
         return last
+
+    def _check_budget(self, trainer) -> None:
+        # The epoch budget may only grow: a smaller one trains nothing, yet
+        # would record a run of fewer epochs than its results hold.
+        trained, cap = trainer.start_epoch, trainer.config.epochs
+        if cap < trained:
+            raise RunFolderError(
+                f"holds a run trained for {trained} epochs, more than the "
+                f"epochs={cap} given; the epoch budget may only grow on "
+                f"--resume: set epochs to at least {trained}, or start a new "
+                f"run folder (another --out)", self.folder.path)
 
     def _check_config(self, state: Dict[str, Any], trainer,
                       name: str = CHECKPOINT) -> None:

@@ -185,6 +185,29 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == [RESULTS]
 
 
+def test_resume_with_a_smaller_epoch_budget_is_refused(tiny_dataset,
+                                                        tmp_path):
+    out = tmp_path / "run"
+    train_run("mf", tiny_dataset, _resolved(epochs=3), out,
+              show_progress=False)
+    before = {n: (out / n).read_bytes()
+              for n in (IDENTITY_FILE, RESULTS, CHECKPOINT)}
+    with pytest.raises(RunFolderError) as e:
+        train_run("mf", tiny_dataset, _resolved(epochs=1), out, resume=True,
+                  show_progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(out))
+    assert "trained for 3 epochs" in msg and "epochs=1" in msg
+    # nothing was rewritten: the record still says 3 epochs
+    assert {n: (out / n).read_bytes() for n in before} == before
+    # the same budget (nothing left to train) and a larger one still resume
+    train_run("mf", tiny_dataset, _resolved(epochs=3), out, resume=True,
+              show_progress=False)
+    res, _ = train_run("mf", tiny_dataset, _resolved(epochs=4), out,
+                       resume=True, show_progress=False)
+    assert res["epochs"] == 4 and res["config"]["train"]["epochs"] == 4
+
+
 def test_results_are_written_every_epoch(tiny_dataset, tmp_path):
     from mmgraph.train.callbacks import Callback
     seen = []
