@@ -38,7 +38,7 @@ __all__ = ["SyntheticData", "generate_synthetic", "make_synthetic", "DEFAULT_MOD
 DEFAULT_MODALITIES: Dict[str, Tuple[int, float]] = {"image": (64, 0.8), "text": (32, 0.3)}
 
 
-@dataclass
+@dataclass(repr=False)
 class SyntheticData:
     r"""Generated arrays (ids are contiguous; ``features[m]`` row ``i`` is
     item ``i``) plus the hidden factors, for tests."""
@@ -51,6 +51,14 @@ class SyntheticData:
     num_users: int
     num_items: int
     params: Dict[str, object] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # One line: it is printed inside a HeteroData's summary
+        # (RecDataset.to_heterodata), where the arrays would fill a screen.
+        feats = ", ".join(f"{m}={list(x.shape)}" for m, x in self.features.items())
+        return (f"{self.__class__.__name__}(users={self.num_users}, items={self.num_items}, "
+                f"interactions={len(self.user)}, features=[{feats}], "
+                f"latent_dim={self.user_factors.shape[-1]})")
 
 
 def generate_synthetic(num_users: int = 300, num_items: int = 200, avg_degree: float = 15.0,

@@ -54,3 +54,17 @@ def test_written_folder(tmp_path):
     mem = make_synthetic(num_users=60, num_items=50, avg_degree=8, seed=4)
     assert torch.equal(ds.train_edge_index, mem.train_edge_index)
     assert torch.equal(ds.features["image"], mem.features["image"])
+
+
+def test_heterodata_printout_is_a_short_summary():
+    ds = make_synthetic(num_users=80, num_items=50, avg_degree=8, seed=0)
+    data = ds.to_heterodata(knn=False)
+    text = str(data)
+    # the generator's record is one line, not its arrays
+    assert "array(" not in text and len(text.splitlines()) < 30
+    line = next(s for s in text.splitlines() if "synthetic=" in s)
+    assert "users=80, items=50" in line and "image=[50, 64]" in line
+    # and it is still there for whoever reads it
+    assert data.synthetic is ds.synthetic
+    back = type(ds).from_heterodata(data)
+    assert np.array_equal(back.synthetic.item_factors, ds.synthetic.item_factors)
