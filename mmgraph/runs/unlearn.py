@@ -159,6 +159,8 @@ def retrain_gold(gold_dir: PathLike, results: Dict[str, Any],
         folder.clear()  # nothing to resume: start over
     rel = folder.write_requests(requests) if is_main_process() \
         else REQUEST_FILE
+    log.info("gold: %s the retraining on the retained data in %s",
+             "resuming" if resume else "starting", folder.path)
     trained = train_run(results["model"], retain_ds, copy.deepcopy(config),
                         folder.path, resume=resume, data_spec=results["data"],
                         show_progress=show_progress,
@@ -283,12 +285,14 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                 extra["unlearn_request"] = folder.write_requests(
                     previous + [request])
             un = Unlearner(m, dataset, request, config=tc,
+                           retain_dataset=retain_ds,
                            epoch_offset=epoch_offset, extra_results=extra,
                            previous_requests=previous,
                            callbacks=folder.callbacks(resume=False),
                            show_progress=show_progress, **kw)
             return un, un.fit()
 
+    log.info("unlearn: method %s", unlearn_kwargs.get("method", "mmrecun"))
     unlearner, res = unlearn_into(out, model, **unlearn_kwargs)
     models["unlearned"] = {**measure(model), "seconds": res["wall_seconds"],
                            "cpu_seconds": res["cpu_seconds"],
@@ -302,6 +306,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
         frozen = create_model(results["model"], dataset, **config["model"])
         frozen.load_state_dict(state0)
         frozen.to(next(iter(state0.values())).device)
+        log.info("fine-tune (the baseline: the retained data only)")
         tuner, res_ft = unlearn_into(RunFolder(out.path / "finetune"),
                                      frozen,
                                      **finetune_settings(unlearn_kwargs))

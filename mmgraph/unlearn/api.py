@@ -228,6 +228,9 @@ class Unlearner:
             method). An mmgraph addition, not in the MMRecUn paper.
         min_steps (int): the fewest steps of an epoch over the forget set
             (default: ``10``).
+        retain_dataset (RecDataset, optional): ``request.apply(dataset)``
+            when the caller has built it already (default: built by
+            :meth:`fit`).
         epoch_offset (int): added to the epoch passed to
             ``model.on_epoch_start`` (the trained model's epoch count).
         extra_results (dict, optional): stored in the results.
@@ -255,6 +258,7 @@ class Unlearner:
                  retain_loss: str = "auto", forget_side: str = "auto",
                  seed: int = 0, min_steps: int = 10, epoch_offset: int = 0,
                  reinit_rows: bool = False,
+                 retain_dataset=None,
                  extra_results: Optional[Dict[str, Any]] = None,
                  previous_requests: Optional[Sequence[ForgetRequest]] = None,
                  callbacks: Sequence[Callback] = (),
@@ -332,6 +336,7 @@ class Unlearner:
         self.requests = list(previous_requests or []) + [request]
         self.callbacks = list(callbacks)
         self.show_progress = show_progress
+        self.given_retain_dataset = retain_dataset
         self.retain_dataset = None
         self.forget_edge_index: Optional[Tensor] = None
         self.trainer: Optional[Trainer] = None
@@ -375,8 +380,15 @@ class Unlearner:
         ``'unlearn'`` summary and the end-to-end ``wall_seconds`` /
         ``cpu_seconds``)."""
         start, cpu = time.perf_counter(), time.process_time()
-        forget, _ = self.request.split(self.dataset)
-        retain_ds = self.request.apply(self.dataset)
+        forget, retain = self.request.split(self.dataset)
+        retain_ds = self.given_retain_dataset
+        if retain_ds is None:
+            retain_ds = self.request.apply(self.dataset)
+        elif retain_ds.train_edge_index.size(1) != retain.size(1):
+            raise ValueError(f"{self.__class__.__name__}: retain_dataset has "
+                             f"{retain_ds.train_edge_index.size(1)} training "
+                             f"interactions, the request leaves "
+                             f"{retain.size(1)}")
         self.forget_edge_index, self.retain_dataset = forget, retain_ds
         if self.request.zero_features:
             # Every copy of the features the model holds, then the graphs.

@@ -327,8 +327,9 @@ class UnlearnStopping(Callback):
             self.target = int(m.split("@")[1]) / trainer.dataset.num_items
         self.selection.target = self.target
         f0 = self.selection.best_forget[m]
-        log.info("unlearn: start  forget %s %.4f  valid %s %.4f  (target "
-                 "forget %.4f)", m, f0, m, v0, self.target)
+        # epoch -1: the trained model on the graphs rebuilt without D_f
+        log.info("unlearn: start (rebuilt graphs)  forget %s %.4f  valid %s "
+                 "%.4f  (target forget %.4f)", m, f0, m, v0, self.target)
         self._bad, self._best_f = 0, f0
         trainer.stop_reason = f"max epochs ({c.epochs})"
         if f0 <= self.target:

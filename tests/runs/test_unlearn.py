@@ -100,3 +100,18 @@ def test_a_gold_trained_with_other_settings_is_refused(
         unlearn_run(other, tmp_path / "refused", _users, gold_from=gold,
                     show_progress=False, epochs=1)
     assert not (tmp_path / "refused" / "unlearn.json").exists()
+
+
+def test_the_stages_are_named_and_the_retain_data_built_once(
+        trained_run, tmp_path, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="mmgraph"):
+        unlearn_run(trained_run, tmp_path / "cell", _users, finetune=True,
+                    gold=True, show_progress=False, epochs=1)
+    messages = [r.getMessage() for r in caplog.records]
+    # one retain dataset (its cold-start filter runs once), three stages
+    assert sum("cold-start filter" in m for m in messages) == 1
+    stages = [m for m in messages if m.startswith(
+        ("unlearn: method", "fine-tune", "gold: starting"))]
+    assert [s.split()[0] for s in stages] == ["unlearn:", "fine-tune",
+                                              "gold:"]
