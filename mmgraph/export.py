@@ -78,11 +78,20 @@ class UnknownUserError(MMGraphError, LookupError):
 
 def _require(package: str, extra: str, purpose: str):
     import importlib
+    import logging
+    # faiss logs at INFO how its loader tried each build ("Could not load
+    # library with AVX2 support due to: ModuleNotFoundError(...)"), which
+    # reads like a failure on the command line's log.
+    quiet = logging.getLogger(package.split(".")[0])
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
     try:
         return importlib.import_module(package)
     except ImportError:
         raise MissingExtraError(package.split(".")[0].replace("_", "-"),
                                 extra, purpose) from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _raw_ids(dataset, kind: str, n: int) -> np.ndarray:
@@ -419,7 +428,8 @@ def onnx_scores(model: Union[bytes, PathLike], user_ids: np.ndarray
 _WRITERS = {"npz": export_npz, "faiss": export_faiss, "onnx": export_onnx}
 
 
-def export_run(run_dir: PathLike, format: str, out: PathLike) -> Path:
+def export_run(run_dir: PathLike, format: str, out: PathLike,
+               overwrite: bool = False) -> Path:
     r"""Exports a finished run (or a grid folder's selected run).
 
     Args:
@@ -427,6 +437,8 @@ def export_run(run_dir: PathLike, format: str, out: PathLike) -> Path:
         format (str): ``'npz'``, ``'faiss'`` or ``'onnx'``.
         out: the file to write (``faiss`` and ``onnx`` also write
             ``out.npz``).
+        overwrite (bool): replace existing files; without it an existing
+            ``out`` (or ``out.npz``) is refused before anything is computed.
 
     Returns:
         ``Path(out)``.
@@ -434,5 +446,12 @@ def export_run(run_dir: PathLike, format: str, out: PathLike) -> Path:
     if format not in _WRITERS:
         raise ExportError(f"--format {format!r}: expected one of "
                           f"{', '.join(FORMATS)}.{did_you_mean(format, FORMATS)}")
+    targets = [Path(out)] + ([sidecar_path(out)] if format != "npz" else [])
+    for path in targets:
+        if path.is_dir():
+            raise ExportError(f"{path}: is a folder; --out names the file to write")
+        if path.exists() and not overwrite:
+            raise ExportError(f"{path}: exists; pass --overwrite to replace it, or "
+                              f"choose another --out")
     index = EmbeddingIndex.from_run(run_dir)
     return _WRITERS[format](index, out)

@@ -24,7 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import load_run
     from mmgraph.evaluation import Evaluator
     from mmgraph.report import grouped_metrics_tables
+    from mmgraph.runs.train import selected_run_note
     model, dataset, results = load_run(args.run, device=args.device, force=args.force)
+    note = selected_run_note(args.run)
+    if note:  # a grid/search folder: say which of its runs these metrics are
+        print(note)
     tc = results["config"]["train"]
     ev = Evaluator(dataset, tc["metrics"], tc["topk"], tc["eval_batch_size"])
     splits = list(dict.fromkeys(args.split or ["valid", "test"]))

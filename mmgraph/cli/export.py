@@ -19,12 +19,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="file to write (faiss and onnx also write OUT.npz with the raw ids "
                         "and training items)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT (and OUT.npz) if they exist (default: refuse)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from mmgraph.export import sidecar_path, export_run
-    path = export_run(args.run, args.format, args.out)
+    from mmgraph.runs.train import selected_run_note
+    path = export_run(args.run, args.format, args.out, overwrite=args.overwrite)
+    note = selected_run_note(args.run)
+    if note:  # a grid/search folder: say which of its runs was exported
+        print(note)
     extra = f" and {sidecar_path(path)}" if args.format != "npz" else ""
     print(f"wrote {path}{extra} ({args.format} export of {args.run})")
     return 0

@@ -18,8 +18,8 @@ from torch_geometric import seed_everything
 from mmgraph.runs.folder import (CHECKPOINT, GRID_FILE, IDENTITY_FILE, RESULTS,
                                   SEARCH_FILE, PathLike, RunFolder, locked)
 
-__all__ = ["dataset_spec", "train_run", "run_dir_of_best", "check_data",
-           "load_run"]
+__all__ = ["dataset_spec", "train_run", "run_dir_of_best", "selected_run_note",
+           "check_data", "load_run"]
 
 log = logging.getLogger("mmgraph")
 
@@ -93,6 +93,28 @@ def run_dir_of_best(run_dir: PathLike) -> Path:
         return path
     raise RunFolderError(f"no {CHECKPOINT}, {RESULTS}, {GRID_FILE} or {SEARCH_FILE} (is "
                          f"this a run folder of 'mmgraph train'?)", folder.path)
+
+
+def selected_run_note(run_dir: PathLike) -> Optional[str]:
+    r"""One line naming the run that :func:`run_dir_of_best` picks in a grid
+    or search folder, and what it stands for (one seed of the selected
+    grid point, which training reported as a mean over its seeds); ``None``
+    for a plain run folder, which is used as it is."""
+    path = run_dir_of_best(run_dir)
+    folder = RunFolder(run_dir)
+    if path == folder.path:
+        return None
+    if folder.file(GRID_FILE).is_file():
+        grid = folder._read_json(GRID_FILE, "the grid summary")
+        seeds = grid.get("seeds") if isinstance(grid.get("seeds"), list) else []
+        runs = (grid.get("best") or {}).get("runs") or [{}]
+        seed = runs[0].get("seed") if isinstance(runs[0], dict) else None
+        if len(seeds) > 1:
+            return (f"using run {path}: seed {seed}, one of the {len(seeds)} seeds of "
+                    f"the point {GRID_FILE} selected (training reported that point as "
+                    f"the mean over its seeds)")
+        return f"using run {path}: the point {GRID_FILE} selected"
+    return f"using run {path}: the trial {SEARCH_FILE} selected"
 
 
 def check_data(folder: RunFolder, dataset, force: bool = False) -> None:
