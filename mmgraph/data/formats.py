@@ -58,6 +58,8 @@ SPLIT_NAMES = ("train", "valid", "test")
 NBPO_FILES = ("train_data.json", "validation_data.json", "test_data.json")
 #: The cold items of a cold-start split (``prepare --cold-items``).
 COLD_ITEMS_FILE = "cold_items.txt"
+#: The first bytes of every ``.npy`` file.
+NPY_MAGIC = b"\x93NUMPY"
 #: The manifest ``mmgraph prepare`` writes beside a prepared folder's files.
 MANIFEST_FILE = "prepare.json"
 
@@ -181,6 +183,19 @@ def load_feature_file(path: PathLike, num_items: Optional[int] = None) -> np.nda
     r"""Load and validate one item-feature ``.npy`` file (memory-mapped
     copy-on-write when it is stored as C-ordered ``float32``)."""
     path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise DataFormatError(f"cannot read .npy file ({e})", path) from None
+    if magic != NPY_MAGIC:
+        # numpy would call it "pickled data" (its fallback for a file with no
+        # NumPy header), which misleads for a text or a mis-named file.
+        what = ("an empty file" if not magic else "a zip archive (.npz?)"
+                if magic.startswith(b"PK") else "no NumPy header")
+        raise DataFormatError(
+            f"not a .npy file ({what}); expected one matrix saved with "
+            "np.save(path, feats.astype('float32'))", path)
     try:
         try:
             # Memory-mapped copy-on-write: the pages are the file's (shared by

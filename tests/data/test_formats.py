@@ -77,6 +77,20 @@ def test_pickled_npy(tmp_path):
         read_features(tmp_path, 2)
 
 
+@pytest.mark.parametrize("content,what", [
+    (b"0.1 0.2\n0.3 0.4\n", "no NumPy header"),
+    (b"", "an empty file"),
+    (b"PK\x03\x04rest", "a zip archive"),
+])
+def test_a_file_that_is_not_npy_is_not_called_pickled(tmp_path, content, what):
+    (tmp_path / "image_feat.npy").write_bytes(content)
+    with pytest.raises(DataFormatError) as e:
+        read_features(tmp_path, 2)
+    msg = str(e.value)
+    assert msg.startswith(str(tmp_path / "image_feat.npy"))
+    assert f"not a .npy file ({what}" in msg and "pickle" not in msg
+
+
 def test_feature_not_2d(tmp_path):
     np.save(tmp_path / "x_feat.npy", np.zeros(4, np.float32))
     with pytest.raises(DataFormatError, match="2-D"):
