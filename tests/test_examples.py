@@ -28,6 +28,7 @@ EXPECTED = {
     "cm3.py": "mean user attention per channel",
     "lirdrec.py": "w1 (closed form)",
     "custom_model.py": "learned modality attention",
+    "unlearning.py": "mmrecun + fresh rows",
 }
 
 pytestmark = pytest.mark.slow
