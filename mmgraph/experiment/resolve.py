@@ -57,12 +57,30 @@ def read_yaml_mapping(path: Path, error: Type[Exception] = ConfigError,
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise error(f"{path}: not valid YAML: {first}") from None
+        raise error(_yaml_error(path, e)) from None
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping at the top level, got "
                     f"{type(data).__name__}")
     return data
+
+
+def _yaml_error(path: Path, e: yaml.YAMLError) -> str:
+    r"""One line for a YAML error: the file, the line and column where the
+    parser stopped, what it found and what it was parsing (and from where);
+    PyYAML's own text spreads these over several lines, the first of which
+    is often only the context ("while parsing a block mapping")."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or not problem:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"{path}: not valid YAML: {first}"
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}"
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context:
+        started = f" started at line {cmark.line + 1}" \
+            if cmark is not None and cmark.line != mark.line else ""
+        problem += f" ({context}{started})"
+    return f"{where}: not valid YAML: {problem}"
 
 
 def load_model_yaml(model: str) -> Dict[str, Any]:
