@@ -39,9 +39,14 @@ def format_card(s: Dict[str, Any]) -> str:
         ["users / items in train", f"{s['users_in_train']:,} / {s['items_in_train']:,}"],
         ["cold-start rows dropped (valid/test)",
          f"{s['cold_start_dropped']['valid']} / {s['cold_start_dropped']['test']}"],
-        ["cold items (no training interaction)", f"{s.get('cold_items', 0):,}"],
-        ["modalities", ", ".join(f"{m} ({d}-d)" for m, d in s["modalities"].items()) or "none"],
+        # Every item no training row reaches (as the isolated nodes below),
+        # not only those a cold-start split listed in cold_items.txt.
+        ["cold items (no training interaction)", f"{s['num_items'] - s['items_in_train']:,}"],
     ]
+    if s.get("cold_items"):
+        rows.append(["  of them listed in cold_items.txt", f"{s['cold_items']:,}"])
+    rows.append(["modalities",
+                 ", ".join(f"{m} ({d}-d)" for m, d in s["modalities"].items()) or "none"])
     if "components" in s:
         c = s["components"]
         rows.append(["train graph components", f"{c['count']:,} (largest {c['largest']:,} "

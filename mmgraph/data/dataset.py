@@ -559,6 +559,8 @@ class RecDataset:
             "items_in_train": int(torch.unique(self.train_edge_index[1]).numel()),
             "users_in_train": int(torch.unique(self.train_edge_index[0]).numel()),
             "cold_start_dropped": dict(self.cold_start_dropped),
+            # the cold items of a cold-start split (cold_items.txt), a subset of
+            # the items without training interactions counted above
             "cold_items": 0 if self.cold_items is None else int(self.cold_items.numel()),
             "modalities": {m: int(x.size(1)) for m, x in self.features.items()},
         }

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -143,3 +144,23 @@ def test_temporal_split_refused_on_a_folder_prepared_from_sequences(tmp_path, ca
     real.mkdir()
     write_inter(real / "real.inter", rows)
     assert main(args + ["--interactions", str(real), "--out", str(tmp_path / "t")]) == 0
+
+
+def test_info_counts_every_item_without_training_interactions(mmrec_folder, capsys):
+    # item 3 is only in test: the card counts it as cold, as it does the
+    # isolated node it is in the training graph
+    def card():
+        capsys.readouterr()
+        assert main(["info", str(mmrec_folder)]) == 0
+        return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1)
+                    for line in capsys.readouterr().out.splitlines()[3:])
+    rows = card()
+    assert rows["users / items in train"] == "2 / 3"
+    assert rows["cold items (no training interaction)"] == "1"
+    assert "isolated" in rows["train graph components"]
+    assert "of them listed in cold_items.txt" not in rows
+    # a cold-start split's own list is shown apart
+    (mmrec_folder / "cold_items.txt").write_text("itemID\n3\n")
+    rows = card()
+    assert rows["cold items (no training interaction)"] == "1"
+    assert rows["of them listed in cold_items.txt"] == "1"
