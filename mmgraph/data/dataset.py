@@ -204,9 +204,10 @@ class RecDataset:
     @classmethod
     def from_folder(cls, folder: PathLike, name: Optional[str] = None, **kwargs) -> "RecDataset":
         r"""Load an MMRec folder (``<name>.inter`` + ``<modality>_feat.npy``);
-        :obj:`name` defaults to the stem of the single ``*.inter`` file."""
-        folder = Path(folder)
+        :obj:`name` defaults to the stem of the single ``*.inter`` file.
+        :obj:`folder` may also be the ``<name>.inter`` file itself."""
         inter_path = find_inter_file(folder, name)
+        folder = inter_path.parent
         inter = read_inter(inter_path)
         if len(inter) == 0:
             raise DataFormatError("no interactions (only a header)", inter_path)

@@ -145,8 +145,17 @@ def read_inter(path: PathLike) -> Interactions:
 
 def find_inter_file(folder: PathLike, name: Optional[str] = None) -> Path:
     r"""The ``<name>.inter`` file of an MMRec folder (the single ``*.inter``
-    file when :obj:`name` is not given)."""
+    file when :obj:`name` is not given). :obj:`folder` may also be the
+    ``.inter`` file itself (how the command line picks one of several);
+    the folder is then the file's parent."""
     folder = Path(folder)
+    if folder.is_file():
+        if folder.suffix != ".inter":
+            raise DataFormatError("is a file; expected an MMRec folder or its NAME.inter "
+                                  "file", folder)
+        if name is not None and name != folder.stem:
+            raise DataFormatError(f"names the dataset {folder.stem!r}, not {name!r}", folder)
+        return folder
     if not folder.is_dir():
         raise DataFormatError("dataset folder not found", folder)
     if name is not None:
@@ -156,9 +165,11 @@ def find_inter_file(folder: PathLike, name: Optional[str] = None) -> Path:
         return path
     found = sorted(folder.glob("*.inter"))
     if len(found) != 1:
+        which = (f"; choose one by giving its path, e.g. {found[0]} (name='{found[0].stem}' "
+                 "in Python)" if found else "")
         raise DataFormatError(
             f"expected exactly one *.inter file, found {len(found)} "
-            f"({[p.name for p in found]}); pass name=...", folder)
+            f"({[p.name for p in found]}){which}", folder)
     return found[0]
 
 
@@ -244,7 +255,7 @@ def read_mmrec_folder(folder: PathLike, name: Optional[str] = None):
     knows ``num_items``)."""
     inter_path = find_inter_file(folder, name)
     inter = read_inter(inter_path)
-    return inter_path.stem, inter, read_features(folder)
+    return inter_path.stem, inter, read_features(inter_path.parent)
 
 
 @register_format("mmrec")
@@ -252,14 +263,15 @@ def read_mmrec(path: PathLike, name: Optional[str] = None) -> Interactions:
     r"""An MMRec folder as input of preparation: its interactions (with their
     split) and its feature matrices, whose rows must cover every item id."""
     stem, inter, features = read_mmrec_folder(path, name)
-    origin = _order_only_origin(Path(path), stem)
+    folder = Path(path).parent if Path(path).is_file() else Path(path)
+    origin = _order_only_origin(folder, stem)
     if origin is not None:
         inter.time_is_order, inter.time_origin = True, origin
     n_raw = int(inter.item.max()) + 1 if len(inter) else 0
     for m, x in features.items():
         if x.shape[0] != n_raw:
             raise DataFormatError(f"has {x.shape[0]} rows but the dataset has {n_raw} items",
-                                  Path(path) / f"{m}{FEATURE_SUFFIX}")
+                                  folder / f"{m}{FEATURE_SUFFIX}")
     inter.item_features = features or None
     return inter
 

@@ -19,8 +19,9 @@ def load_dataset(source: Union[str, PathLike] = "synthetic", name: Optional[str]
     Args:
         source: ``"synthetic"`` for the built-in latent-factor dataset
             (generated in memory; extra keyword arguments go to
-            :func:`~mmgraph.data.make_synthetic`), or the path of an MMRec
-            folder.
+            :func:`~mmgraph.data.make_synthetic`), the path of an MMRec
+            folder, or of its ``NAME.inter`` file (which picks one of
+            several; the folder is the file's parent).
         name (str, optional): Interaction file stem (``<name>.inter``) when
             the folder holds several.
         knn_k (int): Default :math:`k` of the kNN graphs.
@@ -32,6 +33,6 @@ def load_dataset(source: Union[str, PathLike] = "synthetic", name: Optional[str]
         raise TypeError(f"unexpected arguments for a folder dataset: {sorted(kwargs)}")
     path = Path(source)
     if not path.exists():
-        raise DataFormatError("dataset folder not found (expected 'synthetic' or the path of "
-                              "an MMRec folder)", path)
+        raise DataFormatError("dataset folder not found (expected 'synthetic', the path of "
+                              "an MMRec folder or of its NAME.inter file)", path)
     return RecDataset.from_folder(path, name, knn_k=knn_k, mm_image_weight=mm_image_weight)

@@ -26,12 +26,18 @@ log = logging.getLogger("mmgraph")
 
 def dataset_spec(data) -> str:
     r"""How a run records its data: the resolved folder path, ``'synthetic'``
-    or the dataset's root/name."""
+    or the dataset's root/name; the ``NAME.inter`` file in a folder of
+    several, so that reloading the run finds the same one."""
     if isinstance(data, (str, Path)):
         return str(Path(data).resolve()) if str(data) != "synthetic" \
             else "synthetic"
     root = getattr(data, "root", None)
-    return str(root) if root is not None else str(data.name)
+    if root is None:
+        return str(data.name)
+    inter = Path(root) / f"{data.name}.inter"
+    if inter.is_file() and len(list(Path(root).glob("*.inter"))) > 1:
+        return str(inter)
+    return str(root)
 
 
 def train_run(model_name: str, dataset, config: Dict[str, Dict[str, Any]],

@@ -88,6 +88,21 @@ def test_load_run_rebuilds_the_selected_model(tiny_dataset, tmp_path):
     assert not loaded.training
 
 
+def test_a_run_on_one_of_several_inter_files_reloads_that_one(tmp_path):
+    import shutil
+    from mmgraph.data import load_dataset, make_synthetic
+    make_synthetic(tmp_path / "d", num_users=80, num_items=50, avg_degree=8,
+                   seed=0)
+    shutil.copy(tmp_path / "d" / "synthetic.inter", tmp_path / "d" / "b.inter")
+    ds = load_dataset(tmp_path / "d" / "b.inter")
+    out = tmp_path / "run"
+    train_run("mf", ds, _resolved(epochs=1), out, show_progress=False)
+    assert json.loads((out / IDENTITY_FILE).read_text())["data"] == \
+        str(tmp_path / "d" / "b.inter")
+    _, again, _ = load_run(out)  # no "expected exactly one *.inter file"
+    assert again.name == "b" and again.fingerprint() == ds.fingerprint()
+
+
 def test_load_run_checks_the_data_fingerprint(tmp_path):
     from mmgraph.data import make_synthetic
     data = tmp_path / "data"
