@@ -82,6 +82,17 @@ def recommend(model, dataset, users: List[int], k: int) -> List[List[int]]:
     return [row[ok].tolist() for row, ok in zip(ranked.cpu(), allowed)]
 
 
+def _heading(k: int, lengths: List[int]) -> str:
+    r"""The list column's heading: how many items were returned, also when a
+    user has fewer than :obj:`k` unseen items."""
+    if all(n == k for n in lengths):
+        return f"top-{k} items (rank order)"
+    if len(set(lengths)) == 1:
+        return f"top-{lengths[0]} items (rank order; of --k {k}: only {lengths[0]} unseen)"
+    return (f"top-{max(lengths)} items (rank order; of --k {k}: fewer, down to "
+            f"{min(lengths)}, where a user has fewer unseen)")
+
+
 def run(args: argparse.Namespace) -> int:
     from mmgraph.cli.common import load_run
     from mmgraph.report import format_table
@@ -102,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
         return raw_items[i] if raw_items is not None else str(i)
     rows = [[raw_users[u] if raw_users is not None else u, " ".join(item(i) for i in items)]
             for u, items in zip(users, lists)]
-    print(format_table(rows, ["user", f"top-{args.k} items (rank order)"]))
+    print(format_table(rows, ["user", _heading(args.k, [len(items) for items in lists])]))
     return 0

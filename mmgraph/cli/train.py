@@ -27,8 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="comma-separated distinct seeds (mean ± std)")
     p.add_argument("--objective", help="bpr, bpo, nbpo or native")
     p.add_argument("--epochs", type=values.positive_int, help="maximum epochs (>= 1)")
-    p.add_argument("--seed", type=values.non_negative_int)
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--seed", type=values.non_negative_int,
+                   help="random seed of the run (default: the config's)")
+    p.add_argument("--device", choices=["cpu", "cuda"],
+                   help="where to train (default: the config's, cpu)")
     p.add_argument("--out", type=Path,
                    help="run folder (without it nothing is saved)")
     g = p.add_mutually_exclusive_group()
@@ -36,7 +38,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="continue from the run folder's checkpoint")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run in a non-empty --out (its files are removed first)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (e.g. when logging to a file)")
     p.add_argument("--sampled", action="store_true",
                    help="train on sampled subgraphs (fan-out: --set num_neighbors=[10,10]; "
                         "over CM3's and LIRDRec's kNN relation: --set item_neighbors=K, "
@@ -104,12 +107,25 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
             raise ConfigError(f"--set {item!r}: expected key=value")
         out[key] = value
     values.check_train_values(out, "--set")
-    for key, value in (("epochs", args.epochs), ("seed", args.seed),
-                       ("device", args.device), ("objective", args.objective)):
-        if value is not None:
-            out[key] = value
-    if args.sampled:
-        out["sampled"] = True
+    flags = (("epochs", "--epochs", args.epochs), ("seed", "--seed", args.seed),
+             ("device", "--device", args.device),
+             ("objective", "--objective", args.objective),
+             ("sampled", "--sampled", True if args.sampled else None))
+    for key, flag, value in flags:
+        if value is None:
+            continue
+        # The flag would silently win over a different --set of the same key.
+        for spelt in (key, f"train.{key}"):
+            if spelt in out and out[spelt] != value:
+                given = flag if value is True else f"{flag} {value}"
+                raise ConfigError(f"{given} and --set {spelt}={out[spelt]}: "
+                                  "give one of them")
+        out.pop(f"train.{key}", None)
+        out[key] = value
+    if args.seeds:
+        for spelt in ("seed", "train.seed"):
+            if spelt in out:
+                raise ConfigError(f"--seeds and --set {spelt}: give one of them")
     return out
 
 
@@ -162,6 +178,7 @@ def _load_data(data: str, config: Dict[str, Dict[str, Any]]):
 def run(args: argparse.Namespace) -> int:
     from mmgraph.distributed import init_from_env, is_main_process
     from mmgraph.experiment import grid_table, resolve_config, train_model
+    from mmgraph.experiment.grid import grid_points
     from mmgraph.report import grouped_metrics_tables
     if args.seed is not None and args.seeds:
         from mmgraph.config import ConfigError
@@ -173,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         from mmgraph.config import ConfigError
         raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
     check_config(config, f"--config {args.config}" if args.config else "--set")
+    grid_points(config, args.model)  # an empty grid axis: before any data are read
     _check_search_and_log(args)
     init_from_env(args.device or "cpu")
     dataset = _load_data(args.data, config)

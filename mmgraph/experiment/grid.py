@@ -7,13 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from mmgraph.config import ConfigError
 from mmgraph.data import load_dataset
 from mmgraph.experiment.resolve import expand_grid, resolve_config
 from mmgraph.report import fmt_mean_std, format_table, mean_std
 from mmgraph.runs import RunFolder, dataset_spec, train_run
 from mmgraph.train.logging_callbacks import make_loggers
 
-__all__ = ["train_model", "grid_table"]
+__all__ = ["train_model", "grid_table", "grid_points"]
 
 log = logging.getLogger("mmgraph")
 
@@ -42,10 +43,10 @@ def train_model(model: str, data: Any = "synthetic",
     Returns the results dict of the single run, or the grid summary.
     """
     config = resolve_config(model, config_file, overrides, use_grid=use_grid)
+    points = grid_points(config, model)
     dataset = load_dataset(str(data)) if isinstance(data, (str, Path)) \
         else data
     spec = dataset_spec(data)
-    points = list(expand_grid(config, model))
     seeds = list(seeds) if seeds else [config["train"]["seed"]]
     if len(points) == 1 and len(seeds) == 1:
         cfg = points[0][1]
@@ -55,6 +56,21 @@ def train_model(model: str, data: Any = "synthetic",
         return results
     return _grid(model, dataset, points, seeds, out_dir, resume, spec,
                  show_progress, loggers)
+
+
+def grid_points(config: Dict[str, Dict[str, Any]], model: str
+                ) -> List[Any]:
+    r"""The ``(point, config)`` pairs of
+    :func:`~mmgraph.experiment.resolve.expand_grid`; an axis given no values
+    (``--set 'n_layers=[]'``) is a :class:`~mmgraph.config.ConfigError`
+    naming it."""
+    points = list(expand_grid(config, model))
+    if not points:  # an empty axis makes the product empty
+        empty = [f"{section}.{key}" for section, values in config.items()
+                 for key, value in values.items() if value == []]
+        raise ConfigError(f"{', '.join(empty) or 'a grid axis'}: an empty list of "
+                          f"values (a grid axis needs at least one, e.g. [1, 2])")
+    return points
 
 
 def _loggers(names: Optional[str], run_dir) -> list:
@@ -99,7 +115,8 @@ def _grid(model: str, dataset, points, seeds: List[int], out_dir, resume: bool,
     result["best_run"] = best["runs"][0]["run_dir"]
     if out is not None:
         RunFolder(out).write_grid(result)
-    log.info("\n%s", grid_table(result))
+    # DEBUG: the command line prints the table itself (as --search's).
+    log.debug("\n%s", grid_table(result))
     return result
 
 

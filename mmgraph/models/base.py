@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from mmgraph.errors import DataFormatError
 from mmgraph.nn.encoders import ModalityEncoders, replace_feature_rows
 from mmgraph.nn.losses import emb_loss, half_squared_norm_loss, info_nce_loss
 
@@ -108,9 +109,12 @@ class Recommender(torch.nn.Module):
         self.num_users = int(dataset.num_users)
         self.num_items = int(dataset.num_items)
         if self.multimodal and not dataset.modalities:
-            raise ValueError(
+            # Bad data, not a bug: one line naming the folder.
+            raise DataFormatError(
                 f"{self.__class__.__name__} is a multimodal model but the "
-                f"dataset {dataset.name!r} has no <modality>_feat.npy files")
+                f"dataset {dataset.name!r} has no <modality>_feat.npy files; "
+                f"add item features or train an ID-only model (mf, lightgcn)",
+                getattr(dataset, "root", None))
         #: The resolved hyper-parameters (filled by the registry).
         self.hparams: Dict[str, Any] = {}
 

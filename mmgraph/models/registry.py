@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
 
+from mmgraph.config import ConfigError
+from mmgraph.errors import ANTICIPATED
 from mmgraph.registry import Registry
 
 __all__ = ["MODELS", "register_model", "create_model", "list_models",
@@ -48,11 +50,24 @@ def create_model(name: str, dataset, **hparams: Any):
 
     Keyword arguments override the model's defaults; ``None`` values are
     dropped so the model keeps its default. An unknown keyword is an error
-    that names the nearest valid one.
+    that names the nearest valid one; a value the constructor refuses (its
+    :class:`ValueError` or :class:`TypeError`, e.g. ``n_layers=-1``) and a
+    non-positive ``embedding_dim`` are a :class:`~mmgraph.config.ConfigError`
+    naming the model (``model 'lightgcn': n_layers must be >= 0 (got -1)``).
     """
     cls = MODELS.get(name)
     given = {k: v for k, v in hparams.items() if v is not None}
     MODELS.check_kwargs(name, given)
-    model = cls(dataset, **given)
+    dim = given.get("embedding_dim")
+    # A 0-dim model would train (and score every item 0) without a word.
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ConfigError(f"model {name!r}: embedding_dim must be a positive integer "
+                          f"(got {dim!r})")
+    try:
+        model = cls(dataset, **given)
+    except ANTICIPATED:  # already one line naming what is wrong (e.g. the data)
+        raise
+    except (ValueError, TypeError) as e:  # the constructor's range checks
+        raise ConfigError(f"model {name!r}: {e}") from e
     model.hparams = {**MODELS.defaults(name), **given}
     return model

@@ -13,7 +13,7 @@ import torch
 from torch_geometric import seed_everything
 from torch import Tensor
 
-from mmgraph.config import TrainConfig
+from mmgraph.config import ConfigError, TrainConfig
 from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
                                   is_main_process, lr_scale, rank,
                                   rank_share, shard, world_size)
@@ -246,15 +246,28 @@ class Trainer:
             own_lr = self.objective.learning_rate or c.learning_rate
             groups.append({"params": own, "lr": own_lr * scale
                            if scale != 1.0 else own_lr, "weight_decay": 0.0})
-        if c.sparse_features:  # Adam, row-sparse for the feature tables
-            self.optimizer = adam(groups, RowSparseAdam,
-                                  **dict(c.optimizer_params or {}))
-        else:
-            self.optimizer = make_optimizer(c.optimizer, groups,
-                                            **dict(c.optimizer_params or {}))
-        self.scheduler = make_lr_scheduler(
-            c.lr_scheduler, self.optimizer,
-            **dict(c.lr_scheduler_params or {}))
+        params = dict(c.optimizer_params or {})
+        # The constructors' TypeError / ValueError is a setting the user chose
+        # (an argument the class does not take, or lacks, or a bad value).
+        try:
+            if c.sparse_features:  # Adam, row-sparse for the feature tables
+                self.optimizer = adam(groups, RowSparseAdam, **params)
+            else:
+                self.optimizer = make_optimizer(c.optimizer, groups, **params)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            name = "adam" if c.sparse_features else c.optimizer
+            raise ConfigError(f"train.optimizer_params {params}: optimizer {name!r} "
+                              f"refuses them: {e}") from e
+        params = dict(c.lr_scheduler_params or {})
+        try:
+            self.scheduler = make_lr_scheduler(c.lr_scheduler, self.optimizer, **params)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"train.lr_scheduler_params {params}: lr_scheduler "
+                              f"{c.lr_scheduler!r} refuses them: {e}") from e
         return self.optimizer, self.scheduler
 
     # ------------------------------------------------------------------ state

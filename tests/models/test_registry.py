@@ -1,5 +1,7 @@
 r"""The registry sweep: every registered model builds, trains one epoch with
 its default objective, evaluates, and is deterministic under a seed."""
+import re
+
 import pytest
 import torch
 
@@ -75,3 +77,25 @@ def test_unknown_model_suggests_nearest():
 def test_unknown_hparam_suggests_nearest(tiny_dataset):
     with pytest.raises(KeyError, match="Did you mean 'n_layers'"):
         create_model("lightgcn", tiny_dataset, n_layer=2)
+
+
+def test_a_value_the_constructor_refuses_is_a_config_error_naming_the_model(tiny_dataset):
+    from mmgraph.config import ConfigError
+    with pytest.raises(ConfigError, match=r"^model 'lightgcn': .*must be >= 0 \(got -1\)"):
+        create_model("lightgcn", tiny_dataset, n_layers=-1)
+    with pytest.raises(ConfigError, match=r"^model 'bm3': .*dropout.*1\.5"):
+        create_model("bm3", tiny_dataset, dropout=1.5)
+    # a 0-dim model would train without a word
+    for dim in (0, -4):
+        with pytest.raises(ConfigError, match=f"model 'mf': embedding_dim must be a "
+                                              f"positive integer \\(got {dim}\\)"):
+            create_model("mf", tiny_dataset, embedding_dim=dim)
+
+
+def test_a_multimodal_model_on_data_without_features_is_a_data_format_error(tmp_path):
+    from mmgraph.data import make_synthetic
+    from mmgraph.errors import DataFormatError
+    ds = make_synthetic(out=tmp_path, num_users=30, num_items=20, avg_degree=5,
+                        seed=0, modalities={})
+    with pytest.raises(DataFormatError, match=f"^{re.escape(str(tmp_path))}: BM3 is a multimodal"):
+        create_model("bm3", ds)

@@ -186,6 +186,22 @@ def test_unknown_optimizer_or_schedule_is_a_config_error(tiny_dataset):
                 _config(lr_scheduler="nope"), show_progress=False)
 
 
+def test_arguments_an_optimizer_or_schedule_refuses_are_a_config_error(tiny_dataset):
+    from mmgraph.config import ConfigError
+
+    def trainer(**kw):
+        return Trainer(create_model("mf", tiny_dataset), tiny_dataset, _config(**kw),
+                       show_progress=False)
+    # Adam has no momentum (docs/training.md's example is SGD's)
+    with pytest.raises(ConfigError, match="optimizer_params.*'adam'.*momentum"):
+        trainer(optimizer_params={"momentum": 0.9})
+    assert type(trainer(optimizer="sgd", optimizer_params={"momentum": 0.9}).optimizer) \
+        is torch.optim.SGD
+    # ExponentialLR needs its gamma
+    with pytest.raises(ConfigError, match="lr_scheduler_params.*'exponential'.*gamma"):
+        trainer(lr_scheduler="exponential")
+
+
 def test_lr_schedule_steps_once_per_epoch_and_resumes(tiny_dataset, tmp_path,
                                                       single_thread):
     from mmgraph.runs import RunFolder
@@ -251,3 +267,10 @@ def test_batches_hook_and_training_step_are_the_extension_points(
     assert seen == [50, 50] and len(res["history"]) == 2
     assert {"loss", "valid", "improved", "train_seconds",
             "eval_seconds"} <= set(res["history"][0])
+
+
+def test_native_objective_of_a_model_without_one_is_a_config_error(tiny_dataset):
+    from mmgraph.config import ConfigError
+    from mmgraph.train.objectives import create_objective
+    with pytest.raises(ConfigError, match=r"--objective.*FREEDOM has no native loss.*'bpr'"):
+        create_objective("native", create_model("freedom", tiny_dataset), tiny_dataset)

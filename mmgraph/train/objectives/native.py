@@ -6,6 +6,7 @@ from typing import Dict
 import torch
 from torch import Tensor
 
+from mmgraph.config import ConfigError
 from mmgraph.train.objectives.base import Objective, register_objective
 
 __all__ = ["NativeObjective", "native_loss_terms"]
@@ -20,8 +21,10 @@ class NativeObjective(Objective):
     def __init__(self, model, dataset) -> None:
         super().__init__(model, dataset)
         if not getattr(model, "native_loss", False):
-            raise ValueError(f"{model.__class__.__name__} has no native loss; "
-                             f"use objective 'bpr', 'bpo' or 'nbpo'")
+            # A setting the user chose (--objective, train.objective).
+            raise ConfigError(f"train.objective 'native' (--objective): "
+                              f"{model.__class__.__name__} has no native loss; use "
+                              f"objective 'bpr', 'bpo' or 'nbpo'")
         self.default_negatives = 1 if model.uses_negatives else 0
 
     def forward(self, model, batch) -> Dict[str, Tensor]:
