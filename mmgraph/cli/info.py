@@ -12,7 +12,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("info", help="print the dataset card of an MMRec folder",
                               description="Users, items, interactions per split, density, "
                                           "degrees, modalities and connected components.")
-    p.add_argument("path", help="an MMRec folder, or 'synthetic'")
+    p.add_argument("path", help="an MMRec folder, its NAME.inter file (to pick one of "
+                                "several), or 'synthetic'")
     p.add_argument("--name", default=None, help="NAME of NAME.inter if the folder has several")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
     return p
