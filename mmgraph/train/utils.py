@@ -41,7 +41,11 @@ def make_optimizer(name: str, groups: List[Dict[str, Any]],
     from torch_geometric.nn.resolver import optimizer_resolver
     try:
         return optimizer_resolver(name, groups, **params)
-    except ValueError:
+    except ValueError as e:
+        if "could not resolve" not in str(e).lower():
+            # the optimiser exists and refuses a value (e.g. momentum < 0)
+            raise ConfigError(f"train.optimizer_params {params}: optimizer "
+                              f"{name!r} refuses them: {e}") from None
         choices = sorted(c.__name__.lower() for c in vars(torch.optim).values()
                          if isinstance(c, type) and
                          issubclass(c, torch.optim.Optimizer) and

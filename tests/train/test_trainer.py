@@ -197,6 +197,9 @@ def test_arguments_an_optimizer_or_schedule_refuses_are_a_config_error(tiny_data
         trainer(optimizer_params={"momentum": 0.9})
     assert type(trainer(optimizer="sgd", optimizer_params={"momentum": 0.9}).optimizer) \
         is torch.optim.SGD
+    # a value SGD refuses is not an unknown optimiser
+    with pytest.raises(ConfigError, match="optimizer_params.*'sgd' refuses.*momentum"):
+        trainer(optimizer="sgd", optimizer_params={"momentum": -1.0})
     # ExponentialLR needs its gamma
     with pytest.raises(ConfigError, match="lr_scheduler_params.*'exponential'.*gamma"):
         trainer(lr_scheduler="exponential")
