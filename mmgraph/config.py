@@ -89,7 +89,8 @@ class TrainConfig:
             ``valid_metric`` before stopping (default: ``20``).
         valid_metric (str): model-selection metric (default: ``recall@20``).
         metrics (list): reported metrics (default: recall, ndcg, precision,
-            map).
+            map, mrr and the list-level coverage, novelty, avg_popularity,
+            gini, diversity).
         topk (list): cut-offs (default: ``[5, 10, 20, 50]``).
         eval_batch_size (int): users per scoring batch (default: ``4096``).
         eval_test_each_epoch (bool): also evaluate the test split each epoch
