@@ -17,7 +17,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               "stopping on validation")
     p.add_argument("--model", required=True, help="a registered model (mmgraph list-models)")
     p.add_argument("--data", default="synthetic",
-                   help="a prepared MMRec folder, or 'synthetic' (default)")
+                   help="a prepared MMRec folder (or its NAME.inter file, where it "
+                   "holds several), or 'synthetic' (default)")
     p.add_argument("--config", help="YAML file with model/train/objective/grid sections")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key; a list value [a,b] is a grid axis "
