@@ -26,7 +26,7 @@ from typing import List, NoReturn, Optional
 
 from mmgraph.cli import (evaluate, export, info, list_models, prepare, recommend,
                          serve, train, unlearn)
-from mmgraph.errors import ANTICIPATED, MissingExtraError
+from mmgraph.errors import ANTICIPATED, MissingExtraError, did_you_mean
 
 __all__ = ["main", "build_parser", "VERBS", "EXIT_ERROR", "EXIT_EXTRA",
            "EXIT_INTERRUPTED"]
@@ -54,6 +54,25 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        # Unknown options are reported by the verb's parser (its usage and
+        # help), with the nearest option it has.
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            target = self._verb_parser(namespace) or self
+            options = [o for a in target._actions for o in a.option_strings]
+            first = next((e for e in extras if e.startswith("-")), "")
+            hint = did_you_mean(first.split("=", 1)[0], options) if first else ""
+            target.error(f"unrecognized arguments: {' '.join(extras)}.{hint}"
+                         if hint else f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def _verb_parser(self, namespace) -> Optional[argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(namespace, action.dest, None))
+        return None
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("argument "):

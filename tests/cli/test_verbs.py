@@ -138,3 +138,15 @@ def test_evaluate_prints_every_metric_in_grouped_tables_and_complete_json(tmp_pa
     acc_rows = [line.split()[0] for line in tables[0].splitlines()[3:]]
     assert "recall" in acc_rows and "coverage" not in acc_rows
     assert f"{data['test']['recall@20']:.4f}" in tables[0]
+
+
+def test_an_unknown_option_names_the_verb_and_the_nearest_option(capsys):
+    from mmgraph.cli import main
+    assert main(["train", "--model", "mf", "--epoch", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: unrecognized arguments: --epoch 2. Did you mean "
+                   "'--epochs'? (see 'mmgraph train --help')")
+    assert main(["evaluate", "--run", "x", "--zzz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: unrecognized arguments: --zzz (see "
+                   "'mmgraph evaluate --help')")
