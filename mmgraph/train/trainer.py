@@ -170,6 +170,15 @@ class Trainer:
                 log.warning(advice)
             batches = SubgraphBatches(dataset, config.num_neighbors,
                                       config.item_neighbors)
+        elif not config.sampled and is_main_process():
+            default = TrainConfig()
+            unused = [k for k in ("num_neighbors", "item_neighbors")
+                      if getattr(config, k) != getattr(default, k)]
+            if unused:
+                log.warning("%s: only sampled training reads %s (--sampled, "
+                            "train.sampled: true); this run trains on the "
+                            "whole graph", ", ".join(unused),
+                            "them" if len(unused) > 1 else "it")
         self.batch_source = batches
         set_sparse_features(model, config.sparse_features, config.optimizer)
         set_item_history(model, config.item_history, config.sampled)

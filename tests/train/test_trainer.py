@@ -277,3 +277,18 @@ def test_native_objective_of_a_model_without_one_is_a_config_error(tiny_dataset)
     from mmgraph.train.objectives import create_objective
     with pytest.raises(ConfigError, match=r"--objective.*FREEDOM has no native loss.*'bpr'"):
         create_objective("native", create_model("freedom", tiny_dataset), tiny_dataset)
+
+
+def test_sampling_settings_without_sampled_training_are_warned(tiny_dataset,
+                                                               caplog):
+    import logging
+    with caplog.at_level(logging.WARNING, logger="mmgraph"):
+        Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                _config(num_neighbors=[5, 5]), show_progress=False)
+    assert any("num_neighbors: only sampled training reads it" in r.message
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmgraph"):
+        Trainer(create_model("mf", tiny_dataset), tiny_dataset,
+                _config(num_neighbors=[10, 10]), show_progress=False)
+    assert not caplog.records  # the default
