@@ -279,7 +279,8 @@ def _list_default_keys(model: str, objective: str) -> set:
 
 def expand_grid(config: Dict[str, Dict[str, Any]], model: str
                 ) -> Iterator[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
-    r"""Yields ``(point, config)`` for every combination of list values.
+    r"""Yields ``(point, config)`` for every combination of list values; an
+    axis given no values is a :class:`~mmgraph.config.ConfigError` naming it.
 
     Keys whose code default is itself a list (``metrics``, ``topk``,
     ``num_neighbors``) are grid axes only when given a list of lists
@@ -291,6 +292,10 @@ def expand_grid(config: Dict[str, Dict[str, Any]], model: str
             values = grid_values(value, (section, key) in list_defaults)
             if values is not None:
                 axes.append((section, key, values))
+    empty = [f"{section}.{key}" for section, key, values in axes if not values]
+    if empty:  # the product would be empty: no run, no error
+        raise ConfigError(f"{', '.join(empty)}: an empty list of values (a grid "
+                          f"axis needs at least one, e.g. [1, 2])")
     if not axes:
         yield {}, config
         return
