@@ -15,6 +15,10 @@ of starting over, and a finished one there is measured as is. Every step is
 a run folder under ``--out``; a rerun skips finished cells and resumes an
 unfinished original or gold, so the matrix can be filled over several
 sessions or machines.
+``--records DIR`` copies each finished cell's ``unlearn.json`` (a few KB)
+to the same place under DIR, a folder version control can keep:
+``--report --out DIR`` rebuilds the table from them once OUT, with its
+checkpoints, is gone.
 
 Columns (recall@20): forget and test of the original / unlearned /
 fine-tuned / gold models, the membership-inference AUC of the same four, the
@@ -143,6 +147,25 @@ def run_matrix(args: argparse.Namespace) -> None:
                                "--overwrite", "--no-progress", *compare,
                                *extra),
                           base / kind / f"{name}.log", args.dry_run)
+                    if args.records and not args.dry_run:
+                        keep_records(out, Path(args.records))
+
+
+def keep_records(out: Path, records: Path) -> List[Path]:
+    r"""Copies the ``unlearn.json`` of every finished cell under
+    :obj:`out` to the same relative path under :obj:`records` (where it
+    differs), so that the report can be rebuilt from :obj:`records`
+    alone. Returns the paths written."""
+    written = []
+    for path in sorted(out.glob("*/seed*/*/*/unlearn.json")):
+        target = records / path.relative_to(out)
+        data = path.read_bytes()
+        if target.exists() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+        written.append(target)
+    return written
 
 
 def _request_summaries(request_dir: Path) -> Dict[str, Dict[str, Any]]:
@@ -389,6 +412,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "'reinit@users,items=--method mmrecun --reinit-rows'")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP_NUM_THREADS of every call")
+    p.add_argument("--records", metavar="DIR",
+                   help="copy each finished cell's unlearn.json to the same "
+                   "place under DIR (--report --out DIR reads them)")
     p.add_argument("--report", action="store_true",
                    help="only print the table of the finished cells")
     p.add_argument("--dry-run", action="store_true",
@@ -424,6 +450,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             str(args.threads)
     if not args.report:
         run_matrix(args)
+    if args.records and not args.dry_run:
+        keep_records(Path(args.out), Path(args.records))
     if not args.dry_run:
         print(report(Path(args.out), args.models, args.kinds,
                      args.methods + list(args.arms), args.seeds,

@@ -1,6 +1,8 @@
 r"""benchmarks/unlearn_matrix.py: the cells it runs, gold and fine-tune
 shared between methods, resume by skipping finished cells, the table."""
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +66,29 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert [r["method"] for r in alone] == ["reinit"]
     assert alone[0]["roles"]["gold"] == mmrecun["roles"]["gold"]
     assert (tmp_path / "um.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_records_rebuild_the_report_without_the_runs(matrix, tmp_path):
+    from tests.run_factory import make_prepared_folder
+    data = make_prepared_folder(tmp_path / "data")
+    out, kept = tmp_path / "m", tmp_path / "kept"
+    common = ["--models", "lightgcn", "--kinds", "users", "--seeds", "0"]
+    assert matrix.main(["--data", str(data), "--out", str(out), *common,
+                        "--methods", "mmrecun", "--set", "epochs=2",
+                        "--set", "n_layers=1", "--unlearn-args",
+                        "--epochs 1", "--threads", "1",
+                        "--records", str(kept)]) == 0
+    cell = Path("lightgcn") / "seed0" / "users" / "mmrecun" / "unlearn.json"
+    assert (kept / cell).read_bytes() == (out / cell).read_bytes()
+    assert [p.name for p in kept.rglob("*") if p.is_file()] == [
+        "unlearn.json"]                  # no checkpoint, no run folder
+    # a second copy writes nothing that is already there
+    assert matrix.keep_records(out, kept) == []
+    expected = json.loads((out / "matrix.json").read_text())
+    shutil.rmtree(out)
+    assert matrix.main(["--out", str(kept), *common, "--methods", "mmrecun",
+                        "--report"]) == 0
+    assert json.loads((kept / "matrix.json").read_text()) == expected
 
 
 def _record(model, kind, method, unlearned, gold=(0.01, 0.012, 0.011)):
