@@ -25,7 +25,7 @@ On CPU the ``gloo`` backend is used (that is how it is tested), on CUDA
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import torch
 import torch.distributed as dist
@@ -34,7 +34,7 @@ __all__ = ["is_distributed", "rank", "world_size", "is_main_process",
            "barrier", "broadcast_object", "init_from_env",
            "all_reduce_gradients", "all_reduce_sum", "shard", "rank_share",
            "lr_scale", "broadcast_parameters", "all_reduce_row_sparse",
-           "coalesced_rows", "IN_PLACE_NUMEL"]
+           "coalesced_rows", "cpu_seconds_all_ranks", "IN_PLACE_NUMEL"]
 
 
 def is_distributed() -> bool:
@@ -232,3 +232,16 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
         x = x.clone()
         dist.all_reduce(x, op=dist.ReduceOp.SUM)
     return x
+
+
+def cpu_seconds_all_ranks(seconds: Optional[float]) -> Optional[float]:
+    r"""The CPU seconds of every process of the job: :obj:`seconds` (this
+    process's) summed over the ranks (every rank must call it; ``None``
+    stays ``None``). A cost compared with another run's is then the whole
+    job's, not one rank's share."""
+    if seconds is None or not is_distributed():
+        return seconds
+    # an object collective: a CPU tensor cannot go through NCCL
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, float(seconds))
+    return float(sum(gathered))

@@ -275,3 +275,28 @@ def test_a_search_runs_its_study_on_rank_zero_and_trains_on_both(tmp_path):
     for trial in on_disk["trials"]:
         assert json.loads((tmp_path / "search" / trial["run_dir"] /
                            "results.json").read_text())["finished"]
+
+
+def _cpu_seconds_on_rank():
+    from mmgraph import load_dataset
+    from mmgraph.distributed import cpu_seconds_all_ranks, rank
+    from mmgraph.models import create_model
+    from mmgraph.train import Trainer
+    ds = load_dataset("synthetic")
+    torch.manual_seed(0)
+    trainer = Trainer(create_model("mf", ds), ds, {"epochs": 1})
+    results = trainer.fit()
+    return {"given": cpu_seconds_all_ranks(1.5 + rank()),
+            "none": cpu_seconds_all_ranks(None),
+            "trained": results["cpu_seconds"]}
+
+
+def test_cpu_seconds_are_the_whole_jobs(tmp_path):
+    r"""Under ``torchrun`` a run's ``cpu_seconds`` (and so unlearn.json's
+    unlearning and gold costs) sums every rank's CPU time; it was rank 0's
+    alone, half a 2-rank job's cost."""
+    r0, r1 = run_two_ranks(_cpu_seconds_on_rank, tmp_path)
+    assert r0["given"] == r1["given"] == 4.0    # 1.5 + 2.5
+    assert r0["none"] is None
+    # one number for the job, the same on every rank
+    assert r0["trained"] == r1["trained"] > 0

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 
-from mmgraph.distributed import barrier, is_main_process
+from mmgraph.distributed import (barrier, cpu_seconds_all_ranks,
+                                  is_main_process)
 from mmgraph.errors import DataFormatError, MMGraphError, RunFolderError
 from mmgraph.io import (atomic_write_json)
 from mmgraph.unlearn import (ForgetRequest, Unlearner, membership_auc,
@@ -346,7 +347,7 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
             out.path / "gold", results, config, retain_ds,
             previous + [request], show_progress=show_progress, flag="--gold")
         seconds = time.perf_counter() - t0
-        cpu_seconds = time.process_time() - c0
+        cpu_seconds = cpu_seconds_all_ranks(time.process_time() - c0)
         models["gold"] = {**measure(gold_model), "seconds": seconds,
                           "cpu_seconds": cpu_seconds,
                           "epochs": res_g["epochs"],
@@ -385,8 +386,9 @@ def unlearn_run(run_dir: PathLike, out_dir: PathLike,
                      "dataset's splits, each model's own training items and "
                      "removed items masked; seconds: end-to-end wall clock "
                      "(original and gold: training to early stopping or the "
-                     "epoch cap); cpu_seconds: CPU time of this process "
-                     "(None where the run did not record it); mia_auc: "
+                     "epoch cap); cpu_seconds: CPU time of every process "
+                     "of the job (summed over torchrun's ranks; None where "
+                     "the run did not record it); mia_auc: "
                      "membership-inference AUC of the forget pairs against "
                      "the same users' test pairs (per-user rank among the "
                      "items outside the retained training set; 0.5 = "

@@ -15,8 +15,9 @@ from torch import Tensor
 
 from mmgraph.config import ConfigError, TrainConfig
 from mmgraph.distributed import (all_reduce_gradients, broadcast_parameters,
-                                  is_main_process, lr_scale, rank,
-                                  rank_share, shard, world_size)
+                                  cpu_seconds_all_ranks, is_main_process,
+                                  lr_scale, rank, rank_share, shard,
+                                  world_size)
 from mmgraph.evaluation import Evaluator
 from mmgraph.io import package_versions
 from mmgraph.models.base import Batch
@@ -549,14 +550,17 @@ class Trainer:
         r"""Loads the selected model, evaluates the test split once, calls
         the callbacks' ``on_fit_end`` and returns the results dict
         (``seconds``: the wall seconds of this fit call; ``cpu_seconds``:
-        the CPU seconds of the whole run, recorded as given)."""
+        the CPU seconds of the whole run as given, summed over the ranks
+        under ``torchrun``; the part before a resume is counted as rank
+        0's times the number of ranks)."""
         if self._best_state is None:
             raise RuntimeError("Trainer: no epoch was trained")
         self.restore_best()
         self.model.eval()
         test = self.evaluator.evaluate(self.model, "test")
         results = self.results(final=True, test=test, seconds=seconds)
-        results["cpu_seconds"] = cpu_seconds
+        # the whole job's: summed over torchrun's ranks
+        results["cpu_seconds"] = cpu_seconds_all_ranks(cpu_seconds)
         for cb in self.callbacks:
             cb.on_fit_end(self, results)
         m = self.config.valid_metric

@@ -80,6 +80,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.config import TrainConfig
+from mmgraph.distributed import cpu_seconds_all_ranks
 from mmgraph.train.callbacks import Callback
 from mmgraph.train.objectives.base import resolve_objective_name
 from mmgraph.train.objectives.reverse_bpr import (RETAIN_LOSSES,
@@ -141,7 +142,8 @@ class _Summary(Callback):
         log.info("unlearn: %s; selected epoch %d", trainer.stop_reason,
                  trainer.best_epoch)
         results["wall_seconds"] = time.perf_counter() - self.start
-        results["cpu_seconds"] = time.process_time() - self.cpu
+        results["cpu_seconds"] = cpu_seconds_all_ranks(
+            time.process_time() - self.cpu)
 
 
 class Unlearner:
