@@ -108,6 +108,11 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
             raise ConfigError(f"--set {item!r}: expected key=value")
         out[key] = value
     values.check_train_values(out, "--set")
+    if args.seeds:  # one seed list, or one seed: not both
+        given = (["--seed"] if args.seed is not None else []) + [
+            f"--set {spelt}" for spelt in ("seed", "train.seed") if spelt in out]
+        if given:
+            raise ConfigError(f"--seeds and {given[0]}: give one of them")
     flags = (("epochs", "--epochs", args.epochs), ("seed", "--seed", args.seed),
              ("device", "--device", args.device),
              ("objective", "--objective", args.objective),
@@ -123,10 +128,6 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
                                   "give one of them")
         out.pop(f"train.{key}", None)
         out[key] = value
-    if args.seeds:
-        for spelt in ("seed", "train.seed"):
-            if spelt in out:
-                raise ConfigError(f"--seeds and --set {spelt}: give one of them")
     return out
 
 
@@ -181,9 +182,6 @@ def run(args: argparse.Namespace) -> int:
     from mmgraph.experiment import grid_table, resolve_config, train_model
     from mmgraph.experiment.grid import grid_points
     from mmgraph.report import grouped_metrics_tables
-    if args.seed is not None and args.seeds:
-        from mmgraph.config import ConfigError
-        raise ConfigError("--seed and --seeds: give one of them")
     overrides = _overrides(args)
     try:
         config = resolve_config(args.model, args.config, overrides, use_grid=args.grid)

@@ -77,6 +77,8 @@ def test_arguments_the_optimizer_or_schedule_refuses(data, capsys, settings, nam
     (["--seed", "1", "--set", "seed=2"], ("--seed 1", "--set seed=2")),
     (["--sampled", "--set", "sampled=false"], ("--sampled and --set sampled=False",)),
     (["--seeds", "1,2", "--set", "seed=3"], ("--seeds", "--set seed")),
+    (["--seeds", "1,2", "--set", "train.seed=3"], ("--seeds", "--set train.seed")),
+    (["--seeds", "1,2", "--seed", "3"], ("--seeds and --seed",)),
 ])
 def test_a_flag_and_a_different_set_of_the_same_key(data, capsys, flags, names):
     _fails(_train(data, "--model", "lightgcn", *flags), capsys, *names)
