@@ -93,9 +93,13 @@ def _call(cmd: List[str], log: Path, dry_run: bool) -> None:
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    # the checkout's mmgraph, run from the caller's folder: relative --data,
+    # --out and request paths mean what they mean to the caller
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     with open(log, "a") as f:
         rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT,
-                             cwd=REPO)
+                             env=env)
     if rc != 0:
         tail = log.read_text().splitlines()[-15:]
         raise SystemExit(f"failed (exit {rc}) after "

@@ -68,10 +68,15 @@ def test_matrix_runs_shares_gold_and_resumes(matrix, tmp_path, capsys):
     assert (tmp_path / "um.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_records_rebuild_the_report_without_the_runs(matrix, tmp_path):
+def test_records_rebuild_the_report_without_the_runs(matrix, tmp_path,
+                                                     monkeypatch):
     from tests.run_factory import make_prepared_folder
-    data = make_prepared_folder(tmp_path / "data")
-    out, kept = tmp_path / "m", tmp_path / "kept"
+    make_prepared_folder(tmp_path / "data")
+    # relative paths, as the docs give them: the cells' run folders land
+    # where the caller means (they went to the checkout's folder, and the
+    # report, reading the caller's, found no cell)
+    monkeypatch.chdir(tmp_path)
+    data, out, kept = Path("data"), Path("m"), Path("kept")
     common = ["--models", "lightgcn", "--kinds", "users", "--seeds", "0"]
     assert matrix.main(["--data", str(data), "--out", str(out), *common,
                         "--methods", "mmrecun", "--set", "epochs=2",
