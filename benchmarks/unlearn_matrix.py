@@ -449,6 +449,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.chart and Path(args.chart).is_dir():
         p.error(f"--chart: {args.chart} is a directory; expected a PNG "
                 f"file path")
+    if args.records and Path(args.records).exists() and \
+            not Path(args.records).is_dir():
+        p.error(f"--records: {args.records} is a file; expected a folder "
+                f"(created if missing)")
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = \
             str(args.threads)

@@ -157,6 +157,16 @@ def test_chart_refuses_a_directory_before_running(matrix, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+def test_records_refuses_a_file_before_running(matrix, tmp_path, capsys):
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}")
+    with pytest.raises(SystemExit):
+        matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
+                     "--seeds", "0", "--records", str(kept)])
+    assert "--records: " in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and kept.read_text() == "{}"
+
+
 def test_a_dry_run_plans_gold_once_per_request(matrix, tmp_path, capsys):
     assert matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
                         "--seeds", "0", "--arm", "reinit@users=--reinit-rows",
