@@ -250,6 +250,78 @@ def _values(records: List[Dict[str, Any]], role: str, *path: str
     return values
 
 
+def _measured(values: List[float]) -> List[float]:
+    # the seeds that have the figure (a transcribed cell may lack seconds)
+    return [v for v in values if v == v]
+
+
+def load_transcribed(path: Path) -> List[Dict[str, Any]]:
+    r"""Cells measured before records were kept, written down from the
+    table that printed them, so that a report over seeds whose raw
+    ``unlearn.json`` was lost says so instead of leaving the seed out. The
+    file is a JSON list of cells::
+
+        {"model": "cm3", "kind": "users", "method": "mmrecun", "seed": 0,
+         "source": "docs/unlearning.md at a79d563",
+         "roles": {"original": {"forget": 0.544, "test": 0.138,
+                                "mia_auc": 0.794, "cpu_seconds": null},
+                   "unlearned": {...}, "finetune": {...}, "gold": {...}}}
+
+    with forget and test at recall@20 and ``seconds`` / ``cpu_seconds``
+    optional (``null`` or absent where the table did not give them).
+    Returns :func:`_cells`-shaped entries marked ``transcribed``; a bad
+    entry is a one-line error naming the file, the entry and the field."""
+    where = str(path)
+    try:
+        cells = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--transcribed: {where}: not a readable JSON file "
+                         f"({err})") from None
+    if not isinstance(cells, list):
+        raise SystemExit(f"--transcribed: {where}: expected a JSON list of "
+                         f"cells, got {type(cells).__name__}")
+    entries = []
+    for i, cell in enumerate(cells):
+        def bad(what: str, i=i) -> SystemExit:
+            return SystemExit(f"--transcribed: {where}: cell {i}: {what}")
+
+        if not isinstance(cell, dict):
+            raise bad("expected an object")
+        for key, kind in (("model", str), ("kind", str), ("method", str),
+                          ("seed", int), ("source", str), ("roles", dict)):
+            if not isinstance(cell.get(key), kind):
+                raise bad(f"'{key}' missing or not a {kind.__name__}")
+        if cell["kind"] not in KINDS:
+            raise bad(f"unknown kind {cell['kind']!r} (expected "
+                      f"{', '.join(KINDS)})")
+        roles = {}
+        for role in ROLES:
+            given = cell["roles"].get(role)
+            if not isinstance(given, dict):
+                raise bad(f"roles.{role} missing")
+            figures: Dict[str, Any] = {}
+            for key in ("forget", "test", "mia_auc", "seconds",
+                        "cpu_seconds"):
+                value = given.get(key)
+                if value is None and key in ("forget", "test", "mia_auc"):
+                    raise bad(f"roles.{role}.{key} missing")
+                if value is not None and (
+                        isinstance(value, bool) or
+                        not isinstance(value, (int, float)) or value < 0):
+                    raise bad(f"roles.{role}.{key}: expected a number "
+                              f">= 0, got {value!r}")
+                if value is not None:
+                    figures[key] = ({METRIC: float(value)}
+                                    if key in ("forget", "test")
+                                    else float(value))
+            roles[role] = figures
+        entries.append({"model": cell["model"], "kind": cell["kind"],
+                        "method": cell["method"], "seed": cell["seed"],
+                        "roles": roles, "transcribed": cell["source"],
+                        "train_epochs_cap": cell.get("train_epochs_cap")})
+    return entries
+
+
 def _close(x: List[float], gold: List[float], rel: float = 0.10) -> bool:
     # within gold's seed spread (2 std), or 10 % of gold for a single seed
     (mx, _), (mg, sg) = mean_std(x), mean_std(gold)
@@ -259,8 +331,20 @@ def _close(x: List[float], gold: List[float], rel: float = 0.10) -> bool:
 
 def report(out: Path, models: Sequence[str], kinds: Sequence[str],
            methods: Sequence[str], seeds: Sequence[int],
-           chart_path: Optional[Path] = None) -> str:
+           chart_path: Optional[Path] = None,
+           transcribed: Sequence[Dict[str, Any]] = ()) -> str:
     table = _cells(out, models, kinds, methods, seeds)
+    # a seed's record wins over its transcription
+    used = []
+    for entry in transcribed:
+        key = (entry["model"], entry["kind"], entry["method"])
+        if (key[0] in models and key[1] in kinds and key[2] in methods
+                and entry["seed"] in seeds and entry["seed"] not in
+                [r["seed"] for r in table.get(key, [])]):
+            table.setdefault(key, []).append(entry)
+            used.append(entry)
+    for recs in table.values():
+        recs.sort(key=lambda r: r["seed"])
     if not table:
         return f"no finished cell under {out}"
     rows, checks, records_json = [], [], []
@@ -270,40 +354,63 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
                               if r in recs[0]["roles"] else "-"
                               for r in ROLES)
 
-        un_s = _values(recs, "unlearned", "seconds")
-        gold_s = _values(recs, "gold", "seconds")
-        un_c = _values(recs, "unlearned", "cpu_seconds")
-        gold_c = _values(recs, "gold", "cpu_seconds")
-        rows.append([model, kind, method, len(recs),
+        def seconds(key: str, recs=recs) -> str:
+            # over the seeds that have the figure, with their count if
+            # some (transcribed) seed lacks it
+            parts = []
+            for role in ("unlearned", "gold"):
+                have = _measured(_values(recs, role, key))
+                parts.append("-" if not have else fmt_mean_std(have, 1) + (
+                    f" (n={len(have)})" if len(have) < len(recs) else ""))
+            return " / ".join(parts)
+
+        # the speed-up over the seeds that timed both by the clock
+        timed = [(u, g) for u, g in zip(_values(recs, "unlearned", "seconds"),
+                                        _values(recs, "gold", "seconds"))
+                 if u == u and g == g]
+        un_s, gold_s = [u for u, _ in timed], [g for _, g in timed]
+        n_tr = sum(1 for r in recs if r.get("transcribed"))
+        rows.append([model, kind, method,
+                     f"{len(recs)}" + (f" ({n_tr} transcribed)"
+                                       if n_tr else ""),
                      four("forget", METRIC), four("test", METRIC),
-                     four("mia_auc"),
-                     f"{fmt_mean_std(un_s, 1)} / {fmt_mean_std(gold_s, 1)}",
-                     f"{fmt_mean_std(un_c, 1)} / {fmt_mean_std(gold_c, 1)}"])
+                     four("mia_auc"), seconds("seconds"),
+                     seconds("cpu_seconds")])
         f_un = _values(recs, "unlearned", "forget", METRIC)
         f_gold = _values(recs, "gold", "forget", METRIC)
         m_un, m_gold = (_values(recs, "unlearned", "mia_auc"),
                         _values(recs, "gold", "mia_auc"))
         t_un = mean_std(_values(recs, "unlearned", "test", METRIC))[0]
         t_or = mean_std(_values(recs, "original", "test", METRIC))[0]
-        speed = mean_std(gold_s)[0] / max(mean_std(un_s)[0], 1e-9)
+        speed = (mean_std(gold_s)[0] / max(mean_std(un_s)[0], 1e-9)
+                 if timed else float("nan"))
         ok = lambda b: "yes" if b else "no"  # noqa: E731
         m_gold_mean = mean_std(m_gold)[0]
         checks.append([model, kind, method, ok(_close(f_un, f_gold)),
                        ok(_close(m_un, m_gold)),
                        ok(abs(mean_std(m_un)[0] - m_gold_mean) <=
                           abs(m_gold_mean - 0.5)),
-                       ok(t_un >= 0.98 * t_or), f"{speed:.1f}x",
-                       ok(speed >= 5.0)])
+                       ok(t_un >= 0.98 * t_or),
+                       f"{speed:.1f}x" if timed else "-",
+                       ok(speed >= 5.0) if timed else "-"])
+        def listed(*path: str, recs=recs) -> List[Optional[float]]:
+            # JSON has no NaN: a figure a transcribed seed lacks is null
+            return [v if v == v else None for v in _values(recs, *path)]
+
         records_json.append({"model": model, "kind": kind, "method": method,
                              "seeds": [r["seed"] for r in recs],
-                             "train_epochs_cap": recs[0]["train_epochs_cap"],
+                             "transcribed_seeds": [r["seed"] for r in recs
+                                                   if r.get("transcribed")],
+                             "train_epochs_cap": next(
+                                 (r["train_epochs_cap"] for r in recs
+                                  if r.get("train_epochs_cap") is not None),
+                                 None),
                              "roles": {r: {
-                                 "forget": _values(recs, r, "forget", METRIC),
-                                 "test": _values(recs, r, "test", METRIC),
-                                 "mia_auc": _values(recs, r, "mia_auc"),
-                                 "seconds": _values(recs, r, "seconds"),
-                                 "cpu_seconds": _values(recs, r,
-                                                        "cpu_seconds")}
+                                 "forget": listed(r, "forget", METRIC),
+                                 "test": listed(r, "test", METRIC),
+                                 "mia_auc": listed(r, "mia_auc"),
+                                 "seconds": listed(r, "seconds"),
+                                 "cpu_seconds": listed(r, "cpu_seconds")}
                                  for r in ROLES}})
     head = ["model", "kind", "method", "seeds",
             f"forget {METRIC} (orig / unl / ft / gold)",
@@ -321,7 +428,11 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
     atomic_write_text(out / "matrix.json", json.dumps(records_json, indent=1))
     written = [out / "matrix.md", out / "matrix.json",
                chart(records_json, chart_path or out / "matrix.png")]
-    return text + f"\n\n(written: {', '.join(map(str, written))})"
+    sources = sorted({f"{e['model']} seed {e['seed']}: {e['transcribed']}"
+                      for e in used})
+    return text + "".join(f"\n\ntranscribed, not from a record: {s}"
+                          for s in sources) + \
+        f"\n\n(written: {', '.join(map(str, written))})"
 
 
 def chart(records: Sequence[Dict[str, Any]], out: Path) -> Path:
@@ -421,6 +532,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "place under DIR (--report --out DIR reads them)")
     p.add_argument("--report", action="store_true",
                    help="only print the table of the finished cells")
+    p.add_argument("--transcribed", metavar="FILE.json",
+                   help="cells of seeds whose records were lost, written "
+                   "down from the table that printed them (see "
+                   "load_transcribed); a seed's record wins; the table "
+                   "counts them")
     p.add_argument("--dry-run", action="store_true",
                    help="print the commands without running them")
     p.add_argument("--chart", metavar="FIG.png",
@@ -453,6 +569,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             not Path(args.records).is_dir():
         p.error(f"--records: {args.records} is a file; expected a folder "
                 f"(created if missing)")
+    transcribed = (load_transcribed(Path(args.transcribed))
+                   if args.transcribed else [])
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = \
             str(args.threads)
@@ -463,7 +581,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.dry_run:
         print(report(Path(args.out), args.models, args.kinds,
                      args.methods + list(args.arms), args.seeds,
-                     Path(args.chart) if args.chart else None))
+                     Path(args.chart) if args.chart else None,
+                     transcribed))
     return 0
 
 

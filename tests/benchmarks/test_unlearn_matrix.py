@@ -149,6 +149,102 @@ def test_chart_draws_every_cell_against_its_gold(matrix, tmp_path,
     assert path.read_bytes() == before
 
 
+def _figures(forget, test, auc, seconds=None, cpu=None, nested=True):
+    metric = (lambda v: {"recall@20": v}) if nested else (lambda v: v)
+    out = {"forget": metric(forget), "test": metric(test), "mia_auc": auc}
+    if seconds is not None:
+        out["seconds"] = seconds
+    if cpu is not None:
+        out["cpu_seconds"] = cpu
+    return out
+
+
+def _write_cell(out, model, seed, kind, method, roles):
+    path = out / model / f"seed{seed}" / kind / method / "unlearn.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "models": roles, "request": {"num_ids": 5, "forget_edges": 40},
+        "settings": {"train_epochs_cap": 50}}))
+
+
+def _transcribed(seed, forget, gold_forget, source="docs at abc1234"):
+    # a cell as an older table printed it: recall@20 and CPU s, no wall s
+    return {"model": "lightgcn", "kind": "users", "method": "mmrecun",
+            "seed": seed, "source": source, "roles": {
+                "original": _figures(0.5, 0.1, 0.8, nested=False),
+                "unlearned": _figures(forget, 0.1, 0.6, cpu=10,
+                                      nested=False),
+                "finetune": _figures(0.3, 0.1, 0.7, nested=False),
+                "gold": _figures(gold_forget, 0.1, 0.5, cpu=300,
+                                 nested=False)}}
+
+
+def test_transcribed_cells_join_the_report_and_are_counted(matrix, tmp_path,
+                                                           capsys):
+    out = tmp_path / "kept"
+    _write_cell(out, "lightgcn", 1, "users", "mmrecun", {
+        "original": _figures(0.4, 0.1, 0.8, 900, 800),
+        "unlearned": _figures(0.2, 0.1, 0.6, 20, 18),
+        "finetune": _figures(0.3, 0.1, 0.7, 100, 90),
+        "gold": _figures(0.02, 0.1, 0.5, 1000, 600)})
+    cells = [_transcribed(0, 0.1, 0.01),
+             _transcribed(1, 0.9, 0.9),          # seed 1 has a record
+             {**_transcribed(0, 0.1, 0.01), "model": "bm3"}]  # not asked
+    path = tmp_path / "seed0.json"
+    path.write_text(json.dumps(cells))
+    assert matrix.main(["--out", str(out), "--models", "lightgcn",
+                        "--kinds", "users", "--methods", "mmrecun",
+                        "--seeds", "0,1", "--report",
+                        "--transcribed", str(path)]) == 0
+    printed = capsys.readouterr().out
+    [rec] = json.loads((out / "matrix.json").read_text())
+    assert rec["seeds"] == [0, 1] and rec["transcribed_seeds"] == [0]
+    # seed 0 from the transcription, seed 1 from its record (not 0.9)
+    assert rec["roles"]["unlearned"]["forget"] == [0.1, 0.2]
+    assert rec["roles"]["gold"]["forget"] == [0.01, 0.02]
+    assert rec["roles"]["gold"]["seconds"] == [None, 1000]
+    assert rec["roles"]["gold"]["cpu_seconds"] == [300, 600]
+    assert rec["train_epochs_cap"] == 50
+    assert "2 (1 transcribed)" in printed
+    assert "0.150 ± 0.071" in printed            # forget over both seeds
+    # wall seconds of the one seed that has them, and the CPU of both
+    assert "20.0 (n=1) / 1000.0 (n=1)" in printed
+    assert "14.0 ± 5.7 / 450.0 ± 212.1" in printed
+    assert "50.0x" in printed                    # 1000 / 20, seed 1 alone
+    assert "transcribed, not from a record: lightgcn seed 0: docs at " \
+        "abc1234" in printed
+    # transcribed alone: no seed timed by the clock, no speed-up claimed
+    assert matrix.main(["--out", str(out), "--models", "lightgcn",
+                        "--kinds", "users", "--methods", "mmrecun",
+                        "--seeds", "0", "--report",
+                        "--transcribed", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed and "- / -" in printed
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c, "expected a JSON list of cells, got dict"),
+    (lambda c: [{**c, "seed": "0"}], "cell 0: 'seed' missing or not a int"),
+    (lambda c: [c, {**c, "kind": "groups"}], "cell 1: unknown kind"),
+    (lambda c: [{**c, "roles": {k: v for k, v in c["roles"].items()
+                                if k != "gold"}}], "cell 0: roles.gold "
+                                                   "missing"),
+    (lambda c: [{**c, "roles": {**c["roles"], "unlearned": {
+        **c["roles"]["unlearned"], "forget": "0.1"}}}],
+     "roles.unlearned.forget: expected a number"),
+])
+def test_transcribed_refuses_a_bad_cell_before_running(matrix, tmp_path,
+                                                        edit, message):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(edit(_transcribed(0, 0.1, 0.01))))
+    with pytest.raises(SystemExit, match=message) as err:
+        # --report: were the file taken, no matrix would run
+        matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
+                     "--seeds", "0", "--report", "--transcribed", str(path)])
+    assert str(path) in str(err.value)
+    assert not (tmp_path / "m").exists()
+
+
 def test_chart_refuses_a_directory_before_running(matrix, tmp_path, capsys):
     with pytest.raises(SystemExit):
         matrix.main(["--out", str(tmp_path / "m"), "--models", "lightgcn",
