@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -252,7 +253,7 @@ def _values(records: List[Dict[str, Any]], role: str, *path: str
 
 def _measured(values: List[float]) -> List[float]:
     # the seeds that have the figure (a transcribed cell may lack seconds)
-    return [v for v in values if v == v]
+    return [v for v in values if not math.isnan(v)]
 
 
 def load_transcribed(path: Path) -> List[Dict[str, Any]]:
@@ -367,7 +368,7 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
         # the speed-up over the seeds that timed both by the clock
         timed = [(u, g) for u, g in zip(_values(recs, "unlearned", "seconds"),
                                         _values(recs, "gold", "seconds"))
-                 if u == u and g == g]
+                 if not (math.isnan(u) or math.isnan(g))]
         un_s, gold_s = [u for u, _ in timed], [g for _, g in timed]
         n_tr = sum(1 for r in recs if r.get("transcribed"))
         rows.append([model, kind, method,
@@ -393,9 +394,11 @@ def report(out: Path, models: Sequence[str], kinds: Sequence[str],
                        ok(t_un >= 0.98 * t_or),
                        f"{speed:.1f}x" if timed else "-",
                        ok(speed >= 5.0) if timed else "-"])
+
         def listed(*path: str, recs=recs) -> List[Optional[float]]:
             # JSON has no NaN: a figure a transcribed seed lacks is null
-            return [v if v == v else None for v in _values(recs, *path)]
+            return [None if math.isnan(v) else v
+                    for v in _values(recs, *path)]
 
         records_json.append({"model": model, "kind": kind, "method": method,
                              "seeds": [r["seed"] for r in recs],
